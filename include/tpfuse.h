@@ -1,0 +1,208 @@
+/*
+ * tpfuse.h - tensor-parallel fused matmul + collective operators.
+ *
+ * The only public header of libtpfuse. Everything declared here works;
+ * what is not declared here is not API.
+ *
+ * Conventions that hold for every function:
+ *  - fallible calls return tpf_status_t; on failure tpf_last_error() says why,
+ *    in words that name the argument, the value and the rule;
+ *  - outputs are the last arguments and are written only on success;
+ *  - the library never aborts or exits on user input;
+ *  - every operator call is collective over its communicator and synchronous:
+ *    when it returns on a rank, that rank's output is complete.
+ */
+#ifndef TPFUSE_H
+#define TPFUSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(TPF_BUILDING_LIBRARY) && defined(__GNUC__)
+#define TPF_API __attribute__((visibility("default")))
+#else
+#define TPF_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TPF_VERSION_MAJOR 0
+#define TPF_VERSION_MINOR 1
+#define TPF_VERSION_PATCH 0
+
+/* "0.1.0": the version of the library actually linked. */
+TPF_API const char *tpf_version(void);
+
+/* ------------------------------------------------------------------ status */
+
+typedef enum tpf_status { /* never renumbered */
+  TPF_OK = 0,
+  TPF_ERR_INVALID = -1,     /* a bad argument; nothing was touched */
+  TPF_ERR_UNSUPPORTED = -2, /* valid, but not supported by this build / CPU */
+  TPF_ERR_NOMEM = -3,
+  TPF_ERR_SYSTEM = -4,      /* the operating system refused (errno in the message) */
+  TPF_ERR_TIMEOUT = -5,     /* a peer made no progress within the timeout */
+  TPF_ERR_PEER = -6,        /* a peer failed or rejected its own arguments */
+  TPF_ERR_MISMATCH = -7,    /* ranks called with different arguments */
+  TPF_ERR_ABORTED = -8,     /* the communicator was aborted */
+  TPF_ERR_INTERNAL = -9     /* a bug in tpfuse: please report it */
+} tpf_status_t;
+
+/* A constant name for a status, e.g. "TPF_ERR_MISMATCH"; "TPF_UNKNOWN_STATUS"
+ * for a value that is not a status. */
+TPF_API const char *tpf_status_string(tpf_status_t s);
+
+/* The calling thread's most recent failure, in words ("" if none yet). The
+ * text stays valid until this thread's next failing call into tpfuse. */
+TPF_API const char *tpf_last_error(void);
+
+/* ------------------------------------------------------------ environment */
+
+/* One environment variable that tpfuse reads. */
+typedef struct tpf_setting {
+  const char *name;          /* e.g. "TPF_TIMEOUT_MS" */
+  const char *value;         /* as set in this process's environment, or NULL */
+  const char *default_value; /* what applies when it is not set */
+  const char *meaning;       /* one line: what it controls, its choices */
+} tpf_setting_t;
+
+/* The settings are numbered 0 .. tpf_setting_count() - 1. tpf_setting_get
+ * returns NULL outside that range; the pointer is valid until the calling
+ * thread's next tpf_setting_get. */
+TPF_API int tpf_setting_count(void);
+TPF_API const tpf_setting_t *tpf_setting_get(int i);
+
+/* The CPU features tpfuse detected, space-separated (e.g. "sse2 avx2 fma f16c
+ * avx512f avx512bw avx512_bf16"); each only when the OS also saves the
+ * registers it needs. */
+TPF_API const char *tpf_cpu_features(void);
+
+/* The GEMM micro-kernel that calls use (after TPF_ISA), e.g. "portable". If
+ * TPF_ISA names a kernel that does not exist or that this CPU cannot run,
+ * this returns NULL and tpf_last_error() says why; every operator then fails
+ * with the same error. */
+TPF_API const char *tpf_gemm_kernel(void);
+
+/* Every GEMM micro-kernel built into this library, space-separated. */
+TPF_API const char *tpf_gemm_kernels_built(void);
+
+/* ------------------------------------------------------------------- data */
+
+typedef enum tpf_dtype { TPF_FLOAT16, TPF_BFLOAT16, TPF_FLOAT32 } tpf_dtype_t;
+typedef enum tpf_reduce_op { TPF_SUM, TPF_AVG } tpf_reduce_op_t;
+
+/* A row-major view of a matrix; nothing is copied.
+ * Element (i, j) of the logical (rows x cols) matrix lives at
+ *   data[i * ld + j]   when transposed == 0 (storage is rows x cols),
+ *   data[j * ld + i]   when transposed == 1 (storage is cols x rows).
+ * ld = 0 means dense: ld equals the number of stored columns. */
+typedef struct tpf_matrix {
+  void *data;
+  tpf_dtype_t dtype;
+  int64_t rows, cols; /* logical shape */
+  int64_t ld;         /* elements between stored rows; 0 = dense */
+  int transposed;     /* 1: storage holds the transpose (cols x rows) */
+} tpf_matrix_t;
+
+/* Converts n elements from src (src_dtype) to dst (dst_dtype), rounding to
+ * nearest even; NaN stays NaN, Inf stays Inf, overflow becomes Inf. src and
+ * dst must not overlap unless they are the same array of the same dtype. */
+TPF_API tpf_status_t tpf_convert(const void *src, tpf_dtype_t src_dtype, void *dst,
+                                 tpf_dtype_t dst_dtype, size_t n);
+
+/* ---------------------------------------------------------- communicators */
+
+/* How a fused operator runs. AUTO lets tpfuse choose per call. */
+typedef enum tpf_algo {
+  TPF_ALGO_AUTO = 0,
+  TPF_ALGO_UNFUSED = 1, /* whole GEMM, then the collective: the baseline */
+  TPF_ALGO_RING = 2     /* chunked ring-accumulate, pipelined with the GEMM */
+} tpf_algo_t;
+
+/* Per-communicator settings. Start from TPF_CONFIG_INIT; a field left at 0
+ * takes its value from the environment variable named beside it, or else
+ * the documented default (`tpfuse info` lists them). New fields are only
+ * ever appended; `size` lets older callers keep working. */
+typedef struct tpf_config {
+  size_t size;          /* sizeof(tpf_config_t) */
+  int threads_per_rank; /* TPF_THREADS_PER_RANK; each rank computes on its own
+                           thread: 0 and 1 are accepted, more is refused with
+                           TPF_ERR_UNSUPPORTED */
+  int timeout_ms;       /* TPF_TIMEOUT_MS, default 30000: the longest any wait
+                           for a peer may last before TPF_ERR_TIMEOUT */
+  tpf_algo_t algo;      /* TPF_ALGO (auto|unfused|ring): the default algorithm
+                           of calls whose options say TPF_ALGO_AUTO */
+  int spin_us;          /* TPF_SPIN_US, default 50: how long a wait spins
+                           before it sleeps on a futex */
+} tpf_config_t;
+#define TPF_CONFIG_INIT {sizeof(tpf_config_t), 0, 0, TPF_ALGO_AUTO, 0}
+
+typedef struct tpf_comm tpf_comm_t; /* opaque */
+
+/* Makes world_size communicators whose ranks are threads of this process:
+ * comms[r] is used by the thread acting as rank r. Every operator call must
+ * be made by all world_size threads, each with its own comms[r]. cfg may be
+ * NULL (defaults). Writes comms[0..world_size-1] only on success. */
+TPF_API tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size,
+                                       const tpf_config_t *cfg);
+
+/* Marks the whole communicator (every rank of it) as aborted and wakes every
+ * rank that waits inside a call: they return TPF_ERR_ABORTED promptly, and so
+ * does every later call. Safe to call from any thread, at any time. */
+TPF_API tpf_status_t tpf_comm_abort(tpf_comm_t *comm);
+
+/* Releases this rank's communicator. Call it after the rank's last call has
+ * returned; the memory shared by the ranks is freed with the last of them.
+ * NULL is a no-op. */
+TPF_API tpf_status_t tpf_comm_destroy(tpf_comm_t *comm);
+
+/* Rank and size of a live communicator; -1 for NULL or a destroyed one. */
+TPF_API int tpf_comm_rank(const tpf_comm_t *comm);
+TPF_API int tpf_comm_size(const tpf_comm_t *comm);
+
+/* The communicator's name (the Ascend "hcom" string), unique in this process,
+ * e.g. "tpf-threads-1a2b3c4d-r3"; NULL for NULL or a destroyed one. */
+TPF_API const char *tpf_comm_name(const tpf_comm_t *comm);
+
+/* The live communicator of this process with that name, or NULL. */
+TPF_API tpf_comm_t *tpf_comm_find(const char *name);
+
+/* -------------------------------------------------------------- operators */
+
+/* Options shared by the operators. Start from TPF_MM_OPTIONS_INIT; NULL
+ * means all defaults. Every rank must pass the same options (TPF_ERR_MISMATCH
+ * otherwise), except the bias pointer, which is each rank's own. */
+typedef struct tpf_mm_options {
+  size_t size;               /* sizeof(tpf_mm_options_t) */
+  tpf_reduce_op_t reduce_op; /* TPF_SUM (default) or TPF_AVG (the sum / W) */
+  const void *bias;          /* NULL, or n elements in a's dtype, added once
+                                after the reduction (and after the average) */
+  int comm_turn;             /* 0 = automatic chunking; N > 0 = N chunks per
+                                owner block */
+  const int64_t *row_counts; /* NULL = even split (m must divide by W); else
+                                world_size counts >= 0 summing to m: rank r
+                                owns rows [sum(counts[<r]), +counts[r]) */
+  tpf_algo_t algo;           /* TPF_ALGO_AUTO (default) or a forced choice */
+  int64_t bias_len;          /* 0, or the number of elements `bias` holds:
+                                then it is checked to equal n */
+} tpf_mm_options_t;
+#define TPF_MM_OPTIONS_INIT {sizeof(tpf_mm_options_t), TPF_SUM, NULL, 0, NULL, TPF_ALGO_AUTO, 0}
+
+/* MatmulReduceScatter: every rank r holds a_r (m x k) and b_r (k x n) of one
+ * dtype (fp16, bf16 or fp32); out on rank r receives its rows of
+ *     sum over ranks of a_i @ b_i       (divided by W for TPF_AVG)
+ * plus bias, accumulated in fp32 and rounded once to out's dtype, which must
+ * be a's dtype. out is (rows owned by r) x n and must not overlap a, b or the
+ * bias. a and b may be transposed views; out may not. Results are bitwise
+ * identical from run to run for the same inputs, world size, algorithm and
+ * comm_turn. */
+TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a,
+                                           const tpf_matrix_t *b, tpf_matrix_t *out,
+                                           const tpf_mm_options_t *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TPFUSE_H */

@@ -1,0 +1,178 @@
+/* Public entry points for communicators. */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/env.h"
+#include "common/alloc.h"
+#include "common/status.h"
+#include "registry.h"
+
+const char *tpf_version(void) { return "0.1.0"; }
+
+/* The fields of tpf_config_t that a caller of each size knows about. */
+#define CONFIG_HAS(cfg, field) \
+  ((cfg) && (cfg)->size >= offsetof(tpf_config_t, field) + sizeof((cfg)->field))
+
+typedef struct settings {
+  int timeout_ms, spin_us;
+  tpf_algo_t algo;
+} settings_t;
+
+static tpf_status_t parse_algo(const char *text, tpf_algo_t *algo) {
+  if (strcmp(text, "auto") == 0) *algo = TPF_ALGO_AUTO;
+  else if (strcmp(text, "unfused") == 0) *algo = TPF_ALGO_UNFUSED;
+  else if (strcmp(text, "ring") == 0) *algo = TPF_ALGO_RING;
+  else return tpf_fail(TPF_ERR_INVALID, "TPF_ALGO='%s' must be auto, unfused or ring", text);
+  return TPF_OK;
+}
+
+/* A config field if the caller set it, else its environment variable. */
+static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
+  if (cfg && cfg->size < offsetof(tpf_config_t, threads_per_rank))
+    return tpf_fail(TPF_ERR_INVALID, "cfg->size=%zu is too small for a tpf_config_t (use TPF_CONFIG_INIT)",
+                    cfg->size);
+  if (cfg && cfg->size > sizeof(tpf_config_t))
+    return tpf_fail(TPF_ERR_UNSUPPORTED, "cfg->size=%zu is larger than this library's tpf_config_t (%zu): built against a newer tpfuse.h?",
+                    cfg->size, sizeof(tpf_config_t));
+  tpf_status_t s;
+  int threads = CONFIG_HAS(cfg, threads_per_rank) ? cfg->threads_per_rank : 0;
+  if (threads < 0)
+    return tpf_fail(TPF_ERR_INVALID, "cfg->threads_per_rank=%d must be >= 0", threads);
+  if (threads == 0 && (s = tpf_env_int(TPF_ENV_THREADS_PER_RANK, 0, 1 << 20, &threads)) != TPF_OK)
+    return s;
+  if (threads > 1)
+    return tpf_fail(TPF_ERR_UNSUPPORTED, "threads_per_rank=%d: each rank computes on its own single thread (0 or 1)",
+                    threads);
+  out->timeout_ms = CONFIG_HAS(cfg, timeout_ms) ? cfg->timeout_ms : 0;
+  if (out->timeout_ms < 0)
+    return tpf_fail(TPF_ERR_INVALID, "cfg->timeout_ms=%d must be > 0 (or 0 for the default)", out->timeout_ms);
+  if (out->timeout_ms == 0 && (s = tpf_env_int(TPF_ENV_TIMEOUT_MS, 1, 1 << 30, &out->timeout_ms)) != TPF_OK)
+    return s;
+  out->algo = CONFIG_HAS(cfg, algo) ? cfg->algo : TPF_ALGO_AUTO;
+  if (out->algo != TPF_ALGO_AUTO && out->algo != TPF_ALGO_UNFUSED && out->algo != TPF_ALGO_RING)
+    return tpf_fail(TPF_ERR_INVALID, "cfg->algo=%d is not a tpf_algo_t", (int)out->algo);
+  if (out->algo == TPF_ALGO_AUTO && (s = parse_algo(tpf_env_string(TPF_ENV_ALGO), &out->algo)) != TPF_OK)
+    return s;
+  out->spin_us = CONFIG_HAS(cfg, spin_us) ? cfg->spin_us : 0;
+  if (out->spin_us < 0)
+    return tpf_fail(TPF_ERR_INVALID, "cfg->spin_us=%d must be >= 0", out->spin_us);
+  if (out->spin_us == 0 && (s = tpf_env_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
+    return s;
+  return TPF_OK;
+}
+
+static void comm_free(tpf_comm_t *c) {
+  if (!c) return;
+  if (c->ep) c->ep->transport->destroy(c->ep);
+  tpf_gemm_workspace_free(&c->gemm);
+  free(c->row_offsets);
+  free(c->peer_scratch);
+  free(c->fingerprints);
+  tpf_free(c->bias);
+  c->magic = 0;
+  free(c);
+}
+
+static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_kernel_t *kernel,
+                              const settings_t *set, const char *name, tpf_comm_t **made) {
+  tpf_comm_t *c = calloc(1, sizeof *c);
+  if (!c) return tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
+  c->magic = TPF_COMM_MAGIC;
+  c->ep = ep;
+  c->rank = ep->rank;
+  c->size = ep->size;
+  c->algo = set->algo;
+  snprintf(c->name, sizeof c->name, "%s", name);
+  c->row_offsets = calloc((size_t)ep->size + 1, sizeof *c->row_offsets);
+  c->peer_scratch = calloc((size_t)ep->size, sizeof *c->peer_scratch);
+  c->fingerprints = calloc((size_t)ep->size, sizeof *c->fingerprints);
+  tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints
+                       ? tpf_gemm_workspace_init(&c->gemm, kernel)
+                       : tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
+  if (s != TPF_OK) {
+    c->ep = NULL; /* the caller still owns the endpoint */
+    comm_free(c);
+    return s;
+  }
+  *made = c;
+  return TPF_OK;
+}
+
+enum { MAX_THREAD_RANKS = 4096 };
+
+tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_config_t *cfg) {
+  if (!comms) return tpf_fail(TPF_ERR_INVALID, "comms is NULL");
+  if (world_size < 1 || world_size > MAX_THREAD_RANKS)
+    return tpf_fail(TPF_ERR_INVALID, "world_size=%d must be in [1, %d]", world_size, MAX_THREAD_RANKS);
+  settings_t set;
+  tpf_status_t s = resolve(cfg, &set);
+  if (s != TPF_OK) return s;
+  const tpf_gemm_kernel_t *kernel;
+  if ((s = tpf_gemm_kernel_select(&kernel)) != TPF_OK) return s;
+
+  tpf_endpoint_t **eps = calloc((size_t)world_size, sizeof *eps);
+  tpf_comm_t **made = calloc((size_t)world_size, sizeof *made);
+  if (!eps || !made) {
+    free(eps);
+    free(made);
+    return tpf_fail(TPF_ERR_NOMEM, "could not allocate %d communicators", world_size);
+  }
+  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000};
+  s = tpf_transport_threads_create(world_size, &tcfg, eps);
+  static _Atomic unsigned groups;
+  unsigned group = atomic_fetch_add(&groups, 1) + 1;
+  for (int r = 0; s == TPF_OK && r < world_size; r++) {
+    char name[64];
+    snprintf(name, sizeof name, "tpf-threads-%d-%u-r%d", (int)getpid(), group, r);
+    s = comm_make(eps[r], kernel, &set, name, &made[r]);
+  }
+  if (s != TPF_OK) {
+    for (int r = 0; r < world_size; r++) {
+      if (made[r]) comm_free(made[r]);
+      else if (eps[r]) eps[r]->transport->destroy(eps[r]);
+    }
+  } else {
+    for (int r = 0; r < world_size; r++) {
+      tpf_registry_add(made[r]);
+      comms[r] = made[r];
+    }
+  }
+  free(eps);
+  free(made);
+  return s;
+}
+
+tpf_status_t tpf_comm_abort(tpf_comm_t *comm) {
+  tpf_status_t s = tpf_check_comm(comm);
+  if (s != TPF_OK) return s;
+  char why[128];
+  snprintf(why, sizeof why, "the communicator was aborted (tpf_comm_abort on rank %d)", comm->rank);
+  comm->ep->transport->fail(comm->ep, TPF_ERR_ABORTED, why);
+  return TPF_OK;
+}
+
+tpf_status_t tpf_comm_destroy(tpf_comm_t *comm) {
+  if (!comm) return TPF_OK;
+  if (!tpf_registry_remove(comm))
+    return tpf_fail(TPF_ERR_INVALID, "comm %p is not a live communicator (destroyed twice?)", (void *)comm);
+  comm_free(comm);
+  return TPF_OK;
+}
+
+int tpf_comm_rank(const tpf_comm_t *comm) {
+  return comm && tpf_registry_contains(comm) ? comm->rank : -1;
+}
+
+int tpf_comm_size(const tpf_comm_t *comm) {
+  return comm && tpf_registry_contains(comm) ? comm->size : -1;
+}
+
+const char *tpf_comm_name(const tpf_comm_t *comm) {
+  return comm && tpf_registry_contains(comm) ? comm->name : NULL;
+}
+
+tpf_comm_t *tpf_comm_find(const char *name) { return name ? tpf_registry_find(name) : NULL; }

@@ -1,0 +1,180 @@
+/* Public entry points for the operators: check every argument, agree with
+ * the peers on the call (fingerprints), then run the schedule. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "common/alloc.h"
+#include "common/half.h"
+#include "common/status.h"
+#include "ops/fingerprint.h"
+#include "ops/mm_reduce_scatter.h"
+#include "registry.h"
+
+/* The fields of tpf_mm_options_t that a caller of each size knows about. */
+#define OPTIONS_HAS(opt, field) ((opt)->size >= offsetof(tpf_mm_options_t, field) + sizeof((opt)->field))
+
+static tpf_status_t read_options(const tpf_mm_options_t *opt, tpf_mm_options_t *o) {
+  *o = (tpf_mm_options_t)TPF_MM_OPTIONS_INIT;
+  if (!opt) return TPF_OK;
+  if (!OPTIONS_HAS(opt, row_counts))
+    return tpf_fail(TPF_ERR_INVALID, "opt->size=%zu is too small for a tpf_mm_options_t (use TPF_MM_OPTIONS_INIT)",
+                    opt->size);
+  if (opt->size > sizeof(tpf_mm_options_t))
+    return tpf_fail(TPF_ERR_UNSUPPORTED, "opt->size=%zu is larger than this library's tpf_mm_options_t (%zu): built against a newer tpfuse.h?",
+                    opt->size, sizeof(tpf_mm_options_t));
+  memcpy(o, opt, opt->size);
+  o->size = sizeof *o;
+  if (o->reduce_op != TPF_SUM && o->reduce_op != TPF_AVG)
+    return tpf_fail(TPF_ERR_INVALID, "opt->reduce_op=%d must be TPF_SUM or TPF_AVG", (int)o->reduce_op);
+  if (o->comm_turn < 0)
+    return tpf_fail(TPF_ERR_INVALID, "opt->comm_turn=%d must be >= 0 (0 = automatic)", o->comm_turn);
+  if (o->algo != TPF_ALGO_AUTO && o->algo != TPF_ALGO_UNFUSED && o->algo != TPF_ALGO_RING)
+    return tpf_fail(TPF_ERR_INVALID, "opt->algo=%d is not a tpf_algo_t", (int)o->algo);
+  if (o->bias_len < 0)
+    return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld must be >= 0", (long long)o->bias_len);
+  return TPF_OK;
+}
+
+/* Fills offsets[0..W] from row_counts (or the even split of m). */
+static tpf_status_t split_rows(const int64_t *counts, int64_t m, int W, int64_t *offsets) {
+  offsets[0] = 0;
+  if (!counts) {
+    if (m % W != 0)
+      return tpf_fail(TPF_ERR_INVALID, "m=%lld does not divide by world_size %d; pass opt->row_counts for an uneven split",
+                      (long long)m, W);
+    for (int q = 0; q < W; q++) offsets[q + 1] = offsets[q] + m / W;
+    return TPF_OK;
+  }
+  for (int q = 0; q < W; q++) {
+    if (counts[q] < 0 || counts[q] > m)
+      return tpf_fail(TPF_ERR_INVALID, "opt->row_counts[%d]=%lld must be in [0, m=%lld]", q,
+                      (long long)counts[q], (long long)m);
+    offsets[q + 1] = offsets[q] + counts[q]; /* each <= m: no overflow */
+    if (offsets[q + 1] > m)
+      return tpf_fail(TPF_ERR_INVALID, "opt->row_counts add up to more than m=%lld (by rank %d)",
+                      (long long)m, q);
+  }
+  if (offsets[W] != m)
+    return tpf_fail(TPF_ERR_INVALID, "opt->row_counts add up to %lld, not m=%lld",
+                    (long long)offsets[W], (long long)m);
+  return TPF_OK;
+}
+
+/* Every local rule of tpf_mm_reduce_scatter; on success fills the problem
+ * (except algo and chunks) and the fingerprint. */
+static tpf_status_t check_rs(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                             const tpf_matrix_t *out, const tpf_mm_options_t *o,
+                             tpf_rs_problem_t *p) {
+  tpf_span_t sa, sb, so, sbias = {0, 0};
+  tpf_status_t s;
+  if ((s = tpf_check_matrix("a", a, 1, &sa)) != TPF_OK) return s;
+  if ((s = tpf_check_matrix("b", b, 1, &sb)) != TPF_OK) return s;
+  if (!out) return tpf_fail(TPF_ERR_INVALID, "out is NULL");
+  if (b->dtype != a->dtype)
+    return tpf_fail(TPF_ERR_INVALID, "b is %s but a is %s: they must have one dtype",
+                    tpf_dtype_name(b->dtype), tpf_dtype_name(a->dtype));
+  if (b->rows != a->cols)
+    return tpf_fail(TPF_ERR_INVALID, "b has %lld rows but a has %lld columns", (long long)b->rows,
+                    (long long)a->cols);
+  if ((s = split_rows(o->row_counts, a->rows, comm->size, comm->row_offsets)) != TPF_OK) return s;
+  int64_t owned = comm->row_offsets[comm->rank + 1] - comm->row_offsets[comm->rank];
+  if ((s = tpf_check_matrix("out", out, owned == 0 ? 0 : 1, &so)) != TPF_OK) return s;
+  if (out->dtype != a->dtype)
+    return tpf_fail(TPF_ERR_INVALID, "out is %s but a is %s: the result has a's dtype",
+                    tpf_dtype_name(out->dtype), tpf_dtype_name(a->dtype));
+  if (out->transposed)
+    return tpf_fail(TPF_ERR_INVALID, "out.transposed=1: the output must be a row-major view");
+  if (out->rows != owned)
+    return tpf_fail(TPF_ERR_INVALID, "out has %lld rows but rank %d owns %lld of m=%lld",
+                    (long long)out->rows, comm->rank, (long long)owned, (long long)a->rows);
+  if (out->cols != b->cols)
+    return tpf_fail(TPF_ERR_INVALID, "out has %lld columns but b has %lld", (long long)out->cols,
+                    (long long)b->cols);
+  if (o->bias) {
+    if (o->bias_len != 0 && o->bias_len != b->cols)
+      return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements",
+                      (long long)o->bias_len, (long long)b->cols);
+    sbias.begin = (uintptr_t)o->bias;
+    sbias.end = sbias.begin + (size_t)b->cols * tpf_dtype_size(a->dtype);
+  } else if (o->bias_len != 0) {
+    return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but opt->bias is NULL", (long long)o->bias_len);
+  }
+  if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
+  if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
+  if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
+
+  p->m = a->rows;
+  p->n = b->cols;
+  p->k = a->cols;
+  p->a = (tpf_gemm_operand_t){a->data, a->dtype, tpf_matrix_ld(a), a->transposed};
+  p->b = (tpf_gemm_operand_t){b->data, b->dtype, tpf_matrix_ld(b), b->transposed};
+  p->row_offsets = comm->row_offsets;
+  p->divisor = o->reduce_op == TPF_AVG ? (float)comm->size : 1.0f;
+  p->out = out->data;
+  p->out_dtype = out->dtype;
+  p->out_ld = tpf_matrix_ld(out);
+  return TPF_OK;
+}
+
+/* Converts the bias to fp32 once per call, into the rank's own buffer. */
+static tpf_status_t stage_bias(tpf_comm_t *comm, const void *bias, tpf_dtype_t t, int64_t n) {
+  void *buf = comm->bias;
+  tpf_status_t s = tpf_buffer_reserve(&buf, &comm->bias_capacity, sizeof(float) * (size_t)n, "the bias");
+  comm->bias = buf;
+  if (s == TPF_OK) tpf_convert_to_f32(comm->bias, bias, t, (size_t)n);
+  return s;
+}
+
+tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                   tpf_matrix_t *out, const tpf_mm_options_t *opt) {
+  tpf_status_t s = tpf_check_comm(comm);
+  if (s != TPF_OK) return s;
+  if ((s = comm->ep->transport->health(comm->ep)) != TPF_OK) return s;
+
+  tpf_mm_options_t o;
+  tpf_rs_problem_t p;
+  memset(&p, 0, sizeof p);
+  tpf_fingerprint_t mine;
+  memset(&mine, 0, sizeof mine);
+  mine.op = TPF_OP_MM_REDUCE_SCATTER;
+  s = read_options(opt, &o);
+  if (s == TPF_OK) s = check_rs(comm, a, b, out, &o, &p);
+  if (s == TPF_OK) {
+    p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k,
+                                   comm->size);
+    int64_t most = 0;
+    for (int q = 0; q < comm->size; q++)
+      if (p.row_offsets[q + 1] - p.row_offsets[q] > most) most = p.row_offsets[q + 1] - p.row_offsets[q];
+    p.chunks = tpf_mm_rs_chunks(o.comm_turn, most, p.n, p.k);
+    s = comm->ep->transport->reserve(comm->ep, tpf_mm_rs_buffer_bytes(&p, comm->size));
+  }
+  if (s == TPF_OK && o.bias) {
+    s = stage_bias(comm, o.bias, a->dtype, p.n);
+    p.bias = comm->bias;
+  }
+  if (s == TPF_OK) {
+    mine.m = p.m, mine.n = p.n, mine.k = p.k;
+    mine.dtype = (int32_t)a->dtype;
+    mine.reduce_op = (int32_t)o.reduce_op;
+    mine.has_bias = o.bias != NULL;
+    mine.comm_turn = o.comm_turn;
+    mine.algo = (int32_t)p.algo;
+    mine.even_split = o.row_counts == NULL;
+    mine.row_counts_hash = o.row_counts ? tpf_hash_counts(o.row_counts, comm->size) : 0;
+  } else {
+    mine.status = (int32_t)s;
+    snprintf(mine.rejection, sizeof mine.rejection, "%s", tpf_last_error());
+  }
+
+  /* Peers learn of this rank's rejection too, so nobody waits for it. The
+   * rejection recorded above stays this thread's error. */
+  char own_error[sizeof mine.rejection];
+  snprintf(own_error, sizeof own_error, "%s", tpf_last_error());
+  tpf_fingerprint_t *all = comm->fingerprints;
+  tpf_status_t xs = comm->ep->transport->exchange(comm->ep, &mine, all, sizeof mine);
+  if (xs != TPF_OK) return s != TPF_OK ? tpf_fail_text(s, own_error) : xs;
+  if ((s = tpf_fingerprint_agree(all, comm->size, comm->rank)) != TPF_OK) return s;
+  return tpf_mm_rs_run(comm, &p);
+}

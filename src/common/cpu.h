@@ -1,0 +1,21 @@
+/* CPU features, detected once with CPUID and XGETBV (the OS must save the
+ * wide registers for a feature to count). */
+#ifndef TPF_COMMON_CPU_H
+#define TPF_COMMON_CPU_H
+
+typedef enum tpf_cpu_feature {
+  TPF_CPU_SSE2 = 1u << 0,
+  TPF_CPU_AVX2 = 1u << 1,
+  TPF_CPU_FMA = 1u << 2,
+  TPF_CPU_F16C = 1u << 3,
+  TPF_CPU_AVX512F = 1u << 4,
+  TPF_CPU_AVX512BW = 1u << 5,
+  TPF_CPU_AVX512VL = 1u << 6,
+  TPF_CPU_AVX512_BF16 = 1u << 7,
+  TPF_CPU_AVX512_FP16 = 1u << 8
+} tpf_cpu_feature_t;
+
+/* Bit set of tpf_cpu_feature_t. */
+unsigned tpf_cpu_flags(void);
+
+#endif

@@ -1,0 +1,16 @@
+/* Status codes and the per-thread last error. */
+#ifndef TPF_COMMON_STATUS_H
+#define TPF_COMMON_STATUS_H
+
+#include "tpfuse.h"
+
+/* Records a failure for tpf_last_error() on this thread, logs it once at
+ * `TPF_LOG=info` (argument errors) or `warn` (faults), and returns `s` so a
+ * caller can write `return tpf_fail(TPF_ERR_INVALID, "...", ...)`. */
+tpf_status_t tpf_fail(tpf_status_t s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records an already-formatted message (used to forward a peer's words). */
+tpf_status_t tpf_fail_text(tpf_status_t s, const char *text);
+
+#endif

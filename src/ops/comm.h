@@ -1,0 +1,33 @@
+/* What a communicator holds: its transport endpoint, this rank's GEMM
+ * workspace, resolved settings, and the progress bases of the schedules. */
+#ifndef TPF_OPS_COMM_H
+#define TPF_OPS_COMM_H
+
+#include <stdint.h>
+
+#include "fingerprint.h"
+#include "gemm/gemm.h"
+#include "transport/transport.h"
+#include "tpfuse.h"
+
+struct tpf_comm {
+  uint64_t magic; /* TPF_COMM_MAGIC while live */
+  char name[64];
+  int rank, size;
+  tpf_endpoint_t *ep;
+  tpf_gemm_workspace_t gemm;
+  tpf_algo_t algo;          /* default for TPF_ALGO_AUTO calls (may be AUTO) */
+  int64_t *row_offsets;     /* size + 1 entries, the call's row split */
+  const float **peer_scratch; /* size entries, for schedules */
+  tpf_fingerprint_t *fingerprints; /* size entries, for the exchange */
+  float *bias;              /* the call's bias in fp32 */
+  size_t bias_capacity;
+  /* Every rank's counters advance by the same amount in every successful
+   * call, so these bases agree across ranks. */
+  uint32_t produced_base, consumed_base;
+  struct tpf_comm *next_live; /* the registry of live communicators */
+};
+
+#define TPF_COMM_MAGIC 0x7470667573656331ull
+
+#endif

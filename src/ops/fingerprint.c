@@ -1,0 +1,92 @@
+#include "fingerprint.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/half.h"
+#include "common/status.h"
+
+uint64_t tpf_hash_counts(const int64_t *counts, int n) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < n; i++)
+    for (int b = 0; b < 8; b++) {
+      h ^= (uint64_t)(counts[i] >> (8 * b)) & 0xffu;
+      h *= 1099511628211ull;
+    }
+  return h;
+}
+
+static const char *algo_name(int a) {
+  return a == TPF_ALGO_RING ? "ring" : a == TPF_ALGO_UNFUSED ? "unfused" : "auto";
+}
+
+/* Writes a field's value in words into buf. */
+typedef void (*describe_fn)(const tpf_fingerprint_t *f, char *buf, size_t size);
+
+static void d_op(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "%s", f->op == TPF_OP_MM_REDUCE_SCATTER ? "tpf_mm_reduce_scatter" : "another op");
+}
+static void d_m(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "m=%lld", (long long)f->m); }
+static void d_n(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "n=%lld", (long long)f->n); }
+static void d_k(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "k=%lld", (long long)f->k); }
+static void d_dtype(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "dtype %s", tpf_dtype_name((tpf_dtype_t)f->dtype));
+}
+static void d_reduce(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "reduce_op %s", f->reduce_op == TPF_AVG ? "avg" : "sum");
+}
+static void d_bias(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "%s", f->has_bias ? "a bias" : "no bias");
+}
+static void d_turn(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "comm_turn=%d", f->comm_turn);
+}
+static void d_algo(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "algorithm %s", algo_name(f->algo));
+}
+static void d_split(const tpf_fingerprint_t *f, char *b, size_t z) {
+  if (f->even_split) snprintf(b, z, "an even split (row_counts NULL)");
+  else snprintf(b, z, "row_counts with hash %016llx", (unsigned long long)f->row_counts_hash);
+}
+
+static int same_op(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->op == y->op; }
+static int same_m(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->m == y->m; }
+static int same_n(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->n == y->n; }
+static int same_k(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->k == y->k; }
+static int same_dtype(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->dtype == y->dtype; }
+static int same_reduce(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->reduce_op == y->reduce_op; }
+static int same_bias(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->has_bias == y->has_bias; }
+static int same_turn(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->comm_turn == y->comm_turn; }
+static int same_algo(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->algo == y->algo; }
+static int same_split(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) {
+  return x->even_split == y->even_split && x->row_counts_hash == y->row_counts_hash;
+}
+
+static const struct {
+  int (*same)(const tpf_fingerprint_t *, const tpf_fingerprint_t *);
+  describe_fn describe;
+} fields[] = {
+    {same_op, d_op},         {same_m, d_m},         {same_n, d_n},
+    {same_k, d_k},           {same_dtype, d_dtype}, {same_reduce, d_reduce},
+    {same_bias, d_bias},     {same_turn, d_turn},   {same_split, d_split},
+    {same_algo, d_algo},
+};
+
+tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int me) {
+  if (all[me].status != TPF_OK) /* already recorded by the caller */
+    return (tpf_status_t)all[me].status;
+  for (int q = 0; q < size; q++)
+    if (all[q].status != TPF_OK)
+      return tpf_fail(TPF_ERR_PEER, "rank %d rejected its arguments (%s: %s)", q,
+                      tpf_status_string((tpf_status_t)all[q].status), all[q].rejection);
+  for (int q = 1; q < size; q++)
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+      if (fields[f].same(&all[0], &all[q])) continue;
+      char theirs[160], first[160];
+      fields[f].describe(&all[q], theirs, sizeof theirs);
+      fields[f].describe(&all[0], first, sizeof first);
+      return tpf_fail(TPF_ERR_MISMATCH, "ranks called with different arguments: rank %d passed %s but rank 0 passed %s",
+                      q, theirs, first);
+    }
+  return TPF_OK;
+}

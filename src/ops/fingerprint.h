@@ -1,0 +1,39 @@
+/* The fingerprint of a collective call: what every rank must agree on.
+ * Ranks exchange fingerprints before any data moves, so that mismatched
+ * calls fail on every rank with the same words instead of hanging or
+ * computing garbage. A rank that rejected its own arguments says so in its
+ * fingerprint, and its peers fail too. */
+#ifndef TPF_OPS_FINGERPRINT_H
+#define TPF_OPS_FINGERPRINT_H
+
+#include <stdint.h>
+
+#include "tpfuse.h"
+
+typedef enum tpf_op_kind { TPF_OP_MM_REDUCE_SCATTER = 1 } tpf_op_kind_t;
+
+typedef struct tpf_fingerprint {
+  int32_t status;     /* TPF_OK, or this rank's own rejection */
+  int32_t op;         /* tpf_op_kind_t */
+  int64_t m, n, k;
+  int32_t dtype;
+  int32_t reduce_op;
+  int32_t has_bias;
+  int32_t comm_turn;  /* as passed (0 = automatic) */
+  int32_t algo;       /* as resolved on this rank */
+  int32_t even_split; /* row_counts == NULL */
+  uint64_t row_counts_hash;
+  char rejection[400]; /* the rank's own error, when status != TPF_OK */
+} tpf_fingerprint_t;
+
+/* A hash of n counts (FNV-1a over their bytes). */
+uint64_t tpf_hash_counts(const int64_t *counts, int n);
+
+/* Compares the fingerprints of all ranks (all[q] is rank q's). TPF_OK if
+ * they agree; else TPF_ERR_PEER (a rank rejected its arguments) or
+ * TPF_ERR_MISMATCH, recorded with a message that names the ranks and both
+ * values. Every rank reaches the same verdict and words. `me` is the caller,
+ * whose own rejection is reported as its own. */
+tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int me);
+
+#endif

@@ -1,0 +1,153 @@
+/* The schedules of MatmulReduceScatter.
+ *
+ * Ring-accumulate (fused): rows are split into W owner blocks and each block
+ * into `chunks` chunks. At step s rank r multiplies its rows of block
+ * j = (r - s - 1) mod W, chunk by chunk, and adds the partial sum of the
+ * same chunk received from rank r - 1 in the GEMM epilogue; the result goes
+ * to rank r + 1. At the last step (s = W - 1) the block is r's own: the sum
+ * is complete, so the epilogue divides (avg), adds the bias and rounds into
+ * `out`. Block j is therefore summed in the fixed order j+1, j+2, ..., j:
+ * the result does not depend on timing. A chunk travels as soon as it is
+ * made, so the next rank adds it while this rank multiplies the next chunk.
+ *
+ * Each rank's buffer holds two slots (even and odd steps) of a block's rows
+ * in fp32. A rank may refill a slot only after the next rank has consumed
+ * what it held two steps ago; that is the only back-pressure.
+ *
+ * Unfused (the baseline): every rank computes its whole m x n partial in
+ * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
+#include "mm_reduce_scatter.h"
+
+#include "common/half.h"
+#include "common/status.h"
+
+static int64_t owner_rows(const tpf_rs_problem_t *p, int q) {
+  return p->row_offsets[q + 1] - p->row_offsets[q];
+}
+
+static int64_t max_owner_rows(const tpf_rs_problem_t *p, int size) {
+  int64_t most = 0;
+  for (int q = 0; q < size; q++)
+    if (owner_rows(p, q) > most) most = owner_rows(p, q);
+  return most;
+}
+
+tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k,
+                                 int size) {
+  (void)m, (void)n, (void)k, (void)size;
+  return requested == TPF_ALGO_AUTO ? TPF_ALGO_RING : requested;
+}
+
+int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {
+  if (comm_turn > 0) return comm_turn;
+  /* Automatic: chunks of at least 32 rows and ~2 MFLOP, at most 8 per block,
+   * so that each chunk's GEMM outweighs the cost of handing it over. */
+  int64_t flops_per_row = 2 * n * k > 0 ? 2 * n * k : 1;
+  int64_t min_rows = 2000000 / flops_per_row;
+  if (min_rows < 32) min_rows = 32;
+  int64_t chunks = max_block_rows / min_rows;
+  return chunks < 1 ? 1 : chunks > 8 ? 8 : (int)chunks;
+}
+
+size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size) {
+  if (p->algo == TPF_ALGO_UNFUSED) return sizeof(float) * (size_t)(p->m * p->n);
+  return sizeof(float) * 2 * (size_t)(max_owner_rows(p, size) * p->n);
+}
+
+/* First row of chunk c of a block of `rows` rows cut into `chunks`. */
+static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
+
+static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank, N = p->chunks;
+  const int prev = (r + W - 1) % W, next = (r + 1) % W;
+  const int64_t slot_floats = max_owner_rows(p, W) * p->n;
+  float *mine = tr->buffer(ep, r);
+  const float *from_prev = tr->buffer(ep, prev);
+  const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
+
+  for (int s = 0; s < W; s++) {
+    int j = ((r - s - 1) % W + W) % W;
+    int64_t rows = owner_rows(p, j);
+    int final = s == W - 1;
+    for (int c = 0; c < N; c++) {
+      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+      tpf_status_t st;
+      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n};
+      if (s > 0) {
+        st = tr->wait(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
+        if (st != TPF_OK) return st;
+        epi.addend = from_prev + (size_t)((s - 1) % 2) * slot_floats + r0 * p->n;
+      }
+      if (final) {
+        epi.divisor = p->divisor;
+        epi.bias = p->bias;
+        epi.out = (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype);
+        epi.out_dtype = p->out_dtype;
+        epi.out_ld = p->out_ld;
+      } else {
+        if (s >= 2) { /* the slot still holds step s-2: has next read it? */
+          st = tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 2) * N + c + 1));
+          if (st != TPF_OK) return st;
+        }
+        epi.out = mine + (size_t)(s % 2) * slot_floats + r0 * p->n;
+      }
+      tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
+      tpf_gemm_run(&comm->gemm, r1 - r0, p->n, p->k, &a_rows, &p->b, &epi);
+      if (s > 0) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 1) * N + c + 1));
+      if (!final) tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+    }
+  }
+  uint32_t steps = (uint32_t)((W - 1) * N);
+  /* Return only when next has read everything: then the buffer is free for
+   * the next call (or for destroy) whatever the other ranks do. */
+  tpf_status_t st = W > 1 ? tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + steps) : TPF_OK;
+  comm->produced_base += steps;
+  comm->consumed_base += steps;
+  return st;
+}
+
+static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank;
+  const uint32_t ready = comm->produced_base + 1, done = comm->consumed_base + 1;
+  float *partial = tr->buffer(ep, r);
+
+  tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial, TPF_FLOAT32, p->n};
+  tpf_gemm_run(&comm->gemm, p->m, p->n, p->k, &p->a, &p->b, &epi);
+  tr->post(ep, TPF_COUNTER_PRODUCED, ready);
+
+  tpf_status_t st = TPF_OK;
+  for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, ready);
+  if (st == TPF_OK) {
+    const float **partials = comm->peer_scratch;
+    for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q);
+    const int64_t first = p->row_offsets[r], rows = owner_rows(p, r);
+    for (int64_t i = 0; i < rows; i++) {
+      size_t out_row = (size_t)(i * p->out_ld);
+      for (int64_t col = 0; col < p->n; col++) {
+        size_t at = (size_t)((first + i) * p->n + col);
+        float v = partials[0][at];
+        for (int q = 1; q < W; q++) v += partials[q][at];
+        if (p->divisor != 1.0f) v = v / p->divisor;
+        if (p->bias) v = v + p->bias[col];
+        tpf_store_f32(p->out, p->out_dtype, out_row + (size_t)col, v);
+      }
+    }
+    tr->post(ep, TPF_COUNTER_CONSUMED, done);
+    for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, done);
+  }
+  comm->produced_base += 1;
+  comm->consumed_base += 1;
+  return st;
+}
+
+tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  switch (p->algo) {
+  case TPF_ALGO_RING: return run_ring(comm, p);
+  case TPF_ALGO_UNFUSED: return run_unfused(comm, p);
+  default: return tpf_fail(TPF_ERR_INTERNAL, "algorithm %d reached the schedule", (int)p->algo);
+  }
+}

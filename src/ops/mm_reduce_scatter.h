@@ -1,0 +1,33 @@
+/* MatmulReduceScatter schedules: the fused ring and the unfused baseline. */
+#ifndef TPF_OPS_MM_REDUCE_SCATTER_H
+#define TPF_OPS_MM_REDUCE_SCATTER_H
+
+#include "comm.h"
+
+typedef struct tpf_rs_problem {
+  int64_t m, n, k;
+  tpf_gemm_operand_t a, b;
+  const int64_t *row_offsets; /* size + 1 entries: rank q owns [off[q], off[q+1]) */
+  float divisor;              /* 1 for sum, W for avg */
+  const float *bias;          /* n fp32 values, or NULL */
+  void *out;                  /* this rank's rows x n */
+  tpf_dtype_t out_dtype;
+  int64_t out_ld;
+  int chunks;                 /* per owner block, >= 1 */
+  tpf_algo_t algo;            /* TPF_ALGO_RING or TPF_ALGO_UNFUSED */
+} tpf_rs_problem_t;
+
+/* The algorithm a call runs: `requested` unless it is AUTO. */
+tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size);
+
+/* Chunks per owner block for comm_turn (0 = automatic). */
+int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k);
+
+/* Bytes of shared buffer each rank needs for the problem. */
+size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size);
+
+/* Runs the collective part: every rank calls it after a successful
+ * exchange, with the same problem up to its own pointers. */
+tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p);
+
+#endif

@@ -1,0 +1,66 @@
+/* The transport table: how the ranks of a communicator reach each other.
+ * One file per backend implements it. The operators in ops/ see ranks only
+ * through these functions.
+ *
+ * The model is shared memory: every rank owns one fp32 buffer that its peers
+ * can read, and a few 32-bit progress counters that its peers can wait on.
+ * Counters only grow (modulo 2^32); what a value means is up to the
+ * schedule that posts it. */
+#ifndef TPF_TRANSPORT_TRANSPORT_H
+#define TPF_TRANSPORT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tpfuse.h"
+
+typedef enum tpf_counter {
+  TPF_COUNTER_PRODUCED, /* chunks this rank has made readable in its buffer */
+  TPF_COUNTER_CONSUMED, /* chunks this rank has finished reading from a peer */
+  TPF_COUNTER_COUNT
+} tpf_counter_t;
+
+/* The largest record that exchange() carries per rank. */
+enum { TPF_EXCHANGE_MAX_BYTES = 512 };
+
+typedef struct tpf_endpoint tpf_endpoint_t;
+
+typedef struct tpf_transport {
+  const char *name;
+  /* Collective: every rank contributes `bytes` (the same on all ranks) of
+   * `mine`; returns when all have, with rank q's record at all + q * bytes.
+   * Also a barrier: no rank is still inside the previous call. */
+  tpf_status_t (*exchange)(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes);
+  /* Makes this rank's buffer at least `bytes` long. Local; call it before
+   * the exchange that precedes the buffer's use by peers. */
+  tpf_status_t (*reserve)(tpf_endpoint_t *ep, size_t bytes);
+  /* Rank q's buffer (this rank's own included); valid until the next reserve. */
+  float *(*buffer)(tpf_endpoint_t *ep, int q);
+  /* Publishes this rank's counter. */
+  void (*post)(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value);
+  /* Waits until rank q's counter has reached `value`; records the error. */
+  tpf_status_t (*wait)(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value);
+  /* Marks the whole group failed with `status` and `why`, waking every rank
+   * that waits. The first failure wins; later ones are ignored. */
+  void (*fail)(tpf_endpoint_t *ep, tpf_status_t status, const char *why);
+  /* TPF_OK, or the group's failure, recorded as this thread's error. */
+  tpf_status_t (*health)(tpf_endpoint_t *ep);
+  /* Releases this rank's endpoint; shared state goes with the last one. */
+  void (*destroy)(tpf_endpoint_t *ep);
+} tpf_transport_t;
+
+struct tpf_endpoint {
+  const tpf_transport_t *transport;
+  int rank, size;
+};
+
+typedef struct tpf_transport_config {
+  int64_t timeout_ns; /* longest wait for a peer */
+  int64_t spin_ns;    /* busy-wait before sleeping */
+} tpf_transport_config_t;
+
+/* Ranks as threads of this process: fills eps[0 .. size-1]. */
+tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t *cfg,
+                                          tpf_endpoint_t **eps);
+
+#endif

@@ -1,0 +1,26 @@
+#include <stdio.h>
+
+#include "commands.h"
+
+int cmd_info(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    printf("usage: tpfuse info\n\n"
+           "Prints the library version, the CPU features found, the GEMM kernel that\n"
+           "calls would use, and every environment variable tpfuse reads, with its\n"
+           "value here and its default.\n");
+    return 0;
+  }
+  printf("tpfuse %s\n", tpf_version());
+  printf("cpu features:   %s\n", tpf_cpu_features());
+  printf("gemm kernels:   %s (built)\n", tpf_gemm_kernels_built());
+  const char *kernel = tpf_gemm_kernel();
+  if (kernel) printf("gemm kernel:    %s\n", kernel);
+  else printf("gemm kernel:    none: %s\n", tpf_last_error());
+  printf("environment:\n");
+  for (int i = 0; i < tpf_setting_count(); i++) {
+    const tpf_setting_t *s = tpf_setting_get(i);
+    printf("  %-22s %-10s (default %s)  %s\n", s->name, s->value ? s->value : "-", s->default_value,
+           s->meaning);
+  }
+  return kernel ? 0 : 1;
+}

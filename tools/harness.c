@@ -1,0 +1,240 @@
+#include "harness.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
+
+int64_t rs_case_rows(const rs_case_t *c, int r) {
+  return c->row_counts ? c->row_counts[r] : c->m / c->world_size;
+}
+
+static int64_t first_row(const rs_case_t *c, int r) {
+  int64_t first = 0;
+  for (int q = 0; q < r; q++) first += rs_case_rows(c, q);
+  return first;
+}
+
+/* splitmix64: a small, seedable generator, identical on every platform. */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* A value in dtype: uniform in [-1, 1), or a small integer in [-3, 3]. */
+static float random_value(uint64_t *state, int integers) {
+  uint64_t bits = next_random(state);
+  if (integers) return (float)((int)(bits % 7) - 3);
+  return (float)((double)(bits >> 11) * 0x1p-53 * 2.0 - 1.0);
+}
+
+/* A rank's inputs as the operator sees them, plus fp32 copies for the
+ * reference (the dtype-rounded values). */
+typedef struct rank_data {
+  tpf_matrix_t a, b, out;
+  void *bias;
+  float *a32, *b32; /* dense logical m x k and k x n */
+} rank_data_t;
+
+/* Fills a view of a logical rows x cols matrix with random dtype values and
+ * returns the same values, dense, in fp32. */
+static float *fill_matrix(tpf_matrix_t *x, const rs_case_t *c, int64_t rows, int64_t cols,
+                          int transposed, uint64_t *state) {
+  int64_t stored_rows = transposed ? cols : rows, stored_cols = transposed ? rows : cols;
+  x->dtype = c->dtype;
+  x->rows = rows;
+  x->cols = cols;
+  x->transposed = transposed;
+  x->ld = stored_cols + c->ld_pad;
+  size_t elements = (size_t)(stored_rows * x->ld);
+  x->data = calloc(elements ? elements : 1, esize(c->dtype));
+  float *dense = malloc(sizeof(float) * (size_t)(rows * cols));
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      float v = random_value(state, c->integers);
+      size_t at = (size_t)(transposed ? j * x->ld + i : i * x->ld + j);
+      tpf_convert(&v, TPF_FLOAT32, (char *)x->data + at * esize(c->dtype), c->dtype, 1);
+      tpf_convert((char *)x->data + at * esize(c->dtype), c->dtype, &dense[i * cols + j], TPF_FLOAT32, 1);
+    }
+  return dense;
+}
+
+typedef struct worker {
+  tpf_comm_t *comm;
+  const rs_case_t *c;
+  rank_data_t *d;
+  rank_report_t *report;
+  double *times_us;
+} worker_t;
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int by_value(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+static void *work(void *arg) {
+  worker_t *w = arg;
+  tpf_mm_options_t opt = TPF_MM_OPTIONS_INIT;
+  opt.reduce_op = w->c->reduce_op;
+  opt.bias = w->d->bias;
+  opt.comm_turn = w->c->comm_turn;
+  opt.row_counts = w->c->row_counts;
+  opt.algo = w->c->algo;
+  int reps = w->c->reps > 0 ? w->c->reps : 1;
+  w->report->status = TPF_OK;
+  for (int i = 0; i < reps && w->report->status == TPF_OK; i++) {
+    double t0 = now_us();
+    w->report->status = tpf_mm_reduce_scatter(w->comm, &w->d->a, &w->d->b, &w->d->out, &opt);
+    w->times_us[i] = now_us() - t0;
+  }
+  if (w->report->status != TPF_OK)
+    snprintf(w->report->error, sizeof w->report->error, "%s", tpf_last_error());
+  qsort(w->times_us, (size_t)reps, sizeof(double), by_value);
+  w->report->median_us = w->times_us[reps / 2];
+  return NULL;
+}
+
+/* Unit roundoff of a dtype. */
+static double unit_roundoff(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? 0x1p-11 : t == TPF_BFLOAT16 ? 0x1p-8 : 0x1p-24;
+}
+
+/* The smallest positive subnormal of a dtype: the absolute error floor. */
+static double tiniest(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? 0x1p-24 : t == TPF_BFLOAT16 ? 0x1p-133 : 0x1p-149;
+}
+
+/* Checks rank r's output element by element. */
+static void verify_rank(const rs_case_t *c, rank_data_t *data, int r, rank_report_t *rep,
+                        const float *bias32) {
+  const int W = c->world_size;
+  const double u32 = 0x1p-24, u_out = unit_roundoff(c->dtype);
+  int64_t first = first_row(c, r);
+  const tpf_matrix_t *out = &data[r].out;
+  for (int64_t i = 0; i < rep->rows; i++)
+    for (int64_t j = 0; j < c->n; j++) {
+      double sum = 0, magnitude = 0;
+      for (int q = 0; q < W; q++)
+        for (int64_t p = 0; p < c->k; p++) {
+          double prod = (double)data[q].a32[(first + i) * c->k + p] * data[q].b32[p * c->n + j];
+          sum += prod;
+          magnitude += fabs(prod);
+        }
+      float got;
+      tpf_convert((char *)out->data + (size_t)(i * out->ld + j) * esize(c->dtype), c->dtype, &got,
+                  TPF_FLOAT32, 1);
+      double error, bound;
+      if (c->integers) {
+        /* The sum is exact in fp32; the epilogue is fp32 math, one rounding. */
+        float e = (float)sum;
+        if (c->reduce_op == TPF_AVG) e = e / (float)W;
+        if (bias32) e = e + bias32[j];
+        uint32_t rounded = 0;
+        float expected;
+        tpf_convert(&e, TPF_FLOAT32, &rounded, c->dtype, 1);
+        tpf_convert(&rounded, c->dtype, &expected, TPF_FLOAT32, 1);
+        error = fabs((double)got - expected);
+        bound = 0;
+        if (memcmp(&got, &expected, sizeof got) != 0 && !(isnan(got) && isnan(expected))) rep->wrong++;
+      } else {
+        double ref = sum, scale = 1;
+        if (c->reduce_op == TPF_AVG) ref /= W, scale = 1.0 / W;
+        if (bias32) ref += bias32[j];
+        /* fp32 accumulation of W*k products, the average and the bias, then
+         * one rounding to the output dtype. */
+        bound = (double)(c->k + W + 3) * u32 * (magnitude * scale + (bias32 ? fabs(bias32[j]) : 0)) +
+                u_out * fabs(ref) + tiniest(c->dtype);
+        error = fabs((double)got - ref);
+        if (!(error <= bound)) rep->wrong++;
+        if (error / bound > rep->worst_ratio) rep->worst_ratio = error / bound;
+      }
+      if (error > rep->max_abs_error) rep->max_abs_error = error;
+    }
+}
+
+tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
+  const int W = c->world_size;
+  memset(result, 0, sizeof *result);
+  tpf_config_t cfg = TPF_CONFIG_INIT;
+  cfg.timeout_ms = c->timeout_ms;
+  tpf_comm_t **comms = calloc((size_t)W, sizeof *comms);
+  tpf_status_t s = tpf_comm_init_all(comms, W, &cfg);
+  if (s != TPF_OK) {
+    free(comms);
+    return s;
+  }
+  int reps = c->reps > 0 ? c->reps : 1;
+  rank_data_t *data = calloc((size_t)W, sizeof *data);
+  worker_t *workers = calloc((size_t)W, sizeof *workers);
+  pthread_t *threads = calloc((size_t)W, sizeof *threads);
+  result->world_size = W;
+  result->ranks = calloc((size_t)W, sizeof *result->ranks);
+  result->outputs = calloc((size_t)W, sizeof *result->outputs);
+  uint64_t state = c->seed;
+  float *bias32 = NULL;
+  void *bias = NULL;
+  if (c->bias) {
+    tpf_matrix_t bias_view;
+    bias32 = fill_matrix(&bias_view, c, 1, c->n, 0, &state);
+    bias = bias_view.data;
+  }
+  for (int r = 0; r < W; r++) {
+    data[r].a32 = fill_matrix(&data[r].a, c, c->m, c->k, c->a_transposed, &state);
+    data[r].b32 = fill_matrix(&data[r].b, c, c->k, c->n, c->b_transposed, &state);
+    int64_t rows = rs_case_rows(c, r);
+    data[r].out = (tpf_matrix_t){NULL, c->dtype, rows, c->n, c->n + c->ld_pad, 0};
+    data[r].out.data = calloc((size_t)((rows ? rows : 1) * data[r].out.ld), esize(c->dtype));
+    data[r].bias = bias;
+    result->ranks[r].rows = rows;
+    workers[r] = (worker_t){comms[r], c, &data[r], &result->ranks[r],
+                            calloc((size_t)reps, sizeof(double))};
+  }
+  for (int r = 0; r < W; r++) pthread_create(&threads[r], NULL, work, &workers[r]);
+  for (int r = 0; r < W; r++) pthread_join(threads[r], NULL);
+  result->passed = 1;
+  for (int r = 0; r < W; r++) {
+    rank_report_t *rep = &result->ranks[r];
+    if (rep->status == TPF_OK) verify_rank(c, data, r, rep, bias32);
+    if (rep->status != TPF_OK || rep->wrong) result->passed = 0;
+    /* keep the output, densely packed, for bitwise comparisons */
+    size_t row_bytes = (size_t)c->n * esize(c->dtype);
+    result->outputs[r] = malloc(row_bytes * (size_t)(rep->rows ? rep->rows : 1));
+    for (int64_t i = 0; i < rep->rows; i++)
+      memcpy((char *)result->outputs[r] + (size_t)i * row_bytes,
+             (char *)data[r].out.data + (size_t)(i * data[r].out.ld) * esize(c->dtype), row_bytes);
+  }
+  for (int r = 0; r < W; r++) {
+    tpf_comm_destroy(comms[r]);
+    free(data[r].a.data), free(data[r].b.data), free(data[r].out.data);
+    free(data[r].a32), free(data[r].b32), free(workers[r].times_us);
+  }
+  free(bias), free(bias32), free(data), free(workers), free(threads), free(comms);
+  return TPF_OK;
+}
+
+void rs_result_free(rs_result_t *result) {
+  for (int r = 0; result->outputs && r < result->world_size; r++) free(result->outputs[r]);
+  free(result->outputs);
+  free(result->ranks);
+  memset(result, 0, sizeof *result);
+}
+
+int rs_result_same_bits(const rs_case_t *c, const rs_result_t *x, const rs_result_t *y) {
+  for (int r = 0; r < c->world_size; r++) {
+    size_t bytes = (size_t)(rs_case_rows(c, r) * c->n) * esize(c->dtype);
+    if (memcmp(x->outputs[r], y->outputs[r], bytes) != 0) return 0;
+  }
+  return 1;
+}

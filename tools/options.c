@@ -1,0 +1,56 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+const char *option_value(int argc, char **argv, int *i, const char *name) {
+  const char *arg = argv[*i];
+  size_t len = strlen(name);
+  if (strncmp(arg, name, len) != 0) return NULL;
+  if (arg[len] == '=') return arg + len + 1;
+  if (arg[len] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "tpfuse: %s needs a value\n", name);
+    return "";
+  }
+  return argv[++*i];
+}
+
+int parse_dtype(const char *text) {
+  if (strcmp(text, "fp16") == 0) return TPF_FLOAT16;
+  if (strcmp(text, "bf16") == 0) return TPF_BFLOAT16;
+  if (strcmp(text, "fp32") == 0) return TPF_FLOAT32;
+  return -1;
+}
+
+int wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+  return 0;
+}
+
+static const char *dtype_text(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+}
+
+int print_result(const rs_case_t *c, const rs_result_t *r) {
+  printf("MatmulReduceScatter: world_size %d, %s, a %lldx%lld%s @ b %lldx%lld%s, %s%s, comm_turn %d\n",
+         c->world_size, dtype_text(c->dtype), (long long)c->m, (long long)c->k,
+         c->a_transposed ? " (transposed)" : "", (long long)c->k, (long long)c->n,
+         c->b_transposed ? " (transposed)" : "", c->reduce_op == TPF_AVG ? "avg" : "sum",
+         c->bias ? " + bias" : "", c->comm_turn);
+  for (int q = 0; q < r->world_size; q++) {
+    const rank_report_t *rep = &r->ranks[q];
+    if (rep->status != TPF_OK) {
+      printf("  rank %d: %s: %s  FAIL\n", q, tpf_status_string(rep->status), rep->error);
+      continue;
+    }
+    printf("  rank %d: out %lldx%lld  max |err| %.3g  (%s)  %8.1f us  %s\n", q, (long long)rep->rows,
+           (long long)c->n, rep->max_abs_error,
+           c->integers ? "bit-exact check" : "within bound",
+           rep->median_us, rep->wrong ? "FAIL" : "PASS");
+    if (rep->wrong) printf("          %lld elements wrong\n", (long long)rep->wrong);
+  }
+  printf("%s\n", r->passed ? "PASS" : "FAIL");
+  return r->passed ? 0 : 1;
+}
