@@ -10,9 +10,11 @@
  * the result does not depend on timing. A chunk travels as soon as it is
  * made, so the next rank adds it while this rank multiplies the next chunk.
  *
- * Each rank's buffer holds two slots (even and odd steps) of a block's rows
- * in fp32. A rank may refill a slot only after the next rank has consumed
- * what it held two steps ago; that is the only back-pressure.
+ * Each rank's buffer holds two slots (even and odd steps) in fp32; slot
+ * place c holds chunk c of whichever block the step works on (blocks may
+ * differ in size, so places are sized for the largest chunk). A rank may
+ * refill place c only after the next rank has consumed the chunk it held two
+ * steps ago; that is the only back-pressure.
  *
  * Unfused (the baseline): every rank computes its whole m x n partial in
  * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
@@ -49,9 +51,14 @@ int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k
   return chunks < 1 ? 1 : chunks > 8 ? 8 : (int)chunks;
 }
 
+/* Rows of the largest chunk of any block: the size of a slot place. */
+static int64_t place_rows(const tpf_rs_problem_t *p, int size) {
+  return (max_owner_rows(p, size) + p->chunks - 1) / p->chunks;
+}
+
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size) {
   if (p->algo == TPF_ALGO_UNFUSED) return sizeof(float) * (size_t)(p->m * p->n);
-  return sizeof(float) * 2 * (size_t)(max_owner_rows(p, size) * p->n);
+  return sizeof(float) * 2 * (size_t)(p->chunks * place_rows(p, size) * p->n);
 }
 
 /* First row of chunk c of a block of `rows` rows cut into `chunks`. */
@@ -62,7 +69,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;
   const int prev = (r + W - 1) % W, next = (r + 1) % W;
-  const int64_t slot_floats = max_owner_rows(p, W) * p->n;
+  const int64_t place_floats = place_rows(p, W) * p->n, slot_floats = N * place_floats;
   float *mine = tr->buffer(ep, r);
   const float *from_prev = tr->buffer(ep, prev);
   const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
@@ -78,7 +85,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       if (s > 0) {
         st = tr->wait(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
         if (st != TPF_OK) return st;
-        epi.addend = from_prev + (size_t)((s - 1) % 2) * slot_floats + r0 * p->n;
+        epi.addend = from_prev + (size_t)((s - 1) % 2) * slot_floats + c * place_floats;
       }
       if (final) {
         epi.divisor = p->divisor;
@@ -91,7 +98,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
           st = tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 2) * N + c + 1));
           if (st != TPF_OK) return st;
         }
-        epi.out = mine + (size_t)(s % 2) * slot_floats + r0 * p->n;
+        epi.out = mine + (size_t)(s % 2) * slot_floats + c * place_floats;
       }
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
       tpf_gemm_run(&comm->gemm, r1 - r0, p->n, p->k, &a_rows, &p->b, &epi);
