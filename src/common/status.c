@@ -41,6 +41,14 @@ tpf_status_t tpf_fail_text(tpf_status_t s, const char *text) {
   return s;
 }
 
+tpf_status_t tpf_record(tpf_status_t s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
 tpf_status_t tpf_fail(tpf_status_t s, const char *fmt, ...) {
   char text[LAST_ERROR_CAPACITY];
   va_list ap;

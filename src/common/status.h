@@ -10,7 +10,12 @@
 tpf_status_t tpf_fail(tpf_status_t s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Records an already-formatted message (used to forward a peer's words). */
+/* Records and logs an already-formatted message. */
 tpf_status_t tpf_fail_text(tpf_status_t s, const char *text);
+
+/* Records without logging: for a failure already logged where it was
+ * detected (a group failure seen by another rank, a peer's rejection). */
+tpf_status_t tpf_record(tpf_status_t s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

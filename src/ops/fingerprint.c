@@ -77,7 +77,7 @@ tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int m
     return (tpf_status_t)all[me].status;
   for (int q = 0; q < size; q++)
     if (all[q].status != TPF_OK)
-      return tpf_fail(TPF_ERR_PEER, "rank %d rejected its arguments (%s: %s)", q,
+      return tpf_record(TPF_ERR_PEER, "rank %d rejected its arguments (%s: %s)", q,
                       tpf_status_string((tpf_status_t)all[q].status), all[q].rejection);
   for (int q = 1; q < size; q++)
     for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {

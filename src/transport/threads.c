@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "transport.h"
 #include "wait.h"
@@ -45,7 +46,7 @@ static thread_endpoint_t *self(tpf_endpoint_t *ep) { return (thread_endpoint_t *
 
 static tpf_status_t failure(group_t *g) {
   pthread_mutex_lock(&g->fail_lock);
-  tpf_status_t s = tpf_fail_text((tpf_status_t)atomic_load(&g->failed), g->fail_why);
+  tpf_status_t s = tpf_record((tpf_status_t)atomic_load(&g->failed), "%s", g->fail_why);
   pthread_mutex_unlock(&g->fail_lock);
   return s;
 }
@@ -55,6 +56,7 @@ static void group_fail(group_t *g, tpf_status_t status, const char *why) {
   if (atomic_load(&g->failed) == TPF_OK) {
     snprintf(g->fail_why, sizeof g->fail_why, "%s", why);
     atomic_store(&g->failed, (int)status);
+    tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
   }
   pthread_mutex_unlock(&g->fail_lock);
   for (int q = 0; q < g->size; q++) {

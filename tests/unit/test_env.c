@@ -1,0 +1,71 @@
+/* The environment table, log levels, CPU features and the kernel choice.
+ * Usage: test_env [plain | isa-unknown | isa-portable]; the ISA modes run
+ * with TPF_ISA set by CTest, since the kernel is chosen once per process. */
+#include <stdlib.h>
+
+#include "../test.h"
+#include "common/env.h"
+#include "common/log.h"
+
+static void check_table(void) {
+  CHECK(tpf_setting_count() == TPF_ENV_COUNT, "%d settings", tpf_setting_count());
+  for (int i = 0; i < tpf_setting_count(); i++) {
+    const tpf_setting_t *s = tpf_setting_get(i);
+    CHECK(s && strncmp(s->name, "TPF_", 4) == 0 && s->default_value && s->meaning && *s->meaning,
+          "setting %d is incomplete", i);
+  }
+  CHECK(tpf_setting_get(-1) == NULL && tpf_setting_get(TPF_ENV_COUNT) == NULL, "out of range");
+  setenv("TPF_SPIN_US", "7", 1);
+  CHECK(strcmp(tpf_setting_get(TPF_ENV_SPIN_US)->value, "7") == 0, "value follows the environment");
+  int v = 0;
+  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_OK);
+  CHECK(v == 7, "parsed %d", v);
+  setenv("TPF_SPIN_US", "7x", 1);
+  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "TPF_SPIN_US='7x' must be an integer in [0, 100]") != NULL, "%s",
+        tpf_last_error());
+  setenv("TPF_SPIN_US", "101", 1);
+  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_ERR_INVALID);
+  unsetenv("TPF_SPIN_US");
+  CHECK(tpf_setting_get(TPF_ENV_SPIN_US)->value == NULL, "unset");
+  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_OK);
+  CHECK(v == 50, "default %d", v);
+}
+
+static void check_log_levels(void) {
+  CHECK(tpf_log_parse("off") == TPF_LOG_OFF && tpf_log_parse("warn") == TPF_LOG_WARN &&
+            tpf_log_parse("info") == TPF_LOG_INFO && tpf_log_parse("debug") == TPF_LOG_DEBUG &&
+            tpf_log_parse("trace") == TPF_LOG_TRACE,
+        "level names");
+  CHECK(tpf_log_parse("loud") == -1, "unknown level");
+}
+
+static void check_cpu(void) {
+  const char *f = tpf_cpu_features();
+  CHECK(f && *f, "features: '%s'", f ? f : "(null)");
+#if defined(__x86_64__)
+  CHECK(strstr(f, "sse2") != NULL, "x86-64 always has sse2: %s", f);
+#endif
+  CHECK(strstr(tpf_gemm_kernels_built(), "portable") != NULL, "built: %s", tpf_gemm_kernels_built());
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "plain";
+  if (strcmp(mode, "isa-unknown") == 0) {
+    CHECK(tpf_gemm_kernel() == NULL, "TPF_ISA=%s was accepted", getenv("TPF_ISA"));
+    CHECK(strstr(tpf_last_error(), "no such kernel") != NULL, "%s", tpf_last_error());
+    tpf_comm_t *c = NULL;
+    CHECK_STATUS(tpf_comm_init_all(&c, 1, NULL), TPF_ERR_INVALID);
+    CHECK(strstr(tpf_last_error(), "TPF_ISA=") != NULL, "%s", tpf_last_error());
+  } else if (strcmp(mode, "isa-portable") == 0) {
+    CHECK(tpf_gemm_kernel() && strcmp(tpf_gemm_kernel(), "portable") == 0, "kernel %s",
+          tpf_gemm_kernel() ? tpf_gemm_kernel() : tpf_last_error());
+  } else {
+    check_table();
+    check_log_levels();
+    check_cpu();
+    CHECK(tpf_gemm_kernel() != NULL, "a kernel is chosen by default: %s", tpf_last_error());
+    CHECK(strcmp(tpf_version(), "0.1.0") == 0, "version %s", tpf_version());
+  }
+  return test_summary();
+}
