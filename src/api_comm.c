@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cpu.h"
 #include "common/env.h"
 #include "common/alloc.h"
 #include "common/status.h"
@@ -13,11 +14,21 @@
 
 const char *tpf_version(void) { return "0.1.0"; }
 
+enum { TPF_MAX_THREADS_PER_RANK = 1024 };
+
+/* The cores this process may run on, shared fairly among `ranks` ranks on
+ * this host, so that ranks do not oversubscribe the cores. */
+static int tpf_default_threads(int ranks) {
+  int cores = tpf_cpu_count();
+  return cores / ranks > 1 ? cores / ranks : 1;
+}
+
 /* The fields of tpf_config_t that a caller of each size knows about. */
 #define CONFIG_HAS(cfg, field) \
   ((cfg) && (cfg)->size >= offsetof(tpf_config_t, field) + sizeof((cfg)->field))
 
 typedef struct settings {
+  int threads; /* 0: the host's cores divided among the ranks on it */
   int timeout_ms, spin_us;
   tpf_algo_t algo;
 } settings_t;
@@ -39,14 +50,13 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
     return tpf_fail(TPF_ERR_UNSUPPORTED, "cfg->size=%zu is larger than this library's tpf_config_t (%zu): built against a newer tpfuse.h?",
                     cfg->size, sizeof(tpf_config_t));
   tpf_status_t s;
-  int threads = CONFIG_HAS(cfg, threads_per_rank) ? cfg->threads_per_rank : 0;
-  if (threads < 0)
-    return tpf_fail(TPF_ERR_INVALID, "cfg->threads_per_rank=%d must be >= 0", threads);
-  if (threads == 0 && (s = tpf_env_int(TPF_ENV_THREADS_PER_RANK, 0, 1 << 20, &threads)) != TPF_OK)
+  out->threads = CONFIG_HAS(cfg, threads_per_rank) ? cfg->threads_per_rank : 0;
+  if (out->threads < 0 || out->threads > TPF_MAX_THREADS_PER_RANK)
+    return tpf_fail(TPF_ERR_INVALID, "cfg->threads_per_rank=%d must be in [0, %d]", out->threads,
+                    TPF_MAX_THREADS_PER_RANK);
+  if (out->threads == 0 &&
+      (s = tpf_env_int(TPF_ENV_THREADS_PER_RANK, 0, TPF_MAX_THREADS_PER_RANK, &out->threads)) != TPF_OK)
     return s;
-  if (threads > 1)
-    return tpf_fail(TPF_ERR_UNSUPPORTED, "threads_per_rank=%d: each rank computes on its own single thread (0 or 1)",
-                    threads);
   out->timeout_ms = CONFIG_HAS(cfg, timeout_ms) ? cfg->timeout_ms : 0;
   if (out->timeout_ms < 0)
     return tpf_fail(TPF_ERR_INVALID, "cfg->timeout_ms=%d must be > 0 (or 0 for the default)", out->timeout_ms);
@@ -68,7 +78,7 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
 static void comm_free(tpf_comm_t *c) {
   if (!c) return;
   if (c->ep) c->ep->transport->destroy(c->ep);
-  tpf_gemm_workspace_free(&c->gemm);
+  tpf_gemm_engine_free(&c->gemm);
   free(c->row_offsets);
   free(c->peer_scratch);
   free(c->fingerprints);
@@ -77,7 +87,7 @@ static void comm_free(tpf_comm_t *c) {
   free(c);
 }
 
-static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_kernel_t *kernel,
+static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
                               const settings_t *set, const char *name, tpf_comm_t **made) {
   tpf_comm_t *c = calloc(1, sizeof *c);
   if (!c) return tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
@@ -91,7 +101,7 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_kernel_t *kerne
   c->peer_scratch = calloc((size_t)ep->size, sizeof *c->peer_scratch);
   c->fingerprints = calloc((size_t)ep->size, sizeof *c->fingerprints);
   tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints
-                       ? tpf_gemm_workspace_init(&c->gemm, kernel)
+                       ? tpf_gemm_engine_init(&c->gemm, isa, set->threads)
                        : tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
   if (s != TPF_OK) {
     c->ep = NULL; /* the caller still owns the endpoint */
@@ -111,8 +121,9 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
   settings_t set;
   tpf_status_t s = resolve(cfg, &set);
   if (s != TPF_OK) return s;
-  const tpf_gemm_kernel_t *kernel;
-  if ((s = tpf_gemm_kernel_select(&kernel)) != TPF_OK) return s;
+  const tpf_gemm_isa_t *isa;
+  if ((s = tpf_gemm_isa_select(&isa)) != TPF_OK) return s;
+  if (set.threads == 0) set.threads = tpf_default_threads(world_size);
 
   tpf_endpoint_t **eps = calloc((size_t)world_size, sizeof *eps);
   tpf_comm_t **made = calloc((size_t)world_size, sizeof *made);
@@ -128,7 +139,7 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
   for (int r = 0; s == TPF_OK && r < world_size; r++) {
     char name[64];
     snprintf(name, sizeof name, "tpf-threads-%d-%u-r%d", (int)getpid(), group, r);
-    s = comm_make(eps[r], kernel, &set, name, &made[r]);
+    s = comm_make(eps[r], isa, &set, name, &made[r]);
   }
   if (s != TPF_OK) {
     for (int r = 0; r < world_size; r++) {

@@ -154,6 +154,8 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
     s = stage_bias(comm, o.bias, a->dtype, p.n);
     p.bias = comm->bias;
   }
+  /* B is packed once per call, for every chunk; while the peers arrive. */
+  if (s == TPF_OK) s = tpf_gemm_pack_b(&comm->gemm, p.k, p.n, &p.b);
   if (s == TPF_OK) {
     mine.m = p.m, mine.n = p.n, mine.k = p.k;
     mine.dtype = (int32_t)a->dtype;

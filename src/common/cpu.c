@@ -1,6 +1,8 @@
+#define _GNU_SOURCE
 #include "cpu.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -71,4 +73,10 @@ unsigned tpf_cpu_flags(void) {
 const char *tpf_cpu_features(void) {
   pthread_once(&once, init);
   return names;
+}
+
+int tpf_cpu_count(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return 1;
 }

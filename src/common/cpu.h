@@ -18,4 +18,7 @@ typedef enum tpf_cpu_feature {
 /* Bit set of tpf_cpu_feature_t. */
 unsigned tpf_cpu_flags(void);
 
+/* The cores this process may run on (its affinity mask), at least 1. */
+int tpf_cpu_count(void);
+
 #endif

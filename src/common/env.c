@@ -15,10 +15,10 @@ static const tpf_setting_t table[TPF_ENV_COUNT] = {
                       "algorithm of fused calls: auto|unfused|ring (tpf_config_t.algo)"},
     [TPF_ENV_SPIN_US] = {"TPF_SPIN_US", NULL, "50",
                          "spin this long before sleeping in a wait, in us (tpf_config_t.spin_us)"},
-    [TPF_ENV_THREADS_PER_RANK] = {"TPF_THREADS_PER_RANK", NULL, "1",
-                                  "compute threads per rank (tpf_config_t.threads_per_rank)"},
+    [TPF_ENV_THREADS_PER_RANK] = {"TPF_THREADS_PER_RANK", NULL, "0",
+                                  "compute threads per rank, 0 = cores / ranks on this host (tpf_config_t.threads_per_rank)"},
     [TPF_ENV_ISA] = {"TPF_ISA", NULL, "auto",
-                     "GEMM micro-kernel: auto or a name from `tpfuse info`"},
+                     "GEMM kernels: auto or an instruction set from `tpfuse info`"},
 };
 
 const char *tpf_env_name(tpf_env_id_t id) { return table[id].name; }

@@ -1,14 +1,20 @@
-/* The loops of the blocked GEMM (BLIS order: rows of C in accumulator
- * blocks, then jc over nc columns, pc over kc, ic over mc, jr, ir).
- * Partial sums over k live in an fp32 accumulator block; the epilogue runs
- * once per block after the last k panel, so each output element is rounded
- * exactly once. */
+/* The loops of the blocked GEMM.
+ *
+ * B is packed once, k panel by k panel: packed[P][panel][p][j] (panel of nr
+ * columns, p < kc). Each compute thread owns a contiguous range of column
+ * panels, for packing and for multiplying, so no thread waits for another.
+ * Within its range a thread loops: ic (mc rows of A) -> column chunks of nc
+ * -> k panels P (pack mc x kc of A) -> jr (nr columns) -> ir (mr rows) ->
+ * micro-kernel into the fp32 accumulator. After the last k panel of a block
+ * the epilogue runs on it while it is still in cache: every output element
+ * is rounded exactly once. */
 #include "gemm.h"
+
+#include <stdlib.h>
 
 #include "common/alloc.h"
 #include "common/half.h"
 #include "common/status.h"
-#include "pack.h"
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
@@ -19,31 +25,136 @@ tpf_gemm_operand_t tpf_gemm_operand_from_row(tpf_gemm_operand_t x, int64_t row) 
   return x;
 }
 
-tpf_status_t tpf_gemm_workspace_init(tpf_gemm_workspace_t *ws, const tpf_gemm_kernel_t *kernel) {
-  ws->kernel = kernel;
-  ws->a_pack = tpf_alloc(sizeof(float) * (size_t)(round_up(kernel->mc, kernel->mr) * kernel->kc));
-  ws->b_pack = tpf_alloc(sizeof(float) * (size_t)(kernel->kc * kernel->nc));
-  ws->c_acc = tpf_alloc(sizeof(float) * (size_t)(kernel->mb * kernel->nc));
-  if (ws->a_pack && ws->b_pack && ws->c_acc) return TPF_OK;
-  tpf_gemm_workspace_free(ws);
-  return tpf_fail(TPF_ERR_NOMEM, "could not allocate the GEMM packing buffers");
+static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
+  return (size_t)(round_up(k->mc, k->mr) * tpf_pack_k(k->format, k->kc) * tpf_pack_bytes(k->format));
 }
 
-void tpf_gemm_workspace_free(tpf_gemm_workspace_t *ws) {
-  tpf_free(ws->a_pack);
-  tpf_free(ws->b_pack);
-  tpf_free(ws->c_acc);
-  ws->a_pack = ws->b_pack = ws->c_acc = NULL;
+static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) {
+  return sizeof(float) * (size_t)(round_up(k->mc, k->mr) * k->nc);
 }
 
-/* Applies the epilogue to rows x cols of the accumulator (leading dimension
- * ldc), which hold C[i0.., j0..]. */
-static void finish_block(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,
-                         int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *isa, int threads) {
+  *e = (tpf_gemm_engine_t){0};
+  e->isa = isa;
+  size_t a_bytes = 0, c_bytes = 0;
+  for (int t = 0; t < 3; t++) {
+    if (a_pack_bytes(isa->for_dtype[t]) > a_bytes) a_bytes = a_pack_bytes(isa->for_dtype[t]);
+    if (c_acc_bytes(isa->for_dtype[t]) > c_bytes) c_bytes = c_acc_bytes(isa->for_dtype[t]);
+  }
+  e->spaces = calloc((size_t)threads, sizeof *e->spaces);
+  if (!e->spaces) return tpf_fail(TPF_ERR_NOMEM, "could not allocate GEMM workspaces");
+  tpf_status_t s = tpf_pool_create(threads, &e->pool);
+  for (int t = 0; s == TPF_OK && t < threads; t++) {
+    e->spaces[t].a_pack = tpf_alloc(a_bytes);
+    e->spaces[t].c_acc = tpf_alloc(c_bytes);
+    if (!e->spaces[t].a_pack || !e->spaces[t].c_acc)
+      s = tpf_fail(TPF_ERR_NOMEM, "could not allocate GEMM workspaces (%zu bytes per thread)",
+                   a_bytes + c_bytes);
+  }
+  if (s != TPF_OK) {
+    if (!e->pool) { /* spaces were never filled */
+      free(e->spaces);
+      e->spaces = NULL;
+    }
+    tpf_gemm_engine_free(e);
+  }
+  return s;
+}
+
+void tpf_gemm_engine_free(tpf_gemm_engine_t *e) {
+  int threads = e->pool ? tpf_pool_threads(e->pool) : 0;
+  for (int t = 0; e->spaces && t < threads; t++) {
+    tpf_free(e->spaces[t].a_pack);
+    tpf_free(e->spaces[t].c_acc);
+  }
+  free(e->spaces);
+  tpf_pool_destroy(e->pool);
+  tpf_free(e->packed);
+  *e = (tpf_gemm_engine_t){0};
+}
+
+int tpf_gemm_engine_threads(const tpf_gemm_engine_t *e) { return tpf_pool_threads(e->pool); }
+
+/* Layout of the packed B for one kernel and shape. */
+typedef struct packed_layout {
+  int64_t panels;      /* column panels of nr */
+  int64_t k_panels;    /* k panels of kc */
+  size_t panel_stride; /* bytes between k panels of the whole B */
+} packed_layout_t;
+
+static packed_layout_t layout_of(const tpf_gemm_kernel_t *kern, int64_t k, int64_t n) {
+  packed_layout_t l;
+  l.panels = (n + kern->nr - 1) / kern->nr;
+  l.k_panels = (k + kern->kc - 1) / kern->kc;
+  l.panel_stride = (size_t)(l.panels * kern->nr * tpf_pack_k(kern->format, kern->kc) *
+                            tpf_pack_bytes(kern->format));
+  return l;
+}
+
+/* Where panel `panel` of k panel P starts (its k extent is kb). */
+static const char *panel_at(const tpf_gemm_engine_t *e, const packed_layout_t *l, int64_t P,
+                            int64_t panel, int64_t kb) {
+  const tpf_gemm_kernel_t *kern = e->kernel;
+  return (const char *)e->packed + (size_t)P * l->panel_stride +
+         (size_t)(panel * kern->nr * tpf_pack_k(kern->format, kb) * tpf_pack_bytes(kern->format));
+}
+
+size_t tpf_gemm_packed_bytes(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t k, int64_t n) {
+  packed_layout_t l = layout_of(e->isa->for_dtype[dtype], k, n);
+  return (size_t)l.k_panels * l.panel_stride;
+}
+
+/* Thread t's column panels: [*first, *last). */
+static void my_panels(int64_t panels, int t, int threads, int64_t *first, int64_t *last) {
+  *first = panels * t / threads;
+  *last = panels * (t + 1) / threads;
+}
+
+typedef struct pack_job {
+  tpf_gemm_engine_t *e;
+  const tpf_gemm_operand_t *b;
+  packed_layout_t layout;
+} pack_job_t;
+
+static void pack_b_job(void *arg, int t, int threads) {
+  pack_job_t *job = arg;
+  tpf_gemm_engine_t *e = job->e;
+  const tpf_gemm_kernel_t *kern = e->kernel;
+  int64_t first, last;
+  my_panels(job->layout.panels, t, threads, &first, &last);
+  if (first == last) return;
+  int64_t j0 = first * kern->nr, cols = min64(last * kern->nr, e->n) - j0;
+  for (int64_t P = 0; P < job->layout.k_panels; P++) {
+    int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
+    kern->pack_b((void *)panel_at(e, &job->layout, P, first, kb), job->b, p0, kb, j0, cols, kern->nr);
+  }
+}
+
+tpf_status_t tpf_gemm_pack_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b) {
+  size_t bytes = tpf_gemm_packed_bytes(e, b->dtype, k, n);
+  tpf_status_t s = tpf_buffer_reserve(&e->packed, &e->packed_capacity, bytes, "the packed B");
+  if (s != TPF_OK) return s;
+  e->kernel = e->isa->for_dtype[b->dtype];
+  e->k = k;
+  e->n = n;
+  pack_job_t job = {e, b, layout_of(e->kernel, k, n)};
+  tpf_pool_run(e->pool, pack_b_job, &job);
+  return TPF_OK;
+}
+
+/* The epilogue on rows x cols of the accumulator (leading dimension ldc),
+ * which hold C[i0.., j0..]. */
+static void finish_block(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
+                         int64_t rows, int64_t j0, int64_t cols) {
   for (int64_t i = 0; i < rows; i++) {
     const float *src = acc + i * ldc;
     const float *add = epi->addend ? epi->addend + (i0 + i) * epi->addend_ld + j0 : NULL;
     size_t out_row = (size_t)((i0 + i) * epi->out_ld + j0);
+    if (!add && epi->divisor == 1.0f && !epi->bias && epi->out_dtype == TPF_FLOAT32) {
+      float *dst = (float *)epi->out + out_row;
+      for (int64_t j = 0; j < cols; j++) dst[j] = src[j];
+      continue;
+    }
     for (int64_t j = 0; j < cols; j++) {
       float v = src[j];
       if (add) v = add[j] + v;
@@ -54,37 +165,47 @@ static void finish_block(const tpf_gemm_epilogue_t *epi, const float *acc, int64
   }
 }
 
-void tpf_gemm_run(tpf_gemm_workspace_t *ws, int64_t m, int64_t n, int64_t k,
-                  const tpf_gemm_operand_t *a, const tpf_gemm_operand_t *b,
-                  const tpf_gemm_epilogue_t *epi) {
-  const tpf_gemm_kernel_t *kern = ws->kernel;
+typedef struct multiply_job {
+  tpf_gemm_engine_t *e;
+  int64_t m;
+  const tpf_gemm_operand_t *a;
+  const tpf_gemm_epilogue_t *epi;
+  packed_layout_t layout;
+} multiply_job_t;
+
+static void multiply_job(void *arg, int t, int threads) {
+  multiply_job_t *job = arg;
+  tpf_gemm_engine_t *e = job->e;
+  const tpf_gemm_kernel_t *kern = e->kernel;
   const int mr = kern->mr, nr = kern->nr;
-  const int64_t ldc = kern->nc;
-  for (int64_t i0 = 0; i0 < m; i0 += kern->mb) {
-    int64_t mb = min64(kern->mb, m - i0);
-    for (int64_t j0 = 0; j0 < n; j0 += kern->nc) {
-      int64_t nb = min64(kern->nc, n - j0);
-      if (k == 0) { /* an empty sum: the accumulator is zero */
-        for (int64_t i = 0; i < mb; i++)
-          for (int64_t j = 0; j < nb; j++) ws->c_acc[i * ldc + j] = 0.0f;
-        finish_block(epi, ws->c_acc, ldc, i0, mb, j0, nb);
-        continue;
-      }
-      for (int64_t p0 = 0; p0 < k; p0 += kern->kc) {
-        int64_t kb = min64(kern->kc, k - p0);
-        int accumulate = p0 > 0;
-        tpf_pack_b(ws->b_pack, b, p0, kb, j0, nb, nr);
-        for (int64_t ii = 0; ii < mb; ii += kern->mc) {
-          int64_t mcb = min64(kern->mc, mb - ii);
-          tpf_pack_a(ws->a_pack, a, i0 + ii, mcb, p0, kb, mr);
-          for (int64_t jr = 0; jr < nb; jr += nr)
-            for (int64_t ir = 0; ir < mcb; ir += mr)
-              kern->ukernel(kb, ws->a_pack + ir * kb, ws->b_pack + jr * kb,
-                            ws->c_acc + (ii + ir) * ldc + jr, ldc, accumulate);
-          if (p0 + kb == k)
-            finish_block(epi, ws->c_acc + ii * ldc, ldc, i0 + ii, mcb, j0, nb);
+  const int64_t ldc = kern->nc, elem = tpf_pack_bytes(kern->format);
+  tpf_gemm_thread_space_t *ws = &e->spaces[t];
+  int64_t first, last;
+  my_panels(job->layout.panels, t, threads, &first, &last);
+  for (int64_t i0 = 0; i0 < job->m; i0 += kern->mc) {
+    int64_t mb = min64(kern->mc, job->m - i0);
+    for (int64_t s0 = first; s0 < last; s0 += kern->nc / nr) { /* chunks of nc columns */
+      int64_t s1 = min64(last, s0 + kern->nc / nr);
+      int64_t j0 = s0 * nr, cols = min64(s1 * nr, e->n) - j0;
+      for (int64_t P = 0; P < job->layout.k_panels; P++) {
+        int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
+        int64_t pk = tpf_pack_k(kern->format, kb);
+        kern->pack_a(ws->a_pack, job->a, i0, mb, p0, kb, mr);
+        for (int64_t panel = s0; panel < s1; panel++) {
+          const char *bp = panel_at(e, &job->layout, P, panel, kb);
+          float *c = ws->c_acc + (panel - s0) * nr;
+          for (int64_t ir = 0; ir < mb; ir += mr)
+            kern->ukernel(kb, (const char *)ws->a_pack + ir * pk * elem, bp, c + ir * ldc, ldc, P > 0);
         }
       }
+      finish_block(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
     }
   }
+}
+
+void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t *a,
+                       const tpf_gemm_epilogue_t *epi) {
+  if (m <= 0) return;
+  multiply_job_t job = {e, m, a, epi, layout_of(e->kernel, e->k, e->n)};
+  tpf_pool_run(e->pool, multiply_job, &job);
 }

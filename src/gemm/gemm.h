@@ -1,24 +1,29 @@
-/* The blocked GEMM: out = round(((addend + A @ B) / divisor) + bias), with
- * fp16/bf16/fp32 operands converted while packing and fp32 accumulation.
- * The order of every sum depends only on k and the kernel's kc, never on
- * m, n, the row range asked for, or timing: results are reproducible. */
+/* The blocked GEMM engine: out = round(((addend + A @ B) / divisor) + bias),
+ * fp16/bf16/fp32 operands converted while packing, fp32 accumulation.
+ *
+ * B is packed once (tpf_gemm_pack_b) and then multiplied by any number of
+ * A row blocks (tpf_gemm_multiply): the fused schedules multiply many chunks
+ * by one B. The order of every sum depends only on k and the kernel's kc,
+ * never on m, on which rows are computed, on the number of threads or on
+ * timing, so results are reproducible bit for bit. */
 #ifndef TPF_GEMM_GEMM_H
 #define TPF_GEMM_GEMM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tpfuse.h"
+#include "common/pool.h"
 #include "kernel.h"
+#include "tpfuse.h"
 
 /* A read-only operand: logical element (i, p) is at
  * data[i * ld + p] (transposed == 0) or data[p * ld + i] (transposed == 1). */
-typedef struct tpf_gemm_operand {
+struct tpf_gemm_operand {
   const void *data;
   tpf_dtype_t dtype;
   int64_t ld;
   int transposed;
-} tpf_gemm_operand_t;
+};
 
 /* The view of the same operand starting at logical row `row`. */
 tpf_gemm_operand_t tpf_gemm_operand_from_row(tpf_gemm_operand_t x, int64_t row);
@@ -34,20 +39,41 @@ typedef struct tpf_gemm_epilogue {
   int64_t out_ld;
 } tpf_gemm_epilogue_t;
 
-/* Packing buffers and the fp32 accumulator of one caller (one rank). Sized
- * by the kernel's blocking, not by the problem: reserved once, then reused. */
-typedef struct tpf_gemm_workspace {
-  const tpf_gemm_kernel_t *kernel;
-  float *a_pack, *b_pack, *c_acc;
-} tpf_gemm_workspace_t;
+/* One thread's packing buffer and fp32 accumulator. */
+typedef struct tpf_gemm_thread_space {
+  void *a_pack;
+  float *c_acc;
+} tpf_gemm_thread_space_t;
 
-tpf_status_t tpf_gemm_workspace_init(tpf_gemm_workspace_t *ws, const tpf_gemm_kernel_t *kernel);
-void tpf_gemm_workspace_free(tpf_gemm_workspace_t *ws);
+/* What one caller (a rank, or the process for tpf_gemm) keeps: the ISA, a
+ * pool of compute threads, their buffers, and the packed B. Buffers are
+ * sized by the kernels' blocking at init; the packed B grows to the largest
+ * k x n seen and is then reused. */
+typedef struct tpf_gemm_engine {
+  const tpf_gemm_isa_t *isa;
+  tpf_pool_t *pool;
+  tpf_gemm_thread_space_t *spaces; /* one per thread */
+  /* the packed B */
+  const tpf_gemm_kernel_t *kernel; /* that packed it */
+  int64_t k, n;
+  void *packed;
+  size_t packed_capacity;
+} tpf_gemm_engine_t;
 
-/* m x n result of (m x k) A times (k x n) B; m, n, k >= 0 (k = 0 gives the
- * epilogue of a zero product). Allocates nothing. */
-void tpf_gemm_run(tpf_gemm_workspace_t *ws, int64_t m, int64_t n, int64_t k,
-                  const tpf_gemm_operand_t *a, const tpf_gemm_operand_t *b,
-                  const tpf_gemm_epilogue_t *epi);
+tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *isa, int threads);
+void tpf_gemm_engine_free(tpf_gemm_engine_t *e);
+int tpf_gemm_engine_threads(const tpf_gemm_engine_t *e);
+
+/* Bytes the packed form of a k x n B of this dtype takes. */
+size_t tpf_gemm_packed_bytes(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t k, int64_t n);
+
+/* Packs the (k x n) B for the following multiplies; TPF_ERR_NOMEM if the
+ * packed B cannot grow. k, n >= 1. */
+tpf_status_t tpf_gemm_pack_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b);
+
+/* The m x n result of (m x k) A, in B's dtype, times the packed B. m >= 0.
+ * Allocates nothing. */
+void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t *a,
+                       const tpf_gemm_epilogue_t *epi);
 
 #endif

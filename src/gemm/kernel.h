@@ -1,10 +1,16 @@
-/* The micro-kernel contract and the registry that picks one at run time.
+/* The micro-kernel contract and the registry that picks kernels at run time.
  *
- * A micro-kernel computes one mr x nr tile of C over kc steps:
- *   c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_p a[p*mr + i] * b[p*nr + j]
- * summing p in increasing order, from packed fp32 panels (A: kc rows of mr,
- * B: kc rows of nr, zero-padded at the edges). c is always a full tile of the
- * fp32 accumulator; edges are clipped by the epilogue. */
+ * A micro-kernel computes one mr x nr tile of C over a k panel of kb steps:
+ *   c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_p A[i][p] * B[p][j]
+ * from packed panels, always a full tile of the fp32 accumulator (edge
+ * panels are zero-padded, and the epilogue clips). The panel format depends
+ * on the kernel:
+ *   TPF_PACK_F32:        A panel a[p * mr + i], B panel b[p * nr + j], fp32;
+ *   TPF_PACK_BF16_PAIRS: k in pairs (padded to even with zeros):
+ *                        A panel a[(q * mr + i) * 2 + h] = A[i][2q + h],
+ *                        B panel b[(q * nr + j) * 2 + h] = B[2q + h][j], bf16.
+ * A kernel sums over p in increasing order (pairs, for the bf16 format), so
+ * its results depend only on k and kc, never on m, n or the rows computed. */
 #ifndef TPF_GEMM_KERNEL_H
 #define TPF_GEMM_KERNEL_H
 
@@ -12,25 +18,52 @@
 
 #include "tpfuse.h"
 
-typedef void (*tpf_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
-                               int64_t ldc, int accumulate);
+typedef enum tpf_pack_format { TPF_PACK_F32, TPF_PACK_BF16_PAIRS } tpf_pack_format_t;
+
+typedef struct tpf_gemm_operand tpf_gemm_operand_t;
+
+typedef void (*tpf_ukernel_fn)(int64_t kb, const void *a, const void *b, float *c, int64_t ldc,
+                               int accumulate);
+
+/* Packs rows [i0, i0+rows) x k [p0, p0+kb) of A into panels of mr rows. */
+typedef void (*tpf_pack_a_fn)(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
+                              int64_t p0, int64_t kb, int mr);
+/* Packs k [p0, p0+kb) x columns [j0, j0+cols) of B into panels of nr columns. */
+typedef void (*tpf_pack_b_fn)(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb,
+                              int64_t j0, int64_t cols, int nr);
 
 typedef struct tpf_gemm_kernel {
   const char *name;
-  unsigned cpu_needs; /* tpf_cpu_feature_t bits the kernel requires */
-  int mr, nr;         /* register tile */
-  int64_t kc;         /* k per packed panel: fixes the order of the sums */
-  int64_t mc;         /* rows of A packed at once */
-  int64_t nc;         /* columns of B packed at once; a multiple of nr */
-  int64_t mb;         /* rows per accumulator block; a multiple of mc and mr */
+  tpf_pack_format_t format;
+  int mr, nr;   /* register tile */
+  int64_t kc;   /* k per panel (even for the bf16 format): fixes the sums' order */
+  int64_t mc;   /* rows of A per packed block; a multiple of mr */
+  int64_t nc;   /* columns per block; a multiple of nr */
   tpf_ukernel_fn ukernel;
+  tpf_pack_a_fn pack_a;
+  tpf_pack_b_fn pack_b;
 } tpf_gemm_kernel_t;
 
-/* The kernel chosen once for this process (TPF_ISA, else the best the CPU
- * runs); an error, recorded, if TPF_ISA cannot be honoured. */
-tpf_status_t tpf_gemm_kernel_select(const tpf_gemm_kernel_t **kernel);
+/* An instruction set: the kernel it uses for each input dtype. */
+typedef struct tpf_gemm_isa {
+  const char *name;
+  unsigned cpu_needs; /* tpf_cpu_feature_t bits */
+  const tpf_gemm_kernel_t *for_dtype[3]; /* indexed by tpf_dtype_t */
+} tpf_gemm_isa_t;
 
-/* A kernel by name, if built and runnable here; NULL with the error recorded. */
-const tpf_gemm_kernel_t *tpf_gemm_kernel_by_name(const char *name);
+/* The ISA chosen once for this process (TPF_ISA, else the best this CPU
+ * runs); an error, recorded, if TPF_ISA cannot be honoured. */
+tpf_status_t tpf_gemm_isa_select(const tpf_gemm_isa_t **isa);
+
+/* An ISA by name, if built and runnable here; NULL with the error recorded. */
+const tpf_gemm_isa_t *tpf_gemm_isa_by_name(const char *name);
+
+/* Bytes of one packed element of a format (per row and k step). */
+static inline int64_t tpf_pack_bytes(tpf_pack_format_t f) { return f == TPF_PACK_F32 ? 4 : 2; }
+
+/* kb rounded up to the format's k granularity. */
+static inline int64_t tpf_pack_k(tpf_pack_format_t f, int64_t kb) {
+  return f == TPF_PACK_F32 ? kb : (kb + 1) / 2 * 2;
+}
 
 #endif

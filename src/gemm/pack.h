@@ -1,18 +1,19 @@
-/* Packing: copies a block of an operand into the micro-kernel's panel
- * layout, converting fp16/bf16 to fp32 and zero-padding partial panels. */
+/* Portable packing into the two panel formats of kernel.h, converting
+ * fp16/bf16/fp32 as it goes and zero-padding partial panels. ISA folders
+ * may provide faster ones with the same results. */
 #ifndef TPF_GEMM_PACK_H
 #define TPF_GEMM_PACK_H
 
 #include "gemm.h"
 
-/* Rows [i0, i0+rows) x k-range [p0, p0+kb) of A into panels of mr rows:
- * dst[panel][p][i], each panel kb * mr floats. */
-void tpf_pack_a(float *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
-                int64_t p0, int64_t kb, int mr);
-
-/* k-range [p0, p0+kb) x columns [j0, j0+cols) of B into panels of nr
- * columns: dst[panel][p][j], each panel kb * nr floats. */
-void tpf_pack_b(float *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb,
-                int64_t j0, int64_t cols, int nr);
+void tpf_pack_a_f32(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
+                    int64_t kb, int mr);
+void tpf_pack_b_f32(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
+                    int64_t cols, int nr);
+/* bf16 pairs: the operand must be bf16 (other dtypes use the fp32 format). */
+void tpf_pack_a_bf16(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
+                     int64_t kb, int mr);
+void tpf_pack_b_bf16(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
+                     int64_t cols, int nr);
 
 #endif

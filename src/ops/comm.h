@@ -15,7 +15,7 @@ struct tpf_comm {
   char name[64];
   int rank, size;
   tpf_endpoint_t *ep;
-  tpf_gemm_workspace_t gemm;
+  tpf_gemm_engine_t gemm;   /* ISA, compute threads, buffers, the packed B */
   tpf_algo_t algo;          /* default for TPF_ALGO_AUTO calls (may be AUTO) */
   int64_t *row_offsets;     /* size + 1 entries, the call's row split */
   const float **peer_scratch; /* size entries, for schedules */

@@ -101,7 +101,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
         epi.out = mine + (size_t)(s % 2) * slot_floats + c * place_floats;
       }
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
-      tpf_gemm_run(&comm->gemm, r1 - r0, p->n, p->k, &a_rows, &p->b, &epi);
+      tpf_gemm_multiply(&comm->gemm, r1 - r0, &a_rows, &epi);
       if (s > 0) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 1) * N + c + 1));
       if (!final) tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
     }
@@ -123,7 +123,7 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   float *partial = tr->buffer(ep, r);
 
   tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial, TPF_FLOAT32, p->n};
-  tpf_gemm_run(&comm->gemm, p->m, p->n, p->k, &p->a, &p->b, &epi);
+  tpf_gemm_multiply(&comm->gemm, p->m, &p->a, &epi);
   tr->post(ep, TPF_COUNTER_PRODUCED, ready);
 
   tpf_status_t st = TPF_OK;

@@ -27,7 +27,8 @@ int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size);
 
 /* Runs the collective part: every rank calls it after a successful
- * exchange, with the same problem up to its own pointers. */
+ * exchange, with the same problem up to its own pointers, and with B
+ * already packed in comm->gemm. */
 tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p);
 
 #endif

@@ -217,9 +217,13 @@ static void check_comm_rules(void) {
   cfg.timeout_ms = -1;
   CHECK_STATUS(tpf_comm_init_all(comms, 2, &cfg), TPF_ERR_INVALID);
   CHECK(strstr(tpf_last_error(), "cfg->timeout_ms=-1") != NULL, "%s", tpf_last_error());
-  cfg = (tpf_config_t)TPF_CONFIG_INIT, cfg.threads_per_rank = 4;
-  CHECK_STATUS(tpf_comm_init_all(comms, 2, &cfg), TPF_ERR_UNSUPPORTED);
-  CHECK(strstr(tpf_last_error(), "threads_per_rank=4") != NULL, "%s", tpf_last_error());
+  cfg = (tpf_config_t)TPF_CONFIG_INIT, cfg.threads_per_rank = -2;
+  CHECK_STATUS(tpf_comm_init_all(comms, 2, &cfg), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "cfg->threads_per_rank=-2 must be in [0, 1024]") != NULL, "%s", tpf_last_error());
+  setenv("TPF_THREADS_PER_RANK", "many", 1);
+  CHECK_STATUS(tpf_comm_init_all(comms, 2, NULL), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "TPF_THREADS_PER_RANK='many'") != NULL, "%s", tpf_last_error());
+  unsetenv("TPF_THREADS_PER_RANK");
   cfg = (tpf_config_t)TPF_CONFIG_INIT, cfg.algo = (tpf_algo_t)42;
   CHECK_STATUS(tpf_comm_init_all(comms, 2, &cfg), TPF_ERR_INVALID);
   CHECK(strstr(tpf_last_error(), "cfg->algo=42") != NULL, "%s", tpf_last_error());

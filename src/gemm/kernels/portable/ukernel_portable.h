@@ -1,12 +1,11 @@
+/* The portable kernels: plain C, the specification of the contract in
+ * kernel.h and the fallback on every CPU. */
 #ifndef TPF_GEMM_UKERNEL_PORTABLE_H
 #define TPF_GEMM_UKERNEL_PORTABLE_H
 
-#include <stdint.h>
+#include "gemm/kernel.h"
 
-#define TPF_PORTABLE_MR 4
-#define TPF_PORTABLE_NR 16
-
-void tpf_ukernel_portable(int64_t kc, const float *a, const float *b, float *c,
-                          int64_t ldc, int accumulate);
+extern const tpf_gemm_kernel_t tpf_kernel_portable_f32;
+extern const tpf_gemm_kernel_t tpf_kernel_portable_bf16;
 
 #endif
