@@ -79,13 +79,18 @@ TPF_API const tpf_setting_t *tpf_setting_get(int i);
  * registers it needs. */
 TPF_API const char *tpf_cpu_features(void);
 
-/* The GEMM micro-kernel that calls use (after TPF_ISA), e.g. "portable". If
- * TPF_ISA names a kernel that does not exist or that this CPU cannot run,
- * this returns NULL and tpf_last_error() says why; every operator then fails
- * with the same error. */
+/* The instruction set whose GEMM kernels communicators use by default
+ * (TPF_ISA, else the best this CPU runs), e.g. "avx512_bf16". If TPF_ISA
+ * names one that does not exist or that this CPU cannot run, this returns
+ * NULL and tpf_last_error() says why; making a communicator then fails with
+ * the same error. */
 TPF_API const char *tpf_gemm_kernel(void);
 
-/* Every GEMM micro-kernel built into this library, space-separated. */
+/* Every instruction set with GEMM kernels built into this library, best
+ * first, space-separated: "avx512_bf16 avx512 avx2 portable". avx512_bf16
+ * multiplies bf16 with vdpbf16ps (and fp16/fp32 like avx512); avx512 and
+ * avx2 multiply in fp32 with FMA, converting fp16/bf16 while packing;
+ * portable is plain C. */
 TPF_API const char *tpf_gemm_kernels_built(void);
 
 /* ------------------------------------------------------------------- data */
@@ -136,8 +141,10 @@ typedef struct tpf_config {
                            of calls whose options say TPF_ALGO_AUTO */
   int spin_us;          /* TPF_SPIN_US, default 50: how long a wait spins
                            before it sleeps on a futex */
+  const char *isa;      /* TPF_ISA, default "auto": the GEMM kernels, by the
+                           instruction-set names `tpfuse info` lists */
 } tpf_config_t;
-#define TPF_CONFIG_INIT {sizeof(tpf_config_t), 0, 0, TPF_ALGO_AUTO, 0}
+#define TPF_CONFIG_INIT {sizeof(tpf_config_t), 0, 0, TPF_ALGO_AUTO, 0, NULL}
 
 typedef struct tpf_comm tpf_comm_t; /* opaque */
 
@@ -201,6 +208,33 @@ typedef struct tpf_mm_options {
 TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a,
                                            const tpf_matrix_t *b, tpf_matrix_t *out,
                                            const tpf_mm_options_t *opt);
+
+/* ------------------------------------------------------------------- GEMM */
+
+/* Options of tpf_gemm. Start from TPF_GEMM_OPTIONS_INIT; NULL = defaults. */
+typedef struct tpf_gemm_options {
+  size_t size;      /* sizeof(tpf_gemm_options_t) */
+  const void *bias; /* NULL, or n elements in a's dtype, added to every row */
+  int64_t bias_len; /* 0, or the number of elements `bias` holds (checked == n) */
+  int accumulate;   /* 1: out (fp32 only) += a @ b (+ bias) */
+} tpf_gemm_options_t;
+#define TPF_GEMM_OPTIONS_INIT {sizeof(tpf_gemm_options_t), NULL, 0, 0}
+
+/* out = a @ b (+ bias), or out += a @ b (+ bias) with opt->accumulate: a
+ * (m x k) and b (k x n) of one dtype, accumulated in fp32 and rounded once
+ * to out's dtype, which is a's dtype or fp32. a and b may be transposed
+ * views; out may not, and must not overlap a, b or the bias. The same checks
+ * as the operators, with the same messages.
+ *
+ * With comm = NULL the product runs on this process's GEMM context: its
+ * threads are TPF_THREADS_PER_RANK (0 = every core this process may use),
+ * and concurrent NULL calls take turns. With a communicator it runs on that
+ * rank's threads and buffers; it is not collective, but must not run at the
+ * same time as another call on the same communicator. Results do not depend
+ * on the number of threads. Allocates only when a larger b than before
+ * needs packing space. */
+TPF_API tpf_status_t tpf_gemm(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                              tpf_matrix_t *out, const tpf_gemm_options_t *opt);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@ static int tpf_default_threads(int ranks) {
   ((cfg) && (cfg)->size >= offsetof(tpf_config_t, field) + sizeof((cfg)->field))
 
 typedef struct settings {
+  const tpf_gemm_isa_t *isa;
   int threads; /* 0: the host's cores divided among the ranks on it */
   int timeout_ms, spin_us;
   tpf_algo_t algo;
@@ -72,7 +73,9 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
     return tpf_fail(TPF_ERR_INVALID, "cfg->spin_us=%d must be >= 0", out->spin_us);
   if (out->spin_us == 0 && (s = tpf_env_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
     return s;
-  return TPF_OK;
+  const char *isa = CONFIG_HAS(cfg, isa) ? cfg->isa : NULL;
+  if (isa && strcmp(isa, "auto") != 0) return tpf_gemm_isa_find(isa, "cfg->isa", &out->isa);
+  return tpf_gemm_isa_select(&out->isa);
 }
 
 static void comm_free(tpf_comm_t *c) {
@@ -121,8 +124,6 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
   settings_t set;
   tpf_status_t s = resolve(cfg, &set);
   if (s != TPF_OK) return s;
-  const tpf_gemm_isa_t *isa;
-  if ((s = tpf_gemm_isa_select(&isa)) != TPF_OK) return s;
   if (set.threads == 0) set.threads = tpf_default_threads(world_size);
 
   tpf_endpoint_t **eps = calloc((size_t)world_size, sizeof *eps);
@@ -139,7 +140,7 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
   for (int r = 0; s == TPF_OK && r < world_size; r++) {
     char name[64];
     snprintf(name, sizeof name, "tpf-threads-%d-%u-r%d", (int)getpid(), group, r);
-    s = comm_make(eps[r], isa, &set, name, &made[r]);
+    s = comm_make(eps[r], set.isa, &set, name, &made[r]);
   }
   if (s != TPF_OK) {
     for (int r = 0; r < world_size; r++) {

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,10 +66,14 @@ static void init(void) {
   if (used == 0) snprintf(names, sizeof names, "(none)");
 }
 
+static _Atomic unsigned restriction = ~0u;
+
 unsigned tpf_cpu_flags(void) {
   pthread_once(&once, init);
-  return cached;
+  return cached & restriction;
 }
+
+void tpf_cpu_restrict(unsigned keep) { restriction = keep; }
 
 const char *tpf_cpu_features(void) {
   pthread_once(&once, init);

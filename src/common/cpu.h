@@ -18,6 +18,10 @@ typedef enum tpf_cpu_feature {
 /* Bit set of tpf_cpu_feature_t. */
 unsigned tpf_cpu_flags(void);
 
+/* Hides every feature not in `keep` from tpf_cpu_flags (for tests that
+ * play an older CPU). */
+void tpf_cpu_restrict(unsigned keep);
+
 /* The cores this process may run on (its affinity mask), at least 1. */
 int tpf_cpu_count(void);
 

@@ -39,6 +39,9 @@ typedef struct tpf_gemm_kernel {
   int64_t kc;   /* k per panel (even for the bf16 format): fixes the sums' order */
   int64_t mc;   /* rows of A per packed block; a multiple of mr */
   int64_t nc;   /* columns per block; a multiple of nr */
+  int flushes_subnormals; /* 1: subnormal products and sums become zero (the
+                             bf16 dot instruction does so), an absolute error
+                             of at most k * 2^-126 per element */
   tpf_ukernel_fn ukernel;
   tpf_pack_a_fn pack_a;
   tpf_pack_b_fn pack_b;
@@ -55,8 +58,10 @@ typedef struct tpf_gemm_isa {
  * runs); an error, recorded, if TPF_ISA cannot be honoured. */
 tpf_status_t tpf_gemm_isa_select(const tpf_gemm_isa_t **isa);
 
-/* An ISA by name, if built and runnable here; NULL with the error recorded. */
-const tpf_gemm_isa_t *tpf_gemm_isa_by_name(const char *name);
+/* The ISA called `name`, if built and runnable here; else TPF_ERR_INVALID
+ * (no such ISA) or TPF_ERR_UNSUPPORTED (this CPU lacks it), recorded with
+ * `source` (e.g. "TPF_ISA") as the setting's name. */
+tpf_status_t tpf_gemm_isa_find(const char *name, const char *source, const tpf_gemm_isa_t **isa);
 
 /* Bytes of one packed element of a format (per row and k step). */
 static inline int64_t tpf_pack_bytes(tpf_pack_format_t f) { return f == TPF_PACK_F32 ? 4 : 2; }

@@ -8,13 +8,22 @@
 #include "common/env.h"
 #include "common/status.h"
 #include "kernel.h"
+#include "kernels/avx2/kernels_avx2.h"
+#include "kernels/avx512/kernels_avx512.h"
+#include "kernels/avx512_bf16/kernels_avx512_bf16.h"
 #include "kernels/portable/ukernel_portable.h"
 
-#define PORTABLE_ALL {&tpf_kernel_portable_f32, &tpf_kernel_portable_f32, &tpf_kernel_portable_f32}
+#define NEEDS_AVX2 (TPF_CPU_AVX2 | TPF_CPU_FMA | TPF_CPU_F16C)
+#define NEEDS_AVX512 (NEEDS_AVX2 | TPF_CPU_AVX512F | TPF_CPU_AVX512BW | TPF_CPU_AVX512VL)
+#define ALL(k) {&k, &k, &k}
 
 static const tpf_gemm_isa_t isas[] = {
-    /* Best first; indexed by dtype: fp16, bf16, fp32. */
-    {"portable", 0, PORTABLE_ALL},
+    /* Best first. Kernels indexed by input dtype: fp16, bf16, fp32. */
+    {"avx512_bf16", NEEDS_AVX512 | TPF_CPU_AVX512_BF16,
+     {&tpf_kernel_avx512_f32, &tpf_kernel_avx512_bf16, &tpf_kernel_avx512_f32}},
+    {"avx512", NEEDS_AVX512, ALL(tpf_kernel_avx512_f32)},
+    {"avx2", NEEDS_AVX2, ALL(tpf_kernel_avx2_f32)},
+    {"portable", 0, ALL(tpf_kernel_portable_f32)},
 };
 enum { ISA_COUNT = sizeof isas / sizeof isas[0] };
 
@@ -33,27 +42,18 @@ const char *tpf_gemm_kernels_built(void) {
   return built_names;
 }
 
-/* The ISA named `name`, or NULL with the error recorded in *status. */
-static const tpf_gemm_isa_t *lookup(const char *name, tpf_status_t *status) {
+tpf_status_t tpf_gemm_isa_find(const char *name, const char *source, const tpf_gemm_isa_t **isa) {
   unsigned have = tpf_cpu_flags();
   for (int i = 0; i < ISA_COUNT; i++) {
     if (strcmp(isas[i].name, name) != 0) continue;
-    if ((isas[i].cpu_needs & have) != isas[i].cpu_needs) {
-      *status = tpf_fail(TPF_ERR_UNSUPPORTED,
-                         "TPF_ISA=%s: this CPU lacks the instructions it needs (found: %s)", name,
-                         tpf_cpu_features());
-      return NULL;
-    }
-    return &isas[i];
+    if ((isas[i].cpu_needs & have) != isas[i].cpu_needs)
+      return tpf_fail(TPF_ERR_UNSUPPORTED, "%s=%s: this CPU lacks the instructions it needs (found: %s)",
+                      source, name, tpf_cpu_features());
+    *isa = &isas[i];
+    return TPF_OK;
   }
-  *status = tpf_fail(TPF_ERR_INVALID, "TPF_ISA=%s: no such kernel; choose auto or one of: %s", name,
-                     tpf_gemm_kernels_built());
-  return NULL;
-}
-
-const tpf_gemm_isa_t *tpf_gemm_isa_by_name(const char *name) {
-  tpf_status_t status;
-  return lookup(name, &status);
+  return tpf_fail(TPF_ERR_INVALID, "%s=%s: no such instruction set; choose auto or one of: %s", source,
+                  name, tpf_gemm_kernels_built());
 }
 
 static const tpf_gemm_isa_t *selected;
@@ -64,7 +64,7 @@ static pthread_once_t selection_once = PTHREAD_ONCE_INIT;
 static void select_isa(void) {
   const char *wanted = tpf_env_string(TPF_ENV_ISA);
   if (strcmp(wanted, "auto") != 0) {
-    selected = lookup(wanted, &selection_status);
+    selection_status = tpf_gemm_isa_find(wanted, "TPF_ISA", &selected);
     if (!selected) snprintf(selection_error, sizeof selection_error, "%s", tpf_last_error());
     return;
   }

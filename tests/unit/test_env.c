@@ -4,7 +4,9 @@
 #include <stdlib.h>
 
 #include "../test.h"
+#include "common/cpu.h"
 #include "common/env.h"
+#include "gemm/kernel.h"
 #include "common/log.h"
 
 static void check_table(void) {
@@ -40,6 +42,30 @@ static void check_log_levels(void) {
   CHECK(tpf_log_parse("loud") == -1, "unknown level");
 }
 
+/* Every ISA the CPU has can be found; one it lacks is refused by name. */
+static void check_isa_choice(void) {
+  const tpf_gemm_isa_t *isa = NULL;
+  CHECK_STATUS(tpf_gemm_isa_find("portable", "TPF_ISA", &isa), TPF_OK);
+  CHECK_STATUS(tpf_gemm_isa_find("nope", "cfg->isa", &isa), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "cfg->isa=nope: no such instruction set; choose auto or one of: ") != NULL,
+        "%s", tpf_last_error());
+  tpf_cpu_restrict(TPF_CPU_SSE2); /* play a CPU without AVX */
+  CHECK_STATUS(tpf_gemm_isa_find("avx2", "TPF_ISA", &isa), TPF_ERR_UNSUPPORTED);
+  CHECK(strstr(tpf_last_error(), "TPF_ISA=avx2: this CPU lacks the instructions it needs") != NULL, "%s",
+        tpf_last_error());
+  tpf_config_t cfg = TPF_CONFIG_INIT;
+  cfg.isa = "avx512";
+  tpf_comm_t *c = NULL;
+  CHECK_STATUS(tpf_comm_init_all(&c, 1, &cfg), TPF_ERR_UNSUPPORTED);
+  tpf_cpu_restrict(~0u);
+  cfg.isa = "portable";
+  CHECK_STATUS(tpf_comm_init_all(&c, 1, &cfg), TPF_OK);
+  tpf_comm_destroy(c);
+  cfg.isa = "avx9000";
+  CHECK_STATUS(tpf_comm_init_all(&c, 1, &cfg), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "cfg->isa=avx9000") != NULL, "%s", tpf_last_error());
+}
+
 static void check_cpu(void) {
   const char *f = tpf_cpu_features();
   CHECK(f && *f, "features: '%s'", f ? f : "(null)");
@@ -53,7 +79,7 @@ int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "plain";
   if (strcmp(mode, "isa-unknown") == 0) {
     CHECK(tpf_gemm_kernel() == NULL, "TPF_ISA=%s was accepted", getenv("TPF_ISA"));
-    CHECK(strstr(tpf_last_error(), "no such kernel") != NULL, "%s", tpf_last_error());
+    CHECK(strstr(tpf_last_error(), "TPF_ISA=avx9000: no such instruction set") != NULL, "%s", tpf_last_error());
     tpf_comm_t *c = NULL;
     CHECK_STATUS(tpf_comm_init_all(&c, 1, NULL), TPF_ERR_INVALID);
     CHECK(strstr(tpf_last_error(), "TPF_ISA=") != NULL, "%s", tpf_last_error());
@@ -64,6 +90,7 @@ int main(int argc, char **argv) {
     check_table();
     check_log_levels();
     check_cpu();
+    check_isa_choice();
     CHECK(tpf_gemm_kernel() != NULL, "a kernel is chosen by default: %s", tpf_last_error());
     CHECK(strcmp(tpf_version(), "0.1.0") == 0, "version %s", tpf_version());
   }

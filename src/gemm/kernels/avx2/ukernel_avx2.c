@@ -1,0 +1,67 @@
+/* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
+ * k step two loads of B and six broadcasts of A, each feeding two FMAs. */
+#include <immintrin.h>
+
+#include "gemm/gemm.h"
+#include "gemm/pack.h"
+#include "kernels_avx2.h"
+
+enum { MR = 6, NR = 16 };
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define DECLARE(i) __m256 c##i##a, c##i##b;
+#define LOAD(i)                                                    \
+  c##i##a = accumulate ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps(); \
+  c##i##b = accumulate ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
+#define STEP(i)                                 \
+  {                                             \
+    __m256 ai = _mm256_broadcast_ss(a + i);     \
+    c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a); \
+    c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b); \
+  }
+#define STORE(i)                          \
+  _mm256_storeu_ps(c + i * ldc, c##i##a); \
+  _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
+
+static void ukernel(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc, int accumulate) {
+  const float *a = pa, *b = pb;
+  ROWS(DECLARE)
+  ROWS(LOAD)
+  for (int64_t p = 0; p < kb; p++) {
+    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    ROWS(STEP)
+    a += MR;
+    b += NR;
+  }
+  ROWS(STORE)
+}
+
+/* 8 elements of a row as fp32 (all 8 must be readable). */
+static __m256 load8(const void *src, tpf_dtype_t t) {
+  switch (t) {
+  case TPF_FLOAT16: return _mm256_cvtph_ps(_mm_loadu_si128(src));
+  case TPF_BFLOAT16:
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(src)), 16));
+  default: return _mm256_loadu_ps(src);
+  }
+}
+
+/* Full panels of a plain B with vector loads; edges and transposed B go
+ * through the portable packer. */
+static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
+                   int64_t cols, int nr) {
+  int64_t full = b->transposed ? 0 : cols / NR * NR;
+  float *out = dst;
+  const size_t esize = b->dtype == TPF_FLOAT32 ? 4 : 2;
+  for (int64_t panel = 0; panel < full; panel += NR, out += kb * NR) {
+    const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)(j0 + panel)) * esize;
+    for (int64_t p = 0; p < kb; p++, row += (size_t)b->ld * esize) {
+      _mm256_store_ps(out + p * NR, load8(row, b->dtype));
+      _mm256_store_ps(out + p * NR + 8, load8(row + 8 * esize, b->dtype));
+    }
+  }
+  if (full < cols) tpf_pack_b_f32(out, b, p0, kb, j0 + full, cols - full, nr);
+}
+
+const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
+    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, tpf_pack_a_f32, pack_b};

@@ -1,0 +1,73 @@
+/* The AVX-512 BF16 micro-kernel: a 12 x 32 tile of C in 24 zmm registers;
+ * per pair of k steps two loads of B (32 columns x 2 k, interleaved), twelve
+ * 32-bit broadcasts of A's pairs, each feeding two vdpbf16ps (two products
+ * per lane). Plus packing of B into pairs with vector permutes. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "gemm/gemm.h"
+#include "gemm/pack.h"
+#include "kernels_avx512_bf16.h"
+
+enum { MR = 12, NR = 32 };
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define DECLARE(i) __m512 c##i##a, c##i##b;
+#define LOAD(i)                                                    \
+  c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
+  c##i##b = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+#define STEP(i)                                                        \
+  {                                                                    \
+    int32_t pair;                                                      \
+    memcpy(&pair, a + 2 * i, sizeof pair);                             \
+    __m512bh ai = (__m512bh)_mm512_set1_epi32(pair);                   \
+    c##i##a = _mm512_dpbf16_ps(c##i##a, ai, b0);                       \
+    c##i##b = _mm512_dpbf16_ps(c##i##b, ai, b1);                       \
+  }
+#define STORE(i)                          \
+  _mm512_storeu_ps(c + i * ldc, c##i##a); \
+  _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
+
+static void ukernel(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc, int accumulate) {
+  const uint16_t *a = pa, *b = pb;
+  ROWS(DECLARE)
+  ROWS(LOAD)
+  for (int64_t q = 0; q < (kb + 1) / 2; q++) {
+    __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 32);
+    _mm_prefetch((const char *)(b + 8 * 2 * NR), _MM_HINT_T0);
+    ROWS(STEP)
+    a += 2 * MR;
+    b += 2 * NR;
+  }
+  ROWS(STORE)
+}
+
+/* Rows 2q and 2q+1 of a plain bf16 B, interleaved column by column into the
+ * pair layout. A transposed B goes through the portable packer. */
+static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
+                   int64_t cols, int nr) {
+  if (b->transposed) {
+    tpf_pack_b_bf16(dst, b, p0, kb, j0, cols, nr);
+    return;
+  }
+  static const uint16_t low_index[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                         8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  const __m512i lo_idx = _mm512_loadu_si512(low_index);
+  const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
+  uint16_t *out = dst;
+  const int64_t pairs = (kb + 1) / 2;
+  for (int64_t panel = 0; panel < cols; panel += NR, out += pairs * 2 * NR) {
+    int64_t live = cols - panel < NR ? cols - panel : NR;
+    __mmask32 mask = live >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << live) - 1);
+    const uint16_t *row = (const uint16_t *)b->data + p0 * b->ld + j0 + panel;
+    for (int64_t q = 0; q < pairs; q++, row += 2 * b->ld) {
+      __m512i even = _mm512_maskz_loadu_epi16(mask, row);
+      __m512i odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld) : _mm512_setzero_si512();
+      _mm512_store_si512(out + q * 2 * NR, _mm512_permutex2var_epi16(even, lo_idx, odd));
+      _mm512_store_si512(out + q * 2 * NR + 32, _mm512_permutex2var_epi16(even, hi_idx, odd));
+    }
+  }
+}
+
+const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
+    "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 240, 512, 1, ukernel, tpf_pack_a_bf16, pack_b};
