@@ -84,7 +84,8 @@ static tpf_status_t run(tpf_gemm_engine_t *engine, float **bias32, size_t *bias_
   }
   tpf_gemm_operand_t oa = {a->data, a->dtype, tpf_matrix_ld(a), a->transposed};
   tpf_gemm_operand_t ob = {b->data, b->dtype, tpf_matrix_ld(b), b->transposed};
-  if ((s = tpf_gemm_pack_b(engine, a->cols, n, &ob)) != TPF_OK) return s;
+  int keep = tpf_gemm_reuses_b(engine, a->dtype, a->rows);
+  if ((s = tpf_gemm_set_b(engine, a->cols, n, &ob, keep)) != TPF_OK) return s;
   int64_t ldo = tpf_matrix_ld(out);
   tpf_gemm_epilogue_t epi = {o->accumulate ? out->data : NULL, ldo, 1.0f, o->bias ? *bias32 : NULL,
                              out->data, out->dtype, ldo};

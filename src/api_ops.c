@@ -154,8 +154,8 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
     s = stage_bias(comm, o.bias, a->dtype, p.n);
     p.bias = comm->bias;
   }
-  /* B is packed once per call, for every chunk; while the peers arrive. */
-  if (s == TPF_OK) s = tpf_gemm_pack_b(&comm->gemm, p.k, p.n, &p.b);
+  /* B is packed during the first chunk and kept for the others. */
+  if (s == TPF_OK) s = tpf_gemm_set_b(&comm->gemm, p.k, p.n, &p.b, tpf_mm_rs_keeps_b(&comm->gemm, &p, comm->size));
   if (s == TPF_OK) {
     mine.m = p.m, mine.n = p.n, mine.k = p.k;
     mine.dtype = (int32_t)a->dtype;

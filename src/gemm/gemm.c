@@ -1,13 +1,18 @@
 /* The loops of the blocked GEMM.
  *
- * B is packed once, k panel by k panel: packed[P][panel][p][j] (panel of nr
- * columns, p < kc). Each compute thread owns a contiguous range of column
- * panels, for packing and for multiplying, so no thread waits for another.
+ * Each compute thread owns a contiguous range of B's column panels (nr
+ * columns), for packing and for multiplying, so no thread waits for another.
  * Within its range a thread loops: ic (mc rows of A) -> column chunks of nc
- * -> k panels P (pack mc x kc of A) -> jr (nr columns) -> ir (mr rows) ->
- * micro-kernel into the fp32 accumulator. After the last k panel of a block
- * the epilogue runs on it while it is still in cache: every output element
- * is rounded exactly once. */
+ * -> k panels P (pack mc x kc of A) -> jr (one micro-panel of B) -> ir (mr
+ * rows) -> micro-kernel into the fp32 accumulator. After the last k panel
+ * of a block the epilogue runs on it: every output element is rounded once.
+ *
+ * B is packed where it is first used, so that the packed micro-panel is
+ * still in cache for the tiles that need it. When B will be multiplied by
+ * more rows later (more row blocks, or the next chunk of a fused schedule),
+ * the packed copy is kept, k panel by k panel: packed[P][panel][p][j];
+ * otherwise each micro-panel goes through a small per-thread buffer and B is
+ * read from memory exactly once. */
 #include "gemm.h"
 
 #include <stdlib.h>
@@ -29,6 +34,8 @@ static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
   return (size_t)(round_up(k->mc, k->mr) * tpf_pack_k(k->format, k->kc) * tpf_pack_bytes(k->format));
 }
 
+static size_t micro_panel_bytes(const tpf_gemm_kernel_t *k);
+
 static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) {
   return sizeof(float) * (size_t)(round_up(k->mc, k->mr) * k->nc);
 }
@@ -36,20 +43,23 @@ static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) {
 tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *isa, int threads) {
   *e = (tpf_gemm_engine_t){0};
   e->isa = isa;
-  size_t a_bytes = 0, c_bytes = 0;
+  size_t a_bytes = 0, b_bytes = 0, c_bytes = 0;
   for (int t = 0; t < 3; t++) {
-    if (a_pack_bytes(isa->for_dtype[t]) > a_bytes) a_bytes = a_pack_bytes(isa->for_dtype[t]);
-    if (c_acc_bytes(isa->for_dtype[t]) > c_bytes) c_bytes = c_acc_bytes(isa->for_dtype[t]);
+    const tpf_gemm_kernel_t *k = isa->for_dtype[t];
+    if (a_pack_bytes(k) > a_bytes) a_bytes = a_pack_bytes(k);
+    if (micro_panel_bytes(k) > b_bytes) b_bytes = micro_panel_bytes(k);
+    if (c_acc_bytes(k) > c_bytes) c_bytes = c_acc_bytes(k);
   }
   e->spaces = calloc((size_t)threads, sizeof *e->spaces);
   if (!e->spaces) return tpf_fail(TPF_ERR_NOMEM, "could not allocate GEMM workspaces");
   tpf_status_t s = tpf_pool_create(threads, &e->pool);
   for (int t = 0; s == TPF_OK && t < threads; t++) {
     e->spaces[t].a_pack = tpf_alloc(a_bytes);
+    e->spaces[t].b_pack = tpf_alloc(b_bytes);
     e->spaces[t].c_acc = tpf_alloc(c_bytes);
-    if (!e->spaces[t].a_pack || !e->spaces[t].c_acc)
+    if (!e->spaces[t].a_pack || !e->spaces[t].b_pack || !e->spaces[t].c_acc)
       s = tpf_fail(TPF_ERR_NOMEM, "could not allocate GEMM workspaces (%zu bytes per thread)",
-                   a_bytes + c_bytes);
+                   a_bytes + b_bytes + c_bytes);
   }
   if (s != TPF_OK) {
     if (!e->pool) { /* spaces were never filled */
@@ -65,6 +75,7 @@ void tpf_gemm_engine_free(tpf_gemm_engine_t *e) {
   int threads = e->pool ? tpf_pool_threads(e->pool) : 0;
   for (int t = 0; e->spaces && t < threads; t++) {
     tpf_free(e->spaces[t].a_pack);
+    tpf_free(e->spaces[t].b_pack);
     tpf_free(e->spaces[t].c_acc);
   }
   free(e->spaces);
@@ -92,16 +103,34 @@ static packed_layout_t layout_of(const tpf_gemm_kernel_t *kern, int64_t k, int64
 }
 
 /* Where panel `panel` of k panel P starts (its k extent is kb). */
-static const char *panel_at(const tpf_gemm_engine_t *e, const packed_layout_t *l, int64_t P,
-                            int64_t panel, int64_t kb) {
+static void *panel_at(const tpf_gemm_engine_t *e, const packed_layout_t *l, int64_t P, int64_t panel,
+                      int64_t kb) {
   const tpf_gemm_kernel_t *kern = e->kernel;
-  return (const char *)e->packed + (size_t)P * l->panel_stride +
+  return (char *)e->packed + (size_t)P * l->panel_stride +
          (size_t)(panel * kern->nr * tpf_pack_k(kern->format, kb) * tpf_pack_bytes(kern->format));
 }
 
-size_t tpf_gemm_packed_bytes(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t k, int64_t n) {
-  packed_layout_t l = layout_of(e->isa->for_dtype[dtype], k, n);
-  return (size_t)l.k_panels * l.panel_stride;
+/* Bytes of one packed micro-panel (kc x nr): a thread's streaming buffer. */
+static size_t micro_panel_bytes(const tpf_gemm_kernel_t *k) {
+  return (size_t)(tpf_pack_k(k->format, k->kc) * k->nr * tpf_pack_bytes(k->format));
+}
+
+tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b,
+                            int keep) {
+  const tpf_gemm_kernel_t *kern = e->isa->for_dtype[b->dtype];
+  if (keep) {
+    packed_layout_t l = layout_of(kern, k, n);
+    tpf_status_t s = tpf_buffer_reserve(&e->packed, &e->packed_capacity,
+                                        (size_t)l.k_panels * l.panel_stride, "the packed B");
+    if (s != TPF_OK) return s;
+  }
+  e->kernel = kern;
+  e->k = k;
+  e->n = n;
+  e->b = *b;
+  e->keep = keep;
+  e->packed_ready = 0;
+  return TPF_OK;
 }
 
 /* Thread t's column panels: [*first, *last). */
@@ -110,41 +139,7 @@ static void my_panels(int64_t panels, int t, int threads, int64_t *first, int64_
   *last = panels * (t + 1) / threads;
 }
 
-typedef struct pack_job {
-  tpf_gemm_engine_t *e;
-  const tpf_gemm_operand_t *b;
-  packed_layout_t layout;
-} pack_job_t;
-
-static void pack_b_job(void *arg, int t, int threads) {
-  pack_job_t *job = arg;
-  tpf_gemm_engine_t *e = job->e;
-  const tpf_gemm_kernel_t *kern = e->kernel;
-  int64_t first, last;
-  my_panels(job->layout.panels, t, threads, &first, &last);
-  if (first == last) return;
-  int64_t j0 = first * kern->nr, cols = min64(last * kern->nr, e->n) - j0;
-  for (int64_t P = 0; P < job->layout.k_panels; P++) {
-    int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
-    kern->pack_b((void *)panel_at(e, &job->layout, P, first, kb), job->b, p0, kb, j0, cols, kern->nr);
-  }
-}
-
-tpf_status_t tpf_gemm_pack_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b) {
-  size_t bytes = tpf_gemm_packed_bytes(e, b->dtype, k, n);
-  tpf_status_t s = tpf_buffer_reserve(&e->packed, &e->packed_capacity, bytes, "the packed B");
-  if (s != TPF_OK) return s;
-  e->kernel = e->isa->for_dtype[b->dtype];
-  e->k = k;
-  e->n = n;
-  pack_job_t job = {e, b, layout_of(e->kernel, k, n)};
-  tpf_pool_run(e->pool, pack_b_job, &job);
-  return TPF_OK;
-}
-
-/* The epilogue on rows x cols of the accumulator (leading dimension ldc),
- * which hold C[i0.., j0..]. */
-static void finish_block(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
+void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                          int64_t rows, int64_t j0, int64_t cols) {
   for (int64_t i = 0; i < rows; i++) {
     const float *src = acc + i * ldc;
@@ -173,12 +168,31 @@ typedef struct multiply_job {
   packed_layout_t layout;
 } multiply_job_t;
 
+/* The micro-panel (P, panel) of B for the kernel. Packed on first use: into
+ * the kept copy when B is multiplied again later (and by the first block of
+ * rows only), else into the thread's small buffer, where it stays in cache
+ * for the whole column of tiles that uses it. */
+static const void *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
+                           int64_t P, int64_t panel, int64_t p0, int64_t kb) {
+  tpf_gemm_engine_t *e = job->e;
+  const tpf_gemm_kernel_t *kern = e->kernel;
+  int64_t j0 = panel * kern->nr, cols = min64(kern->nr, e->n - j0);
+  if (!e->keep) {
+    kern->pack_b(ws->b_pack, &e->b, p0, kb, j0, cols, kern->nr);
+    return ws->b_pack;
+  }
+  void *at = panel_at(e, &job->layout, P, panel, kb);
+  if (first_rows && !e->packed_ready) kern->pack_b(at, &e->b, p0, kb, j0, cols, kern->nr);
+  return at;
+}
+
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
   const tpf_gemm_kernel_t *kern = e->kernel;
   const int mr = kern->mr, nr = kern->nr;
   const int64_t ldc = kern->nc, elem = tpf_pack_bytes(kern->format);
+  const int64_t ldb = kern->format == TPF_PACK_F32 ? nr : 2 * nr;
   tpf_gemm_thread_space_t *ws = &e->spaces[t];
   int64_t first, last;
   my_panels(job->layout.panels, t, threads, &first, &last);
@@ -192,13 +206,13 @@ static void multiply_job(void *arg, int t, int threads) {
         int64_t pk = tpf_pack_k(kern->format, kb);
         kern->pack_a(ws->a_pack, job->a, i0, mb, p0, kb, mr);
         for (int64_t panel = s0; panel < s1; panel++) {
-          const char *bp = panel_at(e, &job->layout, P, panel, kb);
+          const void *bp = b_panel(job, ws, i0 == 0, P, panel, p0, kb);
           float *c = ws->c_acc + (panel - s0) * nr;
           for (int64_t ir = 0; ir < mb; ir += mr)
-            kern->ukernel(kb, (const char *)ws->a_pack + ir * pk * elem, bp, c + ir * ldc, ldc, P > 0);
+            kern->ukernel(kb, (const char *)ws->a_pack + ir * pk * elem, bp, ldb, c + ir * ldc, ldc, P > 0);
         }
       }
-      finish_block(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
+      kern->finish(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
     }
   }
 }
@@ -208,4 +222,9 @@ void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t
   if (m <= 0) return;
   multiply_job_t job = {e, m, a, epi, layout_of(e->kernel, e->k, e->n)};
   tpf_pool_run(e->pool, multiply_job, &job);
+  e->packed_ready = e->keep;
+}
+
+int tpf_gemm_reuses_b(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t m) {
+  return m > e->isa->for_dtype[dtype]->mc;
 }

@@ -1,9 +1,9 @@
 /* The blocked GEMM engine: out = round(((addend + A @ B) / divisor) + bias),
  * fp16/bf16/fp32 operands converted while packing, fp32 accumulation.
  *
- * B is packed once (tpf_gemm_pack_b) and then multiplied by any number of
+ * B is given once (tpf_gemm_set_b) and then multiplied by any number of
  * A row blocks (tpf_gemm_multiply): the fused schedules multiply many chunks
- * by one B. The order of every sum depends only on k and the kernel's kc,
+ * by one B, which is packed during the first multiply and kept. The order of every sum depends only on k and the kernel's kc,
  * never on m, on which rows are computed, on the number of threads or on
  * timing, so results are reproducible bit for bit. */
 #ifndef TPF_GEMM_GEMM_H
@@ -28,7 +28,7 @@ struct tpf_gemm_operand {
 /* The view of the same operand starting at logical row `row`. */
 tpf_gemm_operand_t tpf_gemm_operand_from_row(tpf_gemm_operand_t x, int64_t row);
 
-typedef struct tpf_gemm_epilogue {
+struct tpf_gemm_epilogue {
   const float *addend;  /* NULL, or an m x n fp32 matrix added to A @ B; it may
                            be the same memory as out (accumulate in place) */
   int64_t addend_ld;
@@ -37,12 +37,17 @@ typedef struct tpf_gemm_epilogue {
   void *out;            /* m x n, row-major, rounded once to out_dtype */
   tpf_dtype_t out_dtype;
   int64_t out_ld;
-} tpf_gemm_epilogue_t;
+};
 
-/* One thread's packing buffer and fp32 accumulator. */
+/* The portable epilogue, the specification of tpf_finish_fn. */
+void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,
+                              int64_t i0, int64_t rows, int64_t j0, int64_t cols);
+
+/* One thread's packing buffers and fp32 accumulator. */
 typedef struct tpf_gemm_thread_space {
-  void *a_pack;
-  float *c_acc;
+  void *a_pack; /* mc x kc of A */
+  void *b_pack; /* one micro-panel of B (kc x nr), when B is not kept */
+  float *c_acc; /* mc x nc */
 } tpf_gemm_thread_space_t;
 
 /* What one caller (a rank, or the process for tpf_gemm) keeps: the ISA, a
@@ -53,9 +58,12 @@ typedef struct tpf_gemm_engine {
   const tpf_gemm_isa_t *isa;
   tpf_pool_t *pool;
   tpf_gemm_thread_space_t *spaces; /* one per thread */
-  /* the packed B */
-  const tpf_gemm_kernel_t *kernel; /* that packed it */
+  /* the B of the following multiplies */
+  const tpf_gemm_kernel_t *kernel; /* for B's dtype */
   int64_t k, n;
+  tpf_gemm_operand_t b;
+  int keep;         /* keep a packed copy for later multiplies */
+  int packed_ready; /* the kept copy is complete */
   void *packed;
   size_t packed_capacity;
 } tpf_gemm_engine_t;
@@ -64,12 +72,17 @@ tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *is
 void tpf_gemm_engine_free(tpf_gemm_engine_t *e);
 int tpf_gemm_engine_threads(const tpf_gemm_engine_t *e);
 
-/* Bytes the packed form of a k x n B of this dtype takes. */
-size_t tpf_gemm_packed_bytes(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t k, int64_t n);
+/* Sets the (k x n) B of the following multiplies (k, n >= 1; its memory
+ * must stay unchanged until the last of them). keep = 1 when B will be
+ * multiplied by more than one block of mc rows in all: a packed copy is then
+ * kept (the buffer grows to the largest B seen; TPF_ERR_NOMEM if it cannot);
+ * keep = 0 streams B through a small buffer, reading it exactly once per
+ * multiply. */
+tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b,
+                            int keep);
 
-/* Packs the (k x n) B for the following multiplies; TPF_ERR_NOMEM if the
- * packed B cannot grow. k, n >= 1. */
-tpf_status_t tpf_gemm_pack_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b);
+/* Whether multiplying m rows by B in one call would use B more than once. */
+int tpf_gemm_reuses_b(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t m);
 
 /* The m x n result of (m x k) A, in B's dtype, times the packed B. m >= 0.
  * Allocates nothing. */

@@ -5,10 +5,13 @@
  * from packed panels, always a full tile of the fp32 accumulator (edge
  * panels are zero-padded, and the epilogue clips). The panel format depends
  * on the kernel:
- *   TPF_PACK_F32:        A panel a[p * mr + i], B panel b[p * nr + j], fp32;
+ *   TPF_PACK_F32:        A panel a[p * mr + i], B panel b[p * ldb + j], fp32;
  *   TPF_PACK_BF16_PAIRS: k in pairs (padded to even with zeros):
  *                        A panel a[(q * mr + i) * 2 + h] = A[i][2q + h],
- *                        B panel b[(q * nr + j) * 2 + h] = B[2q + h][j], bf16.
+ *                        B panel b[q * ldb + j * 2 + h] = B[2q + h][j], bf16.
+ * ldb is nr (2 * nr for pairs) for a packed panel; an fp32 B that needs no
+ * conversion is read in place, with its own leading dimension. b need not be
+ * aligned.
  * A kernel sums over p in increasing order (pairs, for the bf16 format), so
  * its results depend only on k and kc, never on m, n or the rows computed. */
 #ifndef TPF_GEMM_KERNEL_H
@@ -22,8 +25,16 @@ typedef enum tpf_pack_format { TPF_PACK_F32, TPF_PACK_BF16_PAIRS } tpf_pack_form
 
 typedef struct tpf_gemm_operand tpf_gemm_operand_t;
 
-typedef void (*tpf_ukernel_fn)(int64_t kb, const void *a, const void *b, float *c, int64_t ldc,
-                               int accumulate);
+typedef void (*tpf_ukernel_fn)(int64_t kb, const void *a, const void *b, int64_t ldb, float *c,
+                               int64_t ldc, int accumulate);
+
+typedef struct tpf_gemm_epilogue tpf_gemm_epilogue_t;
+
+/* The epilogue on rows x cols of the fp32 accumulator acc (leading dimension
+ * ldc), which hold C[i0 .., j0 ..]: the same IEEE operations in the same
+ * order whatever the ISA, so every ISA's epilogue gives the same bits. */
+typedef void (*tpf_finish_fn)(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,
+                              int64_t i0, int64_t rows, int64_t j0, int64_t cols);
 
 /* Packs rows [i0, i0+rows) x k [p0, p0+kb) of A into panels of mr rows. */
 typedef void (*tpf_pack_a_fn)(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
@@ -45,6 +56,7 @@ typedef struct tpf_gemm_kernel {
   tpf_ukernel_fn ukernel;
   tpf_pack_a_fn pack_a;
   tpf_pack_b_fn pack_b;
+  tpf_finish_fn finish;
 } tpf_gemm_kernel_t;
 
 /* An instruction set: the kernel it uses for each input dtype. */

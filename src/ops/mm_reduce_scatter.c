@@ -56,6 +56,11 @@ static int64_t place_rows(const tpf_rs_problem_t *p, int size) {
   return (max_owner_rows(p, size) + p->chunks - 1) / p->chunks;
 }
 
+int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size) {
+  if (p->algo == TPF_ALGO_RING && size * p->chunks > 1) return 1;
+  return tpf_gemm_reuses_b(gemm, p->b.dtype, p->m);
+}
+
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size) {
   if (p->algo == TPF_ALGO_UNFUSED) return sizeof(float) * (size_t)(p->m * p->n);
   return sizeof(float) * 2 * (size_t)(p->chunks * place_rows(p, size) * p->n);

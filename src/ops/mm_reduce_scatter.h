@@ -23,6 +23,10 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
 /* Chunks per owner block for comm_turn (0 = automatic). */
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k);
 
+/* Whether the schedule multiplies B more than once (more than one chunk,
+ * or more rows than one GEMM block), so that a packed B should be kept. */
+int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size);
+
 /* Bytes of shared buffer each rank needs for the problem. */
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size);
 

@@ -23,15 +23,16 @@ enum { MR = 6, NR = 16 };
   _mm256_storeu_ps(c + i * ldc, c##i##a); \
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
 
-static void ukernel(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc, int accumulate) {
+static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
+                    int accumulate) {
   const float *a = pa, *b = pb;
   ROWS(DECLARE)
   ROWS(LOAD)
   for (int64_t p = 0; p < kb; p++) {
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     ROWS(STEP)
     a += MR;
-    b += NR;
+    b += ldb;
   }
   ROWS(STORE)
 }
@@ -64,4 +65,4 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 }
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
-    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, tpf_pack_a_f32, pack_b};
+    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, tpf_pack_a_f32, pack_b, tpf_gemm_finish_portable};

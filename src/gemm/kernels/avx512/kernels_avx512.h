@@ -7,4 +7,14 @@
 
 extern const tpf_gemm_kernel_t tpf_kernel_avx512_f32;
 
+/* The epilogue with 16-lane vectors: the same operations and bits as
+ * tpf_gemm_finish_portable. */
+void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
+                       int64_t rows, int64_t j0, int64_t cols);
+
+/* Packing of A into the bf16-pairs format (a plain bf16 A is copied a
+ * 32-bit pair at a time; anything else goes to the portable packer). */
+void tpf_pack_a_bf16_avx512(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
+                            int64_t p0, int64_t kb, int mr);
+
 #endif

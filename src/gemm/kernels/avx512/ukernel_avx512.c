@@ -25,16 +25,17 @@ enum { MR = 12, NR = 32 };
   _mm512_storeu_ps(c + i * ldc, c##i##a); \
   _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
 
-static void ukernel(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc, int accumulate) {
+static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
+                    int accumulate) {
   const float *a = pa, *b = pb;
   ROWS(DECLARE)
   ROWS(LOAD)
   for (int64_t p = 0; p < kb; p++) {
-    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-    _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
     ROWS(STEP)
     a += MR;
-    b += NR;
+    b += ldb;
   }
   ROWS(STORE)
 }
@@ -72,5 +73,89 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
   }
 }
 
+/* Rows of a plain A, converted 16 at a time, then laid into the panel. */
+static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
+                   int64_t kb, int mr) {
+  if (a->transposed) {
+    tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
+    return;
+  }
+  float *out = dst, line[16];
+  const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2;
+  for (int64_t panel = 0; panel < rows; panel += mr, out += kb * mr) {
+    int64_t live = rows - panel < mr ? rows - panel : mr;
+    for (int64_t i = 0; i < mr; i++) {
+      const char *row = (const char *)a->data + ((size_t)((i0 + panel + i) * a->ld) + (size_t)p0) * esize;
+      for (int64_t p = 0; p < kb; p += 16) {
+        int n = kb - p < 16 ? (int)(kb - p) : 16;
+        _mm512_storeu_ps(line, i < live ? load16(row + (size_t)p * esize, a->dtype, n) : _mm512_setzero_ps());
+        for (int t = 0; t < n; t++) out[(p + t) * mr + i] = line[t];
+      }
+    }
+  }
+}
+
+void tpf_pack_a_bf16_avx512(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
+                            int64_t p0, int64_t kb, int mr) {
+  if (a->transposed || a->dtype != TPF_BFLOAT16) {
+    tpf_pack_a_bf16(dst, a, i0, rows, p0, kb, mr);
+    return;
+  }
+  uint32_t *out = dst;
+  const int64_t pairs = (kb + 1) / 2, whole = kb / 2;
+  for (int64_t panel = 0; panel < rows; panel += mr, out += pairs * mr) {
+    int64_t live = rows - panel < mr ? rows - panel : mr;
+    for (int64_t i = 0; i < mr; i++) {
+      const uint16_t *row = (const uint16_t *)a->data + (i0 + panel + i) * a->ld + p0;
+      if (i >= live) {
+        for (int64_t q = 0; q < pairs; q++) out[q * mr + i] = 0;
+        continue;
+      }
+      for (int64_t q = 0; q < whole; q++) {
+        uint32_t pair;
+        memcpy(&pair, row + 2 * q, sizeof pair);
+        out[q * mr + i] = pair;
+      }
+      if (whole < pairs) out[whole * mr + i] = row[2 * whole]; /* odd k: the high half is zero */
+    }
+  }
+}
+
+/* fp32 -> bf16 bits, rounding to nearest even; NaN made quiet. */
+static __m256i to_bf16(__m512 v) {
+  __m512i bits = _mm512_castps_si512(v);
+  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
+  rounded = _mm512_mask_mov_epi32(rounded, nan, quiet);
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
+}
+
+void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
+                       int64_t rows, int64_t j0, int64_t cols) {
+  const __m512 divisor = _mm512_set1_ps(epi->divisor);
+  for (int64_t i = 0; i < rows; i++) {
+    const float *src = acc + i * ldc;
+    const float *add = epi->addend ? epi->addend + (i0 + i) * epi->addend_ld + j0 : NULL;
+    size_t out_row = (size_t)((i0 + i) * epi->out_ld + j0);
+    for (int64_t j = 0; j < cols; j += 16) {
+      __mmask16 m = cols - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - j)) - 1);
+      __m512 v = _mm512_maskz_loadu_ps(m, src + j);
+      if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add + j), v);
+      if (epi->divisor != 1.0f) v = _mm512_div_ps(v, divisor);
+      if (epi->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, epi->bias + j0 + j));
+      switch (epi->out_dtype) {
+      case TPF_FLOAT16:
+        _mm256_mask_storeu_epi16((uint16_t *)epi->out + out_row + j, m,
+                                 _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        break;
+      case TPF_BFLOAT16: _mm256_mask_storeu_epi16((uint16_t *)epi->out + out_row + j, m, to_bf16(v)); break;
+      default: _mm512_mask_storeu_ps((float *)epi->out + out_row + j, m, v); break;
+      }
+    }
+  }
+}
+
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 256, 240, 512, 0, ukernel, tpf_pack_a_f32, pack_b};
+    "avx512", TPF_PACK_F32, MR, NR, 128, 240, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512};

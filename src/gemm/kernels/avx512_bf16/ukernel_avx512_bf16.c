@@ -8,6 +8,7 @@
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
 #include "kernels_avx512_bf16.h"
+#include "gemm/kernels/avx512/kernels_avx512.h"
 
 enum { MR = 12, NR = 32 };
 
@@ -28,16 +29,17 @@ enum { MR = 12, NR = 32 };
   _mm512_storeu_ps(c + i * ldc, c##i##a); \
   _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
 
-static void ukernel(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc, int accumulate) {
+static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
+                    int accumulate) {
   const uint16_t *a = pa, *b = pb;
   ROWS(DECLARE)
   ROWS(LOAD)
   for (int64_t q = 0; q < (kb + 1) / 2; q++) {
-    __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 32);
-    _mm_prefetch((const char *)(b + 8 * 2 * NR), _MM_HINT_T0);
+    __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32);
+    _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
     ROWS(STEP)
     a += 2 * MR;
-    b += 2 * NR;
+    b += ldb;
   }
   ROWS(STORE)
 }
@@ -70,4 +72,5 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 }
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
-    "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 240, 512, 1, ukernel, tpf_pack_a_bf16, pack_b};
+    "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 256, 240, 512, 1, ukernel, tpf_pack_a_bf16_avx512,
+    pack_b, tpf_finish_avx512};

@@ -5,14 +5,14 @@
 
 enum { MR = 4, NR = 16 };
 
-static void ukernel_f32(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc,
-                        int accumulate) {
+static void ukernel_f32(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c,
+                        int64_t ldc, int accumulate) {
   const float *a = pa, *b = pb;
   float acc[MR][NR];
   for (int i = 0; i < MR; i++)
     for (int j = 0; j < NR; j++) acc[i][j] = accumulate ? c[i * ldc + j] : 0.0f;
   for (int64_t p = 0; p < kb; p++) {
-    const float *ap = a + p * MR, *bp = b + p * NR;
+    const float *ap = a + p * MR, *bp = b + p * ldb;
     for (int i = 0; i < MR; i++) {
       float ai = ap[i];
       for (int j = 0; j < NR; j++) acc[i][j] += ai * bp[j];
@@ -23,8 +23,8 @@ static void ukernel_f32(int64_t kb, const void *pa, const void *pb, float *c, in
 }
 
 /* The bf16-pairs contract in plain C: per pair, the even k first. */
-static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, float *c, int64_t ldc,
-                         int accumulate) {
+static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c,
+                         int64_t ldc, int accumulate) {
   const uint16_t *a = pa, *b = pb;
   float acc[MR][NR];
   for (int i = 0; i < MR; i++)
@@ -33,13 +33,13 @@ static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, float *c, i
     for (int h = 0; h < 2; h++)
       for (int i = 0; i < MR; i++) {
         float ai = tpf_bf16_to_f32(a[(q * MR + i) * 2 + h]);
-        for (int j = 0; j < NR; j++) acc[i][j] += ai * tpf_bf16_to_f32(b[(q * NR + j) * 2 + h]);
+        for (int j = 0; j < NR; j++) acc[i][j] += ai * tpf_bf16_to_f32(b[q * ldb + j * 2 + h]);
       }
   for (int i = 0; i < MR; i++)
     for (int j = 0; j < NR; j++) c[i * ldc + j] = acc[i][j];
 }
 
 const tpf_gemm_kernel_t tpf_kernel_portable_f32 = {
-    "portable", TPF_PACK_F32, MR, NR, 256, 64, 512, 0, ukernel_f32, tpf_pack_a_f32, tpf_pack_b_f32};
+    "portable", TPF_PACK_F32, MR, NR, 256, 64, 512, 0, ukernel_f32, tpf_pack_a_f32, tpf_pack_b_f32, tpf_gemm_finish_portable};
 const tpf_gemm_kernel_t tpf_kernel_portable_bf16 = {
-    "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16};
+    "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16, tpf_gemm_finish_portable};

@@ -1,0 +1,306 @@
+/* bench_gemm: tpfuse's GEMM against OpenBLAS sgemm and this machine's
+ * measured peak, on the shapes of tensor-parallel layers.
+ *
+ * In one run, per shape and thread count: tpfuse in fp32, fp16 and bf16
+ * (the best kernels this CPU runs), tpfuse's portable C kernel on the
+ * smaller shapes, and OpenBLAS sgemm on the same fp32 inputs. Every result is
+ * checked against sgemm on the same (dtype-rounded) inputs, within the fp32
+ * accumulation bound plus one rounding to the output dtype; a wrong result
+ * makes the exit status 1. Times are medians over repetitions.
+ *
+ * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; if
+ * either is set, this program removes both and runs itself again, so that
+ * OpenBLAS picks its kernel for this CPU (it prints which).
+ *
+ * Usage: bench_gemm [--quick] [--shape M,K,N] [--threads 1,2] [--reps N] [--json FILE] */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tpfuse.h"
+
+extern char *openblas_get_corename(void);
+extern void openblas_set_num_threads(int);
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------- peak loops */
+
+enum { PEAK_ITERS = 2000000 };
+
+/* 24 independent accumulators, written out so that they live in registers:
+ * enough to cover the FMA latency on two pipes. */
+#define X24(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
+  X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define DECL(i) __m512 acc##i = _mm512_set1_ps((float)i);
+#define SUM(i) sink += _mm512_reduce_add_ps(acc##i);
+
+__attribute__((target("avx512f,fma"))) static double fma_loop(void) {
+  const __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(0.9999999f);
+  X24(DECL)
+#define FMA(i) acc##i = _mm512_fmadd_ps(acc##i, x, y);
+  for (long it = 0; it < PEAK_ITERS; it++) { X24(FMA) }
+  float sink = 0;
+  X24(SUM)
+  return (double)PEAK_ITERS * 24 * 16 * 2 + (sink == 12345.0f);
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static double bf16_loop(void) {
+  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3f80);
+  X24(DECL)
+#define DOT(i) acc##i = _mm512_dpbf16_ps(acc##i, x, y);
+  for (long it = 0; it < PEAK_ITERS; it++) { X24(DOT) }
+  float sink = 0;
+  X24(SUM)
+  return (double)PEAK_ITERS * 24 * 16 * 4 + (sink == 12345.0f);
+}
+
+typedef struct peak_job {
+  double (*loop)(void);
+  double flops, seconds;
+} peak_job_t;
+
+static void *run_peak(void *arg) {
+  peak_job_t *j = arg;
+  double t0 = now();
+  j->flops = j->loop();
+  j->seconds = now() - t0;
+  return NULL;
+}
+
+/* GFLOP/s of `loop` on `threads` threads at once (best of three). */
+static double peak(double (*loop)(void), int threads) {
+  double best = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    peak_job_t jobs[8];
+    pthread_t th[8];
+    for (int t = 0; t < threads; t++) jobs[t].loop = loop, pthread_create(&th[t], NULL, run_peak, &jobs[t]);
+    double total = 0;
+    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL), total += jobs[t].flops / jobs[t].seconds;
+    if (total > best) best = total;
+  }
+  return best / 1e9;
+}
+
+/* ----------------------------------------------------------------- shapes */
+
+typedef struct shape {
+  int64_t m, k, n;
+  const char *why;
+} shape_t;
+
+static const shape_t shapes[] = {
+    {4096, 4096, 4096, "square"},   {2048, 8192, 2048, "square-ish"}, {8192, 4096, 1024, "tall"},
+    {1024, 1024, 1024, "square"},   {128, 512, 64, "reference example"},
+    {16, 4096, 4096, "TP shard"},   {64, 4096, 4096, "TP shard"},     {128, 4096, 4096, "TP shard"},
+    {256, 4096, 4096, "TP shard"},  {512, 4096, 4096, "TP shard"},    {16, 4096, 11008, "TP shard"},
+    {64, 4096, 11008, "TP shard"},  {128, 4096, 11008, "TP shard"},   {256, 4096, 11008, "TP shard"},
+    {512, 4096, 11008, "TP shard"},
+};
+
+static uint64_t rng = 7;
+static float uniform(void) {
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (float)((double)(rng >> 11) * 0x1p-53 * 2 - 1);
+}
+
+static int by_value(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+/* Median seconds of `reps` runs of fn (after one warm-up run). */
+typedef void (*run_fn)(void *ctx);
+static double median_time(run_fn fn, void *ctx, int reps) {
+  double t[64];
+  fn(ctx);
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    fn(ctx);
+    t[r] = now() - t0;
+  }
+  qsort(t, (size_t)reps, sizeof(double), by_value);
+  return t[reps / 2];
+}
+
+typedef struct blas_ctx {
+  const shape_t *s;
+  const float *a, *b;
+  float *c;
+} blas_ctx_t;
+
+static void run_blas(void *p) {
+  blas_ctx_t *x = p;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)x->s->m, (int)x->s->n, (int)x->s->k, 1.0f,
+              x->a, (int)x->s->k, x->b, (int)x->s->n, 0.0f, x->c, (int)x->s->n);
+}
+
+typedef struct ours_ctx {
+  tpf_comm_t *comm;
+  tpf_matrix_t a, b, c;
+  tpf_status_t status;
+} ours_ctx_t;
+
+static void run_ours(void *p) {
+  ours_ctx_t *x = p;
+  tpf_status_t s = tpf_gemm(x->comm, &x->a, &x->b, &x->c, NULL);
+  if (s != TPF_OK) x->status = s;
+}
+
+static const char *dtype_text(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+}
+
+/* Elements of ours (dtype t) farther from ref than the bound allows. */
+static int64_t count_wrong(const void *ours, tpf_dtype_t t, const float *ref, const float *absprod,
+                           int64_t count, int64_t k) {
+  const double u_out = t == TPF_FLOAT16 ? 0x1p-11 : t == TPF_BFLOAT16 ? 0x1p-8 : 0x1p-24;
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < count; i++) {
+    float got;
+    tpf_convert((const char *)ours + (size_t)i * (t == TPF_FLOAT32 ? 4 : 2), t, &got, TPF_FLOAT32, 1);
+    /* both sums carry fp32 accumulation error; then one rounding to t */
+    double bound = 2.0 * (double)(k + 2) * 0x1p-24 * absprod[i] + u_out * fabs(ref[i]) + 1e-30;
+    if (!(fabs((double)got - ref[i]) <= bound)) wrong++;
+  }
+  return wrong;
+}
+
+int main(int argc, char **argv) {
+  if (getenv("OPENBLAS_CORETYPE") || getenv("OPENBLAS_L2_SIZE")) {
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("OPENBLAS_L2_SIZE");
+    execv("/proc/self/exe", argv);
+    perror("bench_gemm: could not run itself again without the OpenBLAS variables");
+    return 2;
+  }
+  int quick = 0, reps = 5, thread_list[4] = {1, 2}, nthreads = 2;
+  int64_t only_m = 0, only_k = 0, only_n = 0;
+  const char *json_path = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0) quick = 1;
+    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
+    else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc)
+      sscanf(argv[++i], "%lld,%lld,%lld", (long long *)&only_m, (long long *)&only_k, (long long *)&only_n);
+    else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      nthreads = 0;
+      for (char *t = strtok(argv[++i], ","); t && nthreads < 4; t = strtok(NULL, ",")) thread_list[nthreads++] = atoi(t);
+    } else {
+      printf("usage: bench_gemm [--quick] [--shape M,K,N] [--threads 1,2] [--reps N] [--json FILE]\n");
+      return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  if (reps < 1 || reps > 63) reps = 5;
+  FILE *json = json_path ? fopen(json_path, "w") : NULL;
+  const char *features = tpf_cpu_features();
+  int has512 = strstr(features, "avx512f") != NULL, has_bf16 = strstr(features, "avx512_bf16") != NULL;
+  printf("# tpfuse %s, kernels: %s; OpenBLAS core: %s\n", tpf_version(), tpf_gemm_kernel(),
+         openblas_get_corename());
+  printf("# cpu: %s\n", features);
+  double peak32[4] = {0}, peak16[4] = {0};
+  for (int ti = 0; ti < nthreads; ti++) {
+    int t = thread_list[ti];
+    if (has512) peak32[ti] = peak(fma_loop, t);
+    if (has_bf16) peak16[ti] = peak(bf16_loop, t);
+    printf("# measured peak, %d thread%s: fp32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s\n", t, t > 1 ? "s" : "",
+           peak32[ti], peak16[ti]);
+  }
+  printf("%-6s %-6s %-6s %-2s %-5s | %9s %6s %7s | %9s | %9s\n", "m", "k", "n", "T", "dtype", "GFLOP/s",
+         "%peak", "vs_blas", "blas", "portable");
+  int64_t total_wrong = 0;
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+    const shape_t *s = &shapes[si];
+    double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+    if (quick && flops > 2.0 * 1024 * 1024 * 1024) continue;
+    if (only_m && (s->m != only_m || s->k != only_k || s->n != only_n)) continue;
+    size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n), nc = (size_t)(s->m * s->n);
+    float *a = malloc(na * 4), *b = malloc(nb * 4), *c = malloc(nc * 4), *ref = malloc(nc * 4),
+          *absprod = malloc(nc * 4), *a_abs = malloc(na * 4), *b_abs = malloc(nb * 4), *rounded_a = malloc(na * 4),
+          *rounded_b = malloc(nb * 4);
+    void *a16 = malloc(na * 2), *b16 = malloc(nb * 2), *c16 = malloc(nc * 4);
+    for (size_t i = 0; i < na; i++) a[i] = uniform(), a_abs[i] = fabsf(a[i]);
+    for (size_t i = 0; i < nb; i++) b[i] = uniform(), b_abs[i] = fabsf(b[i]);
+    openblas_set_num_threads(thread_list[nthreads - 1]);
+    blas_ctx_t abs_ctx = {s, a_abs, b_abs, absprod};
+    run_blas(&abs_ctx); /* |a| @ |b|: the scale of each element's rounding error */
+    for (int ti = 0; ti < nthreads; ti++) {
+      int T = thread_list[ti];
+      openblas_set_num_threads(T);
+      blas_ctx_t blas = {s, a, b, ref};
+      double t_blas = median_time(run_blas, &blas, reps);
+      tpf_config_t cfg = TPF_CONFIG_INIT;
+      cfg.threads_per_rank = T;
+      tpf_comm_t *fast = NULL, *portable = NULL;
+      tpf_comm_init_all(&fast, 1, &cfg);
+      cfg.isa = "portable";
+      tpf_comm_init_all(&portable, 1, &cfg);
+      const tpf_dtype_t types[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
+      for (int di = 0; di < 3; di++) {
+        tpf_dtype_t t = types[di];
+        const void *pa = a, *pb = b;
+        void *pc = t == TPF_FLOAT32 ? (void *)c : c16;
+        const float *expect = ref;
+        if (t != TPF_FLOAT32) { /* the same inputs, rounded to t; the reference on them */
+          tpf_convert(a, TPF_FLOAT32, a16, t, na);
+          tpf_convert(b, TPF_FLOAT32, b16, t, nb);
+          tpf_convert(a16, t, rounded_a, TPF_FLOAT32, na);
+          tpf_convert(b16, t, rounded_b, TPF_FLOAT32, nb);
+          blas_ctx_t r = {s, rounded_a, rounded_b, (float *)c};
+          run_blas(&r);
+          expect = c;
+          pa = a16, pb = b16;
+        }
+        ours_ctx_t ours = {fast, {(void *)pa, t, s->m, s->k, 0, 0}, {(void *)pb, t, s->k, s->n, 0, 0},
+                           {pc, t, s->m, s->n, 0, 0}, TPF_OK};
+        double t_ours = median_time(run_ours, &ours, reps);
+        int64_t wrong = ours.status != TPF_OK ? (int64_t)nc : count_wrong(pc, t, expect, absprod, (int64_t)nc, s->k);
+        double t_port = 0;
+        if (flops <= 2.2e9 && T == thread_list[0]) {
+          ours_ctx_t slow = ours;
+          slow.comm = portable;
+          t_port = median_time(run_ours, &slow, reps < 3 ? reps : 3);
+          wrong += slow.status != TPF_OK ? (int64_t)nc : count_wrong(pc, t, expect, absprod, (int64_t)nc, s->k);
+        }
+        if (t != TPF_FLOAT32) { /* restore the fp32 reference for the next dtype */
+          blas_ctx_t r = {s, a, b, ref};
+          run_blas(&r);
+        }
+        total_wrong += wrong;
+        double gf = flops / t_ours / 1e9, pk = t == TPF_BFLOAT16 && has_bf16 ? peak16[ti] : peak32[ti];
+        char port[32] = "-";
+        if (t_port > 0) snprintf(port, sizeof port, "%.1f", flops / t_port / 1e9);
+        printf("%-6lld %-6lld %-6lld %-2d %-5s | %9.1f %5.0f%% %6.2fx | %9.1f | %9s%s\n", (long long)s->m,
+               (long long)s->k, (long long)s->n, T, dtype_text(t), gf, pk > 0 ? 100 * gf / pk : 0,
+               t_blas / t_ours, flops / t_blas / 1e9, port, wrong ? "  WRONG" : "");
+        if (json)
+          fprintf(json,
+                  "{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"threads\":%d,\"dtype\":\"%s\",\"gflops\":%.2f,"
+                  "\"peak_pct\":%.1f,\"vs_openblas\":%.3f,\"openblas_gflops\":%.2f,\"portable_gflops\":%.2f,\"wrong\":%lld}\n",
+                  (long long)s->m, (long long)s->k, (long long)s->n, T, dtype_text(t), gf,
+                  pk > 0 ? 100 * gf / pk : 0, t_blas / t_ours, flops / t_blas / 1e9,
+                  t_port > 0 ? flops / t_port / 1e9 : 0, (long long)wrong);
+        fflush(stdout);
+      }
+      tpf_comm_destroy(fast);
+      tpf_comm_destroy(portable);
+    }
+    free(a), free(b), free(c), free(ref), free(absprod), free(a_abs), free(b_abs), free(rounded_a),
+        free(rounded_b), free(a16), free(b16), free(c16);
+  }
+  if (json) fclose(json);
+  printf("%s\n", total_wrong ? "WRONG RESULTS" : "all results verified");
+  return total_wrong ? 1 : 0;
+}
