@@ -26,6 +26,8 @@ static void help(void) {
          "  --integers         small integer inputs: the output must be bit-exact\n"
          "  --reps N           timed calls (default 5)\n"
          "  --timeout-ms N     longest wait for a peer (default: TPF_TIMEOUT_MS)\n"
+         "  --threads-per-rank N  compute threads per rank (default: TPF_THREADS_PER_RANK)\n"
+         "  --isa NAME         GEMM kernels: auto or a name from `tpfuse info` (default: TPF_ISA)\n"
          "  --seed N           random seed (default 1)\n");
 }
 
@@ -67,6 +69,8 @@ int cmd_run(int argc, char **argv) {
     else if ((v = option_value(argc, argv, &i, "--comm-turn"))) c.comm_turn = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--reps"))) c.reps = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--timeout-ms"))) c.timeout_ms = atoi(v);
+    else if ((v = option_value(argc, argv, &i, "--threads-per-rank"))) c.threads_per_rank = atoi(v);
+    else if ((v = option_value(argc, argv, &i, "--isa"))) c.isa = v;
     else if ((v = option_value(argc, argv, &i, "--seed"))) c.seed = strtoull(v, NULL, 0);
     else if ((v = option_value(argc, argv, &i, "--dtype"))) {
       int t = parse_dtype(v);

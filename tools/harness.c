@@ -169,6 +169,8 @@ tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
   memset(result, 0, sizeof *result);
   tpf_config_t cfg = TPF_CONFIG_INIT;
   cfg.timeout_ms = c->timeout_ms;
+  cfg.threads_per_rank = c->threads_per_rank;
+  cfg.isa = c->isa;
   tpf_comm_t **comms = calloc((size_t)W, sizeof *comms);
   tpf_status_t s = tpf_comm_init_all(comms, W, &cfg);
   if (s != TPF_OK) {

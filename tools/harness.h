@@ -23,6 +23,8 @@ typedef struct rs_case {
   int integers;              /* small integers: the result must be exact */
   int reps;                  /* timed calls (>= 1); the last output is verified */
   int timeout_ms;            /* 0: default */
+  int threads_per_rank;      /* 0: default */
+  const char *isa;           /* NULL: default */
 } rs_case_t;
 
 typedef struct rank_report {

@@ -268,6 +268,42 @@ static void check_bits_stable(const tpf_gemm_isa_t *isa) {
   }
 }
 
+/* Every kernel's epilogue against the portable one, bit for bit, on
+ * special values: NaN payloads, infinities, subnormals, ties of both output
+ * dtypes, overflow; with and without addend, divisor and bias. */
+static void check_epilogue(const tpf_gemm_isa_t *isa) {
+  enum { ROWS = 3, COLS = 45, LD = 48 };
+  static float acc[ROWS * LD], addend[ROWS * LD], bias[COLS];
+  static const uint32_t specials[] = {0x7fc00000, 0xffc00001, 0x7f800001, 0x7fa00000, 0x7f800000, 0xff800000,
+                                      0x00000001, 0x80000010, 0x007fffff, 0x33800000, 0x33000000, 0x387fc000,
+                                      0x477ff000, 0x477fefff, 0x3f808000, 0x3f818000, 0x7f7fffff, 0x00000000,
+                                      0x80000000, 0x3f800001, 0xc7000000, 0x38800000, 0x3f7fffff};
+  const int n_special = (int)(sizeof specials / sizeof *specials);
+  for (int i = 0; i < ROWS * LD; i++) {
+    uint32_t bits = i % 3 == 0 ? specials[(i / 3) % n_special] : (uint32_t)(rng = rng * 6364136223846793005ull + 1);
+    memcpy(&acc[i], &bits, 4);
+    addend[i] = (float)uniform() * (i % 7 == 0 ? 1e-38f : 1.0f);
+  }
+  for (int j = 0; j < COLS; j++) bias[j] = (float)uniform();
+  const tpf_dtype_t outs[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
+  for (int variant = 0; variant < 24; variant++) {
+    tpf_dtype_t t = outs[variant % 3];
+    static uint32_t got[ROWS * LD], want[ROWS * LD];
+    memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+    tpf_gemm_epilogue_t epi = {variant & 4 ? addend : NULL, LD, variant & 8 ? 3.0f : 1.0f,
+                               variant & 16 ? bias : NULL, got, t, LD};
+    for (int k = 0; k < 3; k++) {
+      const tpf_gemm_kernel_t *kern = isa->for_dtype[k];
+      epi.out = got;
+      kern->finish(&epi, acc, LD, 0, ROWS, 1, COLS - 1); /* columns 1.., an odd width */
+      epi.out = want;
+      tpf_gemm_finish_portable(&epi, acc, LD, 0, ROWS, 1, COLS - 1);
+      CHECK(memcmp(got, want, sizeof got) == 0, "%s (%s kernel): epilogue variant %d to %s differs from the portable one",
+            isa->name, kern->name, variant, tpf_dtype_name(t));
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   int full = argc > 1 && strcmp(argv[1], "full") == 0;
   const tpf_gemm_isa_t *portable = NULL;
@@ -280,6 +316,7 @@ int main(int argc, char **argv) {
       printf("SKIP %s: %s\n", name, tpf_last_error());
       continue;
     }
+    check_epilogue(isa);
     check_shapes(isa, portable, full);
     check_ranges(isa);
     check_nan_inf(isa);

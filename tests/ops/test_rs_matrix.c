@@ -5,7 +5,9 @@
  * algorithms. Random inputs are checked against the float64 reference;
  * small-integer inputs must be exact, so the fused ring and the unfused
  * "GEMM then reduce-scatter" must agree bit for bit; repeated runs must give
- * the same bits. Usage: test_rs_matrix [quick|full] [seed] */
+ * the same bits. Ranks use one or two compute threads.
+ * Usage: test_rs_matrix [quick|full] [seed] [isa]; exits 77 (skipped) when
+ * this CPU lacks the instruction set asked for. */
 #include <stdlib.h>
 
 #include "../test.h"
@@ -23,8 +25,13 @@ static void describe(const rs_case_t *c, char *buf, size_t size) {
            c->row_counts ? "uneven" : "even", (unsigned long long)c->seed);
 }
 
+static const char *isa; /* the kernels every case uses (NULL: default) */
+
 /* Runs c; checks that it passed; returns the result for comparisons. */
-static int run_and_check(const rs_case_t *c, rs_result_t *r) {
+static int run_and_check(const rs_case_t *c_in, rs_result_t *r) {
+  rs_case_t copy = *c_in, *c = &copy;
+  copy.isa = isa;
+  copy.threads_per_rank = 1 + (int)(copy.seed % 2);
   char what[300];
   describe(c, what, sizeof what);
   tpf_status_t s = rs_case_run(c, r);
@@ -75,7 +82,19 @@ static void check_reproducible(rs_case_t c) {
 int main(int argc, char **argv) {
   int full = argc > 1 && strcmp(argv[1], "full") == 0;
   uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 20261129;
-  printf("seed %llu (%s)\n", (unsigned long long)seed, full ? "full" : "quick");
+  isa = argc > 3 ? argv[3] : NULL;
+  printf("seed %llu (%s), isa %s\n", (unsigned long long)seed, full ? "full" : "quick", isa ? isa : "auto");
+  if (isa) {
+    tpf_config_t cfg = TPF_CONFIG_INIT;
+    cfg.isa = isa;
+    tpf_comm_t *probe = NULL;
+    tpf_status_t s = tpf_comm_init_all(&probe, 1, &cfg);
+    if (s == TPF_ERR_UNSUPPORTED) {
+      printf("SKIP: %s\n", tpf_last_error());
+      return 77;
+    }
+    tpf_comm_destroy(probe);
+  }
   const int worlds[] = {1, 2, 3, 4, 5, 8};
   const tpf_dtype_t types[] = {TPF_FLOAT16, TPF_BFLOAT16, TPF_FLOAT32};
   const int64_t ks[] = {1, 7, 300, 1031};
