@@ -7,12 +7,12 @@
  * rows) -> micro-kernel into the fp32 accumulator. After the last k panel
  * of a block the epilogue runs on it: every output element is rounded once.
  *
- * B is packed where it is first used, so that the packed micro-panel is
- * still in cache for the tiles that need it. When B will be multiplied by
- * more rows later (more row blocks, or the next chunk of a fused schedule),
- * the packed copy is kept, k panel by k panel: packed[P][panel][p][j];
- * otherwise each micro-panel goes through a small per-thread buffer and B is
- * read from memory exactly once. */
+ * B is packed where it is first used, a kc x nc block at a time, so that
+ * it is still in cache for the tiles that need it. When B will be multiplied
+ * by more rows later (more row blocks, or the next chunk of a fused
+ * schedule), the packed copy is kept, k panel by k panel:
+ * packed[P][panel][p][j]; otherwise each block goes through a per-thread
+ * buffer and B is read from memory exactly once. */
 #include "gemm.h"
 
 #include <stdlib.h>
@@ -34,7 +34,7 @@ static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
   return (size_t)(round_up(k->mc, k->mr) * tpf_pack_k(k->format, k->kc) * tpf_pack_bytes(k->format));
 }
 
-static size_t micro_panel_bytes(const tpf_gemm_kernel_t *k);
+static size_t b_block_bytes(const tpf_gemm_kernel_t *k);
 
 static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) {
   return sizeof(float) * (size_t)(round_up(k->mc, k->mr) * k->nc);
@@ -47,7 +47,7 @@ tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *is
   for (int t = 0; t < 3; t++) {
     const tpf_gemm_kernel_t *k = isa->for_dtype[t];
     if (a_pack_bytes(k) > a_bytes) a_bytes = a_pack_bytes(k);
-    if (micro_panel_bytes(k) > b_bytes) b_bytes = micro_panel_bytes(k);
+    if (b_block_bytes(k) > b_bytes) b_bytes = b_block_bytes(k);
     if (c_acc_bytes(k) > c_bytes) c_bytes = c_acc_bytes(k);
   }
   e->spaces = calloc((size_t)threads, sizeof *e->spaces);
@@ -110,9 +110,9 @@ static void *panel_at(const tpf_gemm_engine_t *e, const packed_layout_t *l, int6
          (size_t)(panel * kern->nr * tpf_pack_k(kern->format, kb) * tpf_pack_bytes(kern->format));
 }
 
-/* Bytes of one packed micro-panel (kc x nr): a thread's streaming buffer. */
-static size_t micro_panel_bytes(const tpf_gemm_kernel_t *k) {
-  return (size_t)(tpf_pack_k(k->format, k->kc) * k->nr * tpf_pack_bytes(k->format));
+/* Bytes of one packed block of B (kc x nc): a thread's streaming buffer. */
+static size_t b_block_bytes(const tpf_gemm_kernel_t *k) {
+  return (size_t)(tpf_pack_k(k->format, k->kc) * k->nc * tpf_pack_bytes(k->format));
 }
 
 tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b,
@@ -168,20 +168,20 @@ typedef struct multiply_job {
   packed_layout_t layout;
 } multiply_job_t;
 
-/* The micro-panel (P, panel) of B for the kernel. Packed on first use: into
- * the kept copy when B is multiplied again later (and by the first block of
- * rows only), else into the thread's small buffer, where it stays in cache
- * for the whole column of tiles that uses it. */
-static const void *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
-                           int64_t P, int64_t panel, int64_t p0, int64_t kb) {
+/* Packs the block of B (k panel P, column panels [s0, s1)) on first use:
+ * into the kept copy when B is multiplied again later (by the first block of
+ * rows only), else into the thread's buffer, where it stays in cache for
+ * the tiles that use it. Returns where panel s0 of the block is. */
+static const char *b_block(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
+                           int64_t P, int64_t s0, int64_t s1, int64_t p0, int64_t kb) {
   tpf_gemm_engine_t *e = job->e;
   const tpf_gemm_kernel_t *kern = e->kernel;
-  int64_t j0 = panel * kern->nr, cols = min64(kern->nr, e->n - j0);
+  int64_t j0 = s0 * kern->nr, cols = min64(s1 * kern->nr, e->n) - j0;
   if (!e->keep) {
     kern->pack_b(ws->b_pack, &e->b, p0, kb, j0, cols, kern->nr);
     return ws->b_pack;
   }
-  void *at = panel_at(e, &job->layout, P, panel, kb);
+  char *at = panel_at(e, &job->layout, P, s0, kb);
   if (first_rows && !e->packed_ready) kern->pack_b(at, &e->b, p0, kb, j0, cols, kern->nr);
   return at;
 }
@@ -205,8 +205,10 @@ static void multiply_job(void *arg, int t, int threads) {
         int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
         int64_t pk = tpf_pack_k(kern->format, kb);
         kern->pack_a(ws->a_pack, job->a, i0, mb, p0, kb, mr);
+        const char *block = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
+        const int64_t panel_bytes = pk * nr * elem;
         for (int64_t panel = s0; panel < s1; panel++) {
-          const void *bp = b_panel(job, ws, i0 == 0, P, panel, p0, kb);
+          const char *bp = block + (panel - s0) * panel_bytes;
           float *c = ws->c_acc + (panel - s0) * nr;
           for (int64_t ir = 0; ir < mb; ir += mr)
             kern->ukernel(kb, (const char *)ws->a_pack + ir * pk * elem, bp, ldb, c + ir * ldc, ldc, P > 0);

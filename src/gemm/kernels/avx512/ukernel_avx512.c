@@ -8,9 +8,9 @@
 #include "gemm/pack.h"
 #include "kernels_avx512.h"
 
-enum { MR = 12, NR = 32 };
+enum { MR = 14, NR = 32 };
 
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 #define DECLARE(i) __m512 c##i##a, c##i##b;
 #define LOAD(i)                                                    \
   c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
@@ -67,6 +67,7 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
     int lo = live < 16 ? (int)live : 16, hi = live > 16 ? (int)live - 16 : 0;
     const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)(j0 + panel)) * esize;
     for (int64_t p = 0; p < kb; p++, row += (size_t)b->ld * esize) {
+      _mm_prefetch(row + 8 * (size_t)b->ld * esize, _MM_HINT_T0);
       _mm512_store_ps(out + p * NR, load16(row, b->dtype, lo));
       _mm512_store_ps(out + p * NR + 16, hi ? load16(row + 16 * esize, b->dtype, hi) : _mm512_setzero_ps());
     }
@@ -158,4 +159,4 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
 }
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 128, 240, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512};
+    "avx512", TPF_PACK_F32, MR, NR, 256, 224, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512};

@@ -56,17 +56,19 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
                                          8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   const __m512i lo_idx = _mm512_loadu_si512(low_index);
   const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
+  /* Pair of rows by pair of rows, so that B is read in long runs. */
   uint16_t *out = dst;
   const int64_t pairs = (kb + 1) / 2;
-  for (int64_t panel = 0; panel < cols; panel += NR, out += pairs * 2 * NR) {
-    int64_t live = cols - panel < NR ? cols - panel : NR;
-    __mmask32 mask = live >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << live) - 1);
-    const uint16_t *row = (const uint16_t *)b->data + p0 * b->ld + j0 + panel;
-    for (int64_t q = 0; q < pairs; q++, row += 2 * b->ld) {
-      __m512i even = _mm512_maskz_loadu_epi16(mask, row);
-      __m512i odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld) : _mm512_setzero_si512();
-      _mm512_store_si512(out + q * 2 * NR, _mm512_permutex2var_epi16(even, lo_idx, odd));
-      _mm512_store_si512(out + q * 2 * NR + 32, _mm512_permutex2var_epi16(even, hi_idx, odd));
+  const uint16_t *row = (const uint16_t *)b->data + p0 * b->ld + j0;
+  for (int64_t q = 0; q < pairs; q++, row += 2 * b->ld) {
+    for (int64_t panel = 0; panel < cols; panel += NR) {
+      int64_t live = cols - panel < NR ? cols - panel : NR;
+      __mmask32 mask = live >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << live) - 1);
+      __m512i even = _mm512_maskz_loadu_epi16(mask, row + panel);
+      __m512i odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld + panel) : _mm512_setzero_si512();
+      uint16_t *to = out + (panel / NR) * pairs * 2 * NR + q * 2 * NR;
+      _mm512_storeu_si512(to, _mm512_permutex2var_epi16(even, lo_idx, odd));
+      _mm512_storeu_si512(to + 32, _mm512_permutex2var_epi16(even, hi_idx, odd));
     }
   }
 }
