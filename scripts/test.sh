@@ -11,6 +11,9 @@ root=${1:-build-tests}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 missing=()
+# OpenBLAS is optional: with it the GEMM benchmark is built (and smoke-tested).
+[ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] || [ "$(uname -m)" != x86_64 ] ||
+  missing+=(libopenblas-dev)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v gcc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
