@@ -143,8 +143,10 @@ typedef struct tpf_config {
                            before it sleeps on a futex */
   const char *isa;      /* TPF_ISA, default "auto": the GEMM kernels, by the
                            instruction-set names `tpfuse info` lists */
+  const char *shm_dir;  /* TPF_SHM_DIR, default "/dev/shm": the tmpfs where
+                           tpf_comm_init_rank puts its shared memory */
 } tpf_config_t;
-#define TPF_CONFIG_INIT {sizeof(tpf_config_t), 0, 0, TPF_ALGO_AUTO, 0, NULL}
+#define TPF_CONFIG_INIT {sizeof(tpf_config_t), 0, 0, TPF_ALGO_AUTO, 0, NULL, NULL}
 
 typedef struct tpf_comm tpf_comm_t; /* opaque */
 
@@ -154,6 +156,37 @@ typedef struct tpf_comm tpf_comm_t; /* opaque */
  * NULL (defaults). Writes comms[0..world_size-1] only on success. */
 TPF_API tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size,
                                        const tpf_config_t *cfg);
+
+/* What the ranks of a communicator across processes agree on: 16 random
+ * bytes (which name its shared memory) and the host that made it. Make one
+ * in any process, hand it to every rank by any means (fork, a pipe, a file,
+ * MPI_Bcast, or as text in TPF_UNIQUE_ID). */
+typedef struct tpf_unique_id {
+  unsigned char bytes[128];
+} tpf_unique_id_t;
+
+/* A fresh id (getrandom). */
+TPF_API tpf_status_t tpf_get_unique_id(tpf_unique_id_t *id);
+
+/* The text form of an id ("tpf1-<56 hex digits>:<host>"), for environment
+ * variables and command lines; size >= TPF_UNIQUE_ID_STRING_BYTES. */
+#define TPF_UNIQUE_ID_STRING_BYTES 128
+TPF_API tpf_status_t tpf_unique_id_to_string(const tpf_unique_id_t *id, char *text, size_t size);
+TPF_API tpf_status_t tpf_unique_id_from_string(const char *text, tpf_unique_id_t *id);
+
+/* Makes this process rank `rank` of a communicator of world_size processes
+ * on this host, over shared memory; every rank passes the same id and
+ * world_size. An id of all zero bytes means: read it from the environment
+ * variable TPF_UNIQUE_ID (text form; `tpfuse id` prints a fresh one). Waits
+ * up to the timeout for every rank to join. A rank on another host than the
+ * id's is refused at once (TPF_ERR_INVALID); a tmpfs too small for the
+ * control segment is TPF_ERR_NOMEM, here rather than SIGBUS later. The
+ * shared memory has no name left once every rank has attached (each
+ * buffer's name goes once every rank has mapped it), so nothing stays behind
+ * in /dev/shm even after kill -9. A rank that dies makes the others return
+ * TPF_ERR_PEER within milliseconds. Writes *comm only on success. */
+TPF_API tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id_t id, int rank,
+                                        const tpf_config_t *cfg);
 
 /* Marks the whole communicator (every rank of it) as aborted and wakes every
  * rank that waits inside a call: they return TPF_ERR_ABORTED promptly, and so

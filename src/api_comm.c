@@ -29,6 +29,7 @@ static int tpf_default_threads(int ranks) {
 
 typedef struct settings {
   const tpf_gemm_isa_t *isa;
+  const char *shm_dir;
   int threads; /* 0: the host's cores divided among the ranks on it */
   int timeout_ms, spin_us;
   tpf_algo_t algo;
@@ -73,6 +74,7 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
     return tpf_fail(TPF_ERR_INVALID, "cfg->spin_us=%d must be >= 0", out->spin_us);
   if (out->spin_us == 0 && (s = tpf_env_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
     return s;
+  out->shm_dir = CONFIG_HAS(cfg, shm_dir) && cfg->shm_dir ? cfg->shm_dir : tpf_env_string(TPF_ENV_SHM_DIR);
   const char *isa = CONFIG_HAS(cfg, isa) ? cfg->isa : NULL;
   if (isa && strcmp(isa, "auto") != 0) return tpf_gemm_isa_find(isa, "cfg->isa", &out->isa);
   return tpf_gemm_isa_select(&out->isa);
@@ -115,12 +117,12 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   return TPF_OK;
 }
 
-enum { MAX_THREAD_RANKS = 4096 };
+enum { MAX_RANKS = 4096 };
 
 tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_config_t *cfg) {
   if (!comms) return tpf_fail(TPF_ERR_INVALID, "comms is NULL");
-  if (world_size < 1 || world_size > MAX_THREAD_RANKS)
-    return tpf_fail(TPF_ERR_INVALID, "world_size=%d must be in [1, %d]", world_size, MAX_THREAD_RANKS);
+  if (world_size < 1 || world_size > MAX_RANKS)
+    return tpf_fail(TPF_ERR_INVALID, "world_size=%d must be in [1, %d]", world_size, MAX_RANKS);
   settings_t set;
   tpf_status_t s = resolve(cfg, &set);
   if (s != TPF_OK) return s;
@@ -156,6 +158,46 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
   free(eps);
   free(made);
   return s;
+}
+
+static int all_zero(const tpf_unique_id_t *id) {
+  for (size_t i = 0; i < sizeof id->bytes; i++)
+    if (id->bytes[i]) return 0;
+  return 1;
+}
+
+tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id_t id, int rank,
+                                const tpf_config_t *cfg) {
+  if (!comm) return tpf_fail(TPF_ERR_INVALID, "comm is NULL");
+  if (world_size < 1 || world_size > MAX_RANKS)
+    return tpf_fail(TPF_ERR_INVALID, "world_size=%d must be in [1, %d]", world_size, MAX_RANKS);
+  if (rank < 0 || rank >= world_size)
+    return tpf_fail(TPF_ERR_INVALID, "rank=%d must be in [0, world_size=%d)", rank, world_size);
+  settings_t set;
+  tpf_status_t s = resolve(cfg, &set);
+  if (s != TPF_OK) return s;
+  if (all_zero(&id)) {
+    const char *text = tpf_env_string(TPF_ENV_UNIQUE_ID);
+    if (!*text)
+      return tpf_fail(TPF_ERR_INVALID, "id is all zero bytes and TPF_UNIQUE_ID is not set (`tpfuse id` prints one)");
+    if ((s = tpf_unique_id_from_string(text, &id)) != TPF_OK)
+      return tpf_fail(s, "TPF_UNIQUE_ID: %s", tpf_last_error());
+  }
+  if (set.threads == 0) set.threads = tpf_default_threads(world_size);
+  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000};
+  tpf_endpoint_t *ep;
+  if ((s = tpf_transport_shm_create(world_size, rank, &id, set.shm_dir, &tcfg, &ep)) != TPF_OK) return s;
+  char name[64];
+  snprintf(name, sizeof name, "tpf-shm-%02x%02x%02x%02x-r%d", id.bytes[4], id.bytes[5], id.bytes[6],
+           id.bytes[7], rank);
+  tpf_comm_t *made;
+  if ((s = comm_make(ep, set.isa, &set, name, &made)) != TPF_OK) {
+    ep->transport->destroy(ep);
+    return s;
+  }
+  tpf_registry_add(made);
+  *comm = made;
+  return TPF_OK;
 }
 
 tpf_status_t tpf_comm_abort(tpf_comm_t *comm) {

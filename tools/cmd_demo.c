@@ -5,10 +5,12 @@
 
 int cmd_demo(int argc, char **argv) {
   if (wants_help(argc, argv)) {
-    printf("usage: tpfuse demo [--seed N]\n"
+    printf("usage: tpfuse demo [--seed N] [--transport threads|shm]\n"
            "\n"
            "Runs the example of the Ascend documentation of npu_mm_reduce_scatter_base:\n"
-           "world size 8 (ranks are threads), fp16, every rank holds a random a (128x512)\n"
+           "world size 8 (ranks are threads, or with --transport shm forked processes\n"
+           "over shared memory, like the example's eight spawned processes), fp16,\n"
+           "every rank holds a random a (128x512)\n"
            "and b (512x64); rank r receives rows [16r, 16r+16) of the sum of a_i @ b_i.\n"
            "Every rank's output is checked against a float64 reference; the exit status\n"
            "is 0 only if all ranks pass.\n");
@@ -24,6 +26,9 @@ int cmd_demo(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *v;
     if ((v = option_value(argc, argv, &i, "--seed"))) c.seed = strtoull(v, NULL, 0);
+    else if ((v = option_value(argc, argv, &i, "--transport"))) {
+      if ((c.processes = parse_transport(v)) < 0) return 2;
+    }
     else {
       fprintf(stderr, "tpfuse demo: unknown option '%s' (see --help)\n", argv[i]);
       return 2;

@@ -2,6 +2,25 @@
 
 #include "commands.h"
 
+int cmd_id(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    printf("usage: tpfuse id\n\n"
+           "Prints a fresh unique id. Processes started separately on this host join\n"
+           "one communicator when each calls tpf_comm_init_rank with an all-zero id\n"
+           "and this text in TPF_UNIQUE_ID, e.g.\n"
+           "  export TPF_UNIQUE_ID=$(tpfuse id)\n");
+    return 0;
+  }
+  tpf_unique_id_t id;
+  char text[TPF_UNIQUE_ID_STRING_BYTES];
+  if (tpf_get_unique_id(&id) != TPF_OK || tpf_unique_id_to_string(&id, text, sizeof text) != TPF_OK) {
+    fprintf(stderr, "tpfuse id: %s\n", tpf_last_error());
+    return 1;
+  }
+  printf("%s\n", text);
+  return 0;
+}
+
 int cmd_info(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     printf("usage: tpfuse info\n\n"

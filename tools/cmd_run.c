@@ -28,7 +28,8 @@ static void help(void) {
          "  --timeout-ms N     longest wait for a peer (default: TPF_TIMEOUT_MS)\n"
          "  --threads-per-rank N  compute threads per rank (default: TPF_THREADS_PER_RANK)\n"
          "  --isa NAME         GEMM kernels: auto or a name from `tpfuse info` (default: TPF_ISA)\n"
-         "  --seed N           random seed (default 1)\n");
+         "  --seed N           random seed (default 1)\n"
+         "  --transport T      threads (ranks are threads, default) | shm (forked processes)\n");
 }
 
 static int parse_counts(const char *text, int64_t **counts, int *count) {
@@ -71,6 +72,9 @@ int cmd_run(int argc, char **argv) {
     else if ((v = option_value(argc, argv, &i, "--timeout-ms"))) c.timeout_ms = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--threads-per-rank"))) c.threads_per_rank = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--isa"))) c.isa = v;
+    else if ((v = option_value(argc, argv, &i, "--transport"))) {
+      if ((c.processes = parse_transport(v)) < 0) return 2;
+    }
     else if ((v = option_value(argc, argv, &i, "--seed"))) c.seed = strtoull(v, NULL, 0);
     else if ((v = option_value(argc, argv, &i, "--dtype"))) {
       int t = parse_dtype(v);

@@ -7,6 +7,7 @@
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_id(int argc, char **argv);
 
 /* Prints one line per rank and a verdict; returns 0 if the case passed. */
 int print_result(const rs_case_t *c, const rs_result_t *r);
@@ -17,6 +18,9 @@ const char *option_value(int argc, char **argv, int *i, const char *name);
 
 /* Parses fp16|bf16|fp32; -1 if none. */
 int parse_dtype(const char *text);
+
+/* "threads" -> 0, "shm" -> 1 (forked processes); -1 (and a message) else. */
+int parse_transport(const char *text);
 
 /* 1 if argv has -h or --help. */
 int wants_help(int argc, char **argv);

@@ -1,7 +1,12 @@
+#define _GNU_SOURCE
 #include "harness.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +169,55 @@ static void verify_rank(const rs_case_t *c, rank_data_t *data, int r, rank_repor
     }
 }
 
+/* What a forked rank hands back to the parent, in shared memory. */
+typedef struct process_slot {
+  rank_report_t report;
+  int finished;
+} process_slot_t;
+
+/* Runs every rank as a forked process; fills the reports and the outputs
+ * (which live in `shared`, mapped before the fork). */
+static tpf_status_t run_processes(const rs_case_t *c, const tpf_config_t *cfg, worker_t *workers,
+                                  rank_data_t *data, const float *bias32, process_slot_t *slots) {
+  const int W = c->world_size;
+  tpf_unique_id_t id;
+  tpf_status_t s = tpf_get_unique_id(&id);
+  if (s != TPF_OK) return s;
+  pid_t *pids = calloc((size_t)W, sizeof *pids);
+  for (int r = 0; r < W; r++) {
+    pids[r] = fork();
+    if (pids[r] < 0) {
+      for (int q = 0; q < r; q++) kill(pids[q], SIGKILL), waitpid(pids[q], NULL, 0);
+      free(pids);
+      return TPF_ERR_SYSTEM;
+    }
+    if (pids[r] == 0) { /* the rank */
+      rank_report_t *rep = &slots[r].report;
+      rep->rows = rs_case_rows(c, r);
+      tpf_status_t st = tpf_comm_init_rank(&workers[r].comm, W, id, r, cfg);
+      if (st != TPF_OK) {
+        rep->status = st;
+        snprintf(rep->error, sizeof rep->error, "%s", tpf_last_error());
+      } else {
+        workers[r].report = rep;
+        work(&workers[r]);
+        if (rep->status == TPF_OK) verify_rank(c, data, r, rep, bias32);
+        tpf_comm_destroy(workers[r].comm);
+      }
+      slots[r].finished = 1;
+      _exit(0);
+    }
+  }
+  for (int r = 0; r < W; r++) waitpid(pids[r], NULL, 0);
+  for (int r = 0; r < W; r++)
+    if (!slots[r].finished) {
+      slots[r].report.status = TPF_ERR_INTERNAL;
+      snprintf(slots[r].report.error, sizeof slots[r].report.error, "rank %d's process died", r);
+    }
+  free(pids);
+  return TPF_OK;
+}
+
 tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
   const int W = c->world_size;
   memset(result, 0, sizeof *result);
@@ -172,7 +226,7 @@ tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
   cfg.threads_per_rank = c->threads_per_rank;
   cfg.isa = c->isa;
   tpf_comm_t **comms = calloc((size_t)W, sizeof *comms);
-  tpf_status_t s = tpf_comm_init_all(comms, W, &cfg);
+  tpf_status_t s = c->processes ? TPF_OK : tpf_comm_init_all(comms, W, &cfg);
   if (s != TPF_OK) {
     free(comms);
     return s;
@@ -184,6 +238,7 @@ tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
   result->world_size = W;
   result->ranks = calloc((size_t)W, sizeof *result->ranks);
   result->outputs = calloc((size_t)W, sizeof *result->outputs);
+  size_t *out_bytes = calloc((size_t)W, sizeof *out_bytes);
   uint64_t state = c->seed;
   float *bias32 = NULL;
   void *bias = NULL;
@@ -197,18 +252,33 @@ tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
     data[r].b32 = fill_matrix(&data[r].b, c, c->k, c->n, c->b_transposed, &state);
     int64_t rows = rs_case_rows(c, r);
     data[r].out = (tpf_matrix_t){NULL, c->dtype, rows, c->n, c->n + c->ld_pad, 0};
-    data[r].out.data = calloc((size_t)((rows ? rows : 1) * data[r].out.ld), esize(c->dtype));
+    out_bytes[r] = (size_t)((rows ? rows : 1) * data[r].out.ld) * esize(c->dtype);
+    /* shared with forked ranks, so that the parent sees their outputs */
+    data[r].out.data = mmap(NULL, out_bytes[r], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     data[r].bias = bias;
     result->ranks[r].rows = rows;
     workers[r] = (worker_t){comms[r], c, &data[r], &result->ranks[r],
                             calloc((size_t)reps, sizeof(double))};
   }
-  for (int r = 0; r < W; r++) pthread_create(&threads[r], NULL, work, &workers[r]);
-  for (int r = 0; r < W; r++) pthread_join(threads[r], NULL);
+  process_slot_t *slots = NULL;
+  if (c->processes) {
+    slots = mmap(NULL, sizeof *slots * (size_t)W, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    memset(slots, 0, sizeof *slots * (size_t)W);
+    s = run_processes(c, &cfg, workers, data, bias32, slots);
+    for (int r = 0; r < W; r++) {
+      int64_t rows = result->ranks[r].rows;
+      result->ranks[r] = slots[r].report;
+      result->ranks[r].rows = rows;
+    }
+    munmap(slots, sizeof *slots * (size_t)W);
+  } else {
+    for (int r = 0; r < W; r++) pthread_create(&threads[r], NULL, work, &workers[r]);
+    for (int r = 0; r < W; r++) pthread_join(threads[r], NULL);
+  }
   result->passed = 1;
   for (int r = 0; r < W; r++) {
     rank_report_t *rep = &result->ranks[r];
-    if (rep->status == TPF_OK) verify_rank(c, data, r, rep, bias32);
+    if (rep->status == TPF_OK && !c->processes) verify_rank(c, data, r, rep, bias32);
     if (rep->status != TPF_OK || rep->wrong) result->passed = 0;
     /* keep the output, densely packed, for bitwise comparisons */
     size_t row_bytes = (size_t)c->n * esize(c->dtype);
@@ -219,11 +289,12 @@ tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result) {
   }
   for (int r = 0; r < W; r++) {
     tpf_comm_destroy(comms[r]);
-    free(data[r].a.data), free(data[r].b.data), free(data[r].out.data);
+    free(data[r].a.data), free(data[r].b.data);
+    munmap(data[r].out.data, out_bytes[r]);
     free(data[r].a32), free(data[r].b32), free(workers[r].times_us);
   }
-  free(bias), free(bias32), free(data), free(workers), free(threads), free(comms);
-  return TPF_OK;
+  free(bias), free(bias32), free(data), free(workers), free(threads), free(comms), free(out_bytes);
+  return s;
 }
 
 void rs_result_free(rs_result_t *result) {

@@ -24,6 +24,8 @@ typedef struct rs_case {
   int reps;                  /* timed calls (>= 1); the last output is verified */
   int timeout_ms;            /* 0: default */
   int threads_per_rank;      /* 0: default */
+  int processes;             /* 1: ranks are forked processes over shared
+                                memory (tpf_comm_init_rank), else threads */
   const char *isa;           /* NULL: default */
 } rs_case_t;
 

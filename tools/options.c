@@ -23,6 +23,13 @@ int parse_dtype(const char *text) {
   return -1;
 }
 
+int parse_transport(const char *text) {
+  if (strcmp(text, "threads") == 0) return 0;
+  if (strcmp(text, "shm") == 0) return 1;
+  fprintf(stderr, "tpfuse: --transport %s: choose threads or shm\n", text);
+  return -1;
+}
+
 int wants_help(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
@@ -34,8 +41,8 @@ static const char *dtype_text(tpf_dtype_t t) {
 }
 
 int print_result(const rs_case_t *c, const rs_result_t *r) {
-  printf("MatmulReduceScatter: world_size %d, %s, a %lldx%lld%s @ b %lldx%lld%s, %s%s, comm_turn %d\n",
-         c->world_size, dtype_text(c->dtype), (long long)c->m, (long long)c->k,
+  printf("MatmulReduceScatter: world_size %d (%s), %s, a %lldx%lld%s @ b %lldx%lld%s, %s%s, comm_turn %d\n",
+         c->world_size, c->processes ? "processes, shm" : "threads", dtype_text(c->dtype), (long long)c->m, (long long)c->k,
          c->a_transposed ? " (transposed)" : "", (long long)c->k, (long long)c->n,
          c->b_transposed ? " (transposed)" : "", c->reduce_op == TPF_AVG ? "avg" : "sum",
          c->bias ? " + bias" : "", c->comm_turn);

@@ -18,7 +18,11 @@ static const tpf_setting_t table[TPF_ENV_COUNT] = {
     [TPF_ENV_THREADS_PER_RANK] = {"TPF_THREADS_PER_RANK", NULL, "0",
                                   "compute threads per rank, 0 = cores / ranks on this host (tpf_config_t.threads_per_rank)"},
     [TPF_ENV_ISA] = {"TPF_ISA", NULL, "auto",
-                     "GEMM kernels: auto or an instruction set from `tpfuse info`"},
+                     "GEMM kernels: auto or an instruction set from `tpfuse info` (tpf_config_t.isa)"},
+    [TPF_ENV_SHM_DIR] = {"TPF_SHM_DIR", NULL, "/dev/shm",
+                         "tmpfs for shared memory between processes (tpf_config_t.shm_dir)"},
+    [TPF_ENV_UNIQUE_ID] = {"TPF_UNIQUE_ID", NULL, "",
+                           "the id tpf_comm_init_rank uses when given an all-zero one (`tpfuse id`)"},
 };
 
 const char *tpf_env_name(tpf_env_id_t id) { return table[id].name; }

@@ -12,6 +12,8 @@ typedef enum tpf_env_id {
   TPF_ENV_SPIN_US,
   TPF_ENV_THREADS_PER_RANK,
   TPF_ENV_ISA,
+  TPF_ENV_SHM_DIR,
+  TPF_ENV_UNIQUE_ID,
   TPF_ENV_COUNT
 } tpf_env_id_t;
 

@@ -73,7 +73,7 @@ static const char *const counter_names[TPF_COUNTER_COUNT] = {"a chunk", "a consu
 static tpf_status_t wait_word(thread_endpoint_t *me, int q, _Atomic uint32_t *word,
                               uint32_t target, const char *what) {
   group_t *g = me->group;
-  tpf_status_t s = tpf_wait_until(&g->waiter, word, target);
+  tpf_status_t s = tpf_wait_until(&g->waiter, word, target, NULL, NULL, q);
   if (s == TPF_OK) return TPF_OK;
   if (s == TPF_ERR_TIMEOUT) {
     char why[400];

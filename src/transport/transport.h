@@ -59,6 +59,11 @@ typedef struct tpf_transport_config {
   int64_t spin_ns;    /* busy-wait before sleeping */
 } tpf_transport_config_t;
 
+/* Ranks as processes of one host, over shared memory in the tmpfs
+ * directory `dir` (e.g. /dev/shm): this process is `rank`. */
+tpf_status_t tpf_transport_shm_create(int size, int rank, const tpf_unique_id_t *id, const char *dir,
+                                      const tpf_transport_config_t *cfg, tpf_endpoint_t **ep);
+
 /* Ranks as threads of this process: fills eps[0 .. size-1]. */
 tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t *cfg,
                                           tpf_endpoint_t **eps);

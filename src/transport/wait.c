@@ -26,7 +26,8 @@ static void futex_wake(const tpf_waiter_t *w, _Atomic uint32_t *word) {
   syscall(SYS_futex, (uint32_t *)word, op, INT_MAX, NULL, NULL, 0);
 }
 
-tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint32_t target) {
+tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint32_t target,
+                            tpf_peer_check_fn check, void *arg, int peer) {
   if (tpf_reached(atomic_load_explicit(word, memory_order_acquire), target)) return TPF_OK;
   int64_t start = tpf_now_ns();
   int64_t deadline = start + w->timeout_ns;
@@ -42,6 +43,10 @@ tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint3
       /* Yield now and then so that more ranks than cores still progress. */
       if (++spins % 64 == 0) sched_yield();
       continue;
+    }
+    if (check) {
+      tpf_status_t s = check(arg, peer);
+      if (s != TPF_OK) return s;
     }
     /* Announce the sleep, then look once more: a poster that stored before
      * our look is seen here, one that stores after it sees us sleeping (or

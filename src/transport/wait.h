@@ -17,14 +17,21 @@ typedef struct tpf_waiter {
   int process_shared;          /* 1: the words live in memory shared by processes */
 } tpf_waiter_t;
 
+/* Called between sleeps of a wait on `peer` (at least every 10 ms): TPF_OK
+ * while the peer can still make progress, else the failure (e.g. it died),
+ * which ends the wait. */
+typedef tpf_status_t (*tpf_peer_check_fn)(void *arg, int peer);
+
 /* Progress words are compared modulo 2^32, so counters may wrap. */
 static inline int tpf_reached(uint32_t value, uint32_t target) {
   return (int32_t)(value - target) >= 0;
 }
 
-/* TPF_OK once *word has reached target; TPF_ERR_TIMEOUT; or the group's
- * failure status. Records no error: the caller knows what it waited for. */
-tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint32_t target);
+/* TPF_OK once *word has reached target; TPF_ERR_TIMEOUT; the group's
+ * failure status; or what check(arg, peer) returned (check may be NULL).
+ * Records no error: the caller knows what it waited for. */
+tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint32_t target,
+                            tpf_peer_check_fn check, void *arg, int peer);
 
 /* Stores value into *word and wakes its sleepers, if any. */
 void tpf_post(const tpf_waiter_t *w, _Atomic uint32_t *word, uint32_t value);

@@ -1,0 +1,440 @@
+/* The shared-memory transport: ranks are processes on one host.
+ *
+ * Segments are files in a tmpfs directory (TPF_SHM_DIR, default /dev/shm),
+ * mode 0600, named after the id's 128 random bits (unguessable), their space
+ * reserved with posix_fallocate so that a full tmpfs is a clear error here
+ * instead of SIGBUS later, and unlinked as soon as every rank has mapped
+ * them, so that nothing is left behind even after kill -9.
+ *
+ *  - The control segment "tpf-<hex>": a header (failure status and words,
+ *    sleepers) and per rank: pid, the exchange counter and records, progress
+ *    counters, and the generation and size of its buffer. Rank 0 makes it;
+ *    every rank unlinks it once all have attached.
+ *  - Per rank, a data buffer "tpf-<hex>-<rank>-<generation>", made by its
+ *    owner when a call needs more room. Peers map it at the next exchange,
+ *    which then has a second round so that every rank can unlink the name.
+ *
+ * Waits sleep on process-shared futexes; between sleeps they look at the
+ * peer they wait for through a pidfd, so a dead peer is noticed within
+ * milliseconds, not at the timeout. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bootstrap.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "transport.h"
+#include "wait.h"
+
+enum { SEGMENT_ALIGN = 2 << 20 }; /* buffers grow in steps of 2 MiB */
+enum { DIR_BYTES = 256, STEM_BYTES = 48, PATH_BYTES = DIR_BYTES + STEM_BYTES + 32 };
+static const uint64_t CONTROL_MAGIC = 0x74706673686d3031ull;
+
+typedef struct shm_rank {
+  _Alignas(64) _Atomic uint32_t arrived;
+  _Alignas(64) _Atomic uint32_t counters[TPF_COUNTER_COUNT];
+  _Alignas(64) _Atomic int32_t pid;
+  _Atomic uint32_t buffer_generation;
+  _Atomic uint64_t buffer_bytes;
+  unsigned char records[2][TPF_EXCHANGE_MAX_BYTES];
+} shm_rank_t;
+
+typedef struct shm_header {
+  _Atomic uint64_t magic;
+  int32_t world_size;
+  _Atomic int failed;
+  _Atomic int fail_claimed;
+  _Atomic uint32_t attached;
+  _Atomic uint32_t sleepers;
+  char fail_why[600];
+  _Alignas(64) shm_rank_t ranks[];
+} shm_header_t;
+
+typedef struct peer_view {
+  float *buffer;
+  size_t bytes;
+  uint32_t generation; /* of the buffer mapped here */
+  int pidfd;           /* -1: none (kill(pid, 0) is used) */
+  pid_t pid;
+} peer_view_t;
+
+typedef struct shm_endpoint {
+  tpf_endpoint_t base;
+  shm_header_t *hdr;
+  size_t hdr_bytes;
+  tpf_waiter_t waiter;
+  char dir[DIR_BYTES], stem[STEM_BYTES];
+  uint32_t exchanges;
+  peer_view_t *peers;           /* size entries; peers[rank] is this rank's own */
+  uint32_t unlinked_generation; /* own buffer generations up to this are unlinked */
+} shm_endpoint_t;
+
+static shm_endpoint_t *self(tpf_endpoint_t *ep) { return (shm_endpoint_t *)ep; }
+
+static size_t control_bytes(int size) {
+  size_t bytes = sizeof(shm_header_t) + (size_t)size * sizeof(shm_rank_t);
+  return (bytes + 4095) / 4096 * 4096;
+}
+
+static void segment_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t gen) {
+  if (rank < 0) snprintf(path, size, "%s/%s", me->dir, me->stem);
+  else snprintf(path, size, "%s/%s-%d-%u", me->dir, me->stem, rank, gen);
+}
+
+/* ------------------------------------------------------------- failures */
+
+static tpf_status_t failure(shm_endpoint_t *me) {
+  return tpf_record((tpf_status_t)atomic_load(&me->hdr->failed), "%s", me->hdr->fail_why);
+}
+
+static void wake_everyone(shm_endpoint_t *me) {
+  for (int q = 0; q < me->base.size; q++) {
+    tpf_wake_all(&me->waiter, &me->hdr->ranks[q].arrived);
+    for (int c = 0; c < TPF_COUNTER_COUNT; c++) tpf_wake_all(&me->waiter, &me->hdr->ranks[q].counters[c]);
+  }
+}
+
+static void group_fail(shm_endpoint_t *me, tpf_status_t status, const char *why) {
+  int unclaimed = 0;
+  if (atomic_compare_exchange_strong(&me->hdr->fail_claimed, &unclaimed, 1)) {
+    snprintf(me->hdr->fail_why, sizeof me->hdr->fail_why, "%s", why);
+    atomic_store(&me->hdr->failed, (int)status);
+    tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
+  }
+  wake_everyone(me);
+}
+
+/* A peer that has exited (a zombie counts as exited). */
+static int peer_is_dead(const peer_view_t *p) {
+  if (p->pidfd >= 0) {
+    struct pollfd pfd = {p->pidfd, POLLIN, 0};
+    return poll(&pfd, 1, 0) > 0;
+  }
+  return p->pid > 0 && kill(p->pid, 0) != 0 && errno == ESRCH;
+}
+
+static tpf_status_t check_peer(void *arg, int q) {
+  shm_endpoint_t *me = arg;
+  if (q == me->base.rank || !peer_is_dead(&me->peers[q])) return TPF_OK;
+  char why[200];
+  snprintf(why, sizeof why, "rank %d (pid %d) died; rank %d noticed while waiting for it", q,
+           (int)me->peers[q].pid, me->base.rank);
+  /* The dead rank may have made a buffer nobody else has mapped: remove it. */
+  char path[PATH_BYTES];
+  segment_path(me, path, sizeof path, q, me->peers[q].generation + 1);
+  unlink(path);
+  group_fail(me, TPF_ERR_PEER, why);
+  return TPF_ERR_PEER;
+}
+
+static tpf_status_t wait_word(shm_endpoint_t *me, int q, _Atomic uint32_t *word, uint32_t target,
+                              const char *what) {
+  tpf_status_t s = tpf_wait_until(&me->waiter, word, target, check_peer, me, q);
+  if (s == TPF_OK) return TPF_OK;
+  if (s == TPF_ERR_TIMEOUT) {
+    char why[400];
+    snprintf(why, sizeof why, "rank %d waited %lld ms for rank %d (%s) and gave up", me->base.rank,
+             (long long)(me->waiter.timeout_ns / 1000000), q, what);
+    group_fail(me, TPF_ERR_TIMEOUT, why);
+  }
+  return failure(me);
+}
+
+/* ------------------------------------------------------------- segments */
+
+/* Creates and maps a new segment of `bytes`, its space reserved. */
+static tpf_status_t make_segment(const char *path, size_t bytes, void **map) {
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return tpf_fail(TPF_ERR_SYSTEM, "could not create shared memory %s: %s", path, strerror(errno));
+  int err = posix_fallocate(fd, 0, (off_t)bytes);
+  if (err) {
+    close(fd);
+    unlink(path);
+    return tpf_fail(err == ENOSPC ? TPF_ERR_NOMEM : TPF_ERR_SYSTEM,
+                    "could not reserve %zu KiB of shared memory in %s: %s%s", bytes / 1024, path, strerror(err),
+                    err == ENOSPC ? " (the tmpfs is full or too small: make it larger, or set TPF_SHM_DIR)" : "");
+  }
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) {
+    unlink(path);
+    return tpf_fail(TPF_ERR_SYSTEM, "could not map %s: %s", path, strerror(errno));
+  }
+  *map = p;
+  return TPF_OK;
+}
+
+/* Maps an existing segment of `bytes`. */
+static tpf_status_t map_segment(const char *path, size_t bytes, void **map) {
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return tpf_fail(TPF_ERR_SYSTEM, "could not open shared memory %s: %s", path, strerror(errno));
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return tpf_fail(TPF_ERR_SYSTEM, "could not map %s: %s", path, strerror(errno));
+  *map = p;
+  return TPF_OK;
+}
+
+/* Touches every page once, so that the first use on a hot path does not
+ * fault (writing for our own buffer, reading for a peer's). */
+static void touch_pages(void *p, size_t bytes, int write) {
+  volatile char *c = p;
+  for (size_t at = 0; at < bytes; at += 4096) {
+    if (write) c[at] = 0;
+    else (void)c[at];
+  }
+}
+
+/* -------------------------------------------------------------- the table */
+
+static tpf_status_t s_exchange(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes) {
+  shm_endpoint_t *me = self(ep);
+  shm_header_t *h = me->hdr;
+  if (bytes > TPF_EXCHANGE_MAX_BYTES)
+    return tpf_fail(TPF_ERR_INTERNAL, "exchange of %zu bytes exceeds %d", bytes, TPF_EXCHANGE_MAX_BYTES);
+  if (atomic_load(&h->failed) != TPF_OK) return failure(me);
+  uint32_t round = me->exchanges + 1;
+  memcpy(h->ranks[ep->rank].records[round & 1u], mine, bytes);
+  tpf_post(&me->waiter, &h->ranks[ep->rank].arrived, round);
+  int remapped = 0;
+  for (int q = 0; q < ep->size; q++) {
+    tpf_status_t s = wait_word(me, q, &h->ranks[q].arrived, round, "to enter the same call");
+    if (s != TPF_OK) return s;
+    memcpy((char *)all + (size_t)q * bytes, h->ranks[q].records[round & 1u], bytes);
+    uint32_t gen = atomic_load(&h->ranks[q].buffer_generation);
+    if (gen == me->peers[q].generation) continue;
+    remapped = 1;
+    if (q != ep->rank) { /* map the peer's new buffer */
+      char path[PATH_BYTES];
+      size_t size = (size_t)atomic_load(&h->ranks[q].buffer_bytes);
+      void *map;
+      segment_path(me, path, sizeof path, q, gen);
+      if ((s = map_segment(path, size, &map)) != TPF_OK) {
+        group_fail(me, s, tpf_last_error());
+        return s;
+      }
+      touch_pages(map, size, 0);
+      if (me->peers[q].buffer) munmap(me->peers[q].buffer, me->peers[q].bytes);
+      me->peers[q].buffer = map;
+      me->peers[q].bytes = size;
+    }
+    me->peers[q].generation = gen;
+  }
+  if (remapped) {
+    /* A second round: once everyone has mapped the new buffers, every rank
+     * removes their names (whoever comes first; the rest find them gone). */
+    round++;
+    tpf_post(&me->waiter, &h->ranks[ep->rank].arrived, round);
+    for (int q = 0; q < ep->size; q++) {
+      tpf_status_t s = wait_word(me, q, &h->ranks[q].arrived, round, "to map the new buffers");
+      if (s != TPF_OK) return s;
+    }
+    for (int q = 0; q < ep->size; q++) {
+      char path[PATH_BYTES];
+      segment_path(me, path, sizeof path, q, me->peers[q].generation);
+      unlink(path);
+    }
+    me->unlinked_generation = me->peers[ep->rank].generation;
+  }
+  me->exchanges = round;
+  return TPF_OK;
+}
+
+static tpf_status_t s_reserve(tpf_endpoint_t *ep, size_t bytes) {
+  shm_endpoint_t *me = self(ep);
+  peer_view_t *own = &me->peers[ep->rank];
+  if (bytes <= own->bytes) return TPF_OK;
+  size_t size = (bytes + SEGMENT_ALIGN - 1) / SEGMENT_ALIGN * SEGMENT_ALIGN;
+  uint32_t gen = atomic_load(&me->hdr->ranks[ep->rank].buffer_generation) + 1;
+  char path[PATH_BYTES];
+  segment_path(me, path, sizeof path, ep->rank, gen);
+  void *map;
+  tpf_status_t s = make_segment(path, size, &map);
+  if (s != TPF_OK) return s;
+  touch_pages(map, size, 1);
+  /* A buffer made for a call that then failed before its exchange. */
+  if (me->unlinked_generation + 1 < gen) {
+    char old[PATH_BYTES];
+    segment_path(me, old, sizeof old, ep->rank, gen - 1);
+    unlink(old);
+  }
+  if (own->buffer) munmap(own->buffer, own->bytes);
+  own->buffer = map;
+  own->bytes = size;
+  atomic_store(&me->hdr->ranks[ep->rank].buffer_bytes, (uint64_t)size);
+  atomic_store(&me->hdr->ranks[ep->rank].buffer_generation, gen);
+  return TPF_OK;
+}
+
+static float *s_buffer(tpf_endpoint_t *ep, int q) { return self(ep)->peers[q].buffer; }
+
+static void s_post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
+  shm_endpoint_t *me = self(ep);
+  tpf_post(&me->waiter, &me->hdr->ranks[ep->rank].counters[counter], value);
+}
+
+static const char *const counter_names[TPF_COUNTER_COUNT] = {"a chunk", "a consumed chunk"};
+
+static tpf_status_t s_wait(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
+  shm_endpoint_t *me = self(ep);
+  return wait_word(me, q, &me->hdr->ranks[q].counters[counter], value, counter_names[counter]);
+}
+
+static void s_fail(tpf_endpoint_t *ep, tpf_status_t status, const char *why) {
+  group_fail(self(ep), status, why);
+}
+
+static tpf_status_t s_health(tpf_endpoint_t *ep) {
+  shm_endpoint_t *me = self(ep);
+  return atomic_load(&me->hdr->failed) == TPF_OK ? TPF_OK : failure(me);
+}
+
+static void s_destroy(tpf_endpoint_t *ep) {
+  shm_endpoint_t *me = self(ep);
+  for (int q = 0; me->peers && q < ep->size; q++) {
+    if (me->peers[q].buffer) munmap(me->peers[q].buffer, me->peers[q].bytes);
+    if (me->peers[q].pidfd >= 0) close(me->peers[q].pidfd);
+  }
+  /* An own buffer whose name no exchange has removed yet. */
+  uint32_t gen = me->hdr ? atomic_load(&me->hdr->ranks[ep->rank].buffer_generation) : 0;
+  if (gen > me->unlinked_generation) {
+    char path[PATH_BYTES];
+    segment_path(me, path, sizeof path, ep->rank, gen);
+    unlink(path);
+  }
+  if (me->hdr) munmap(me->hdr, me->hdr_bytes);
+  free(me->peers);
+  free(me);
+}
+
+static const tpf_transport_t shm_transport = {
+    "shm", s_exchange, s_reserve, s_buffer, s_post, s_wait, s_fail, s_health, s_destroy,
+};
+
+/* ----------------------------------------------------------------- set-up */
+
+/* Waits (polling) until cond(me) holds, the deadline passes, or the header
+ * says the group failed. */
+static tpf_status_t poll_until(shm_endpoint_t *me, int (*cond)(shm_endpoint_t *), int64_t deadline,
+                               const char *what) {
+  while (!cond(me)) {
+    if (me->hdr && atomic_load(&me->hdr->failed) != TPF_OK) return failure(me);
+    if (tpf_now_ns() > deadline)
+      return tpf_fail(TPF_ERR_TIMEOUT, "rank %d of %d: %s within %lld ms", me->base.rank, me->base.size, what,
+                      (long long)(me->waiter.timeout_ns / 1000000));
+    struct timespec nap = {0, 1000000};
+    nanosleep(&nap, NULL);
+  }
+  return TPF_OK;
+}
+
+static int all_attached(shm_endpoint_t *me) {
+  return (int)atomic_load(&me->hdr->attached) >= me->base.size;
+}
+
+static int control_exists(shm_endpoint_t *me) {
+  char path[PATH_BYTES];
+  segment_path(me, path, sizeof path, -1, 0);
+  struct stat st;
+  if (stat(path, &st) != 0 || (size_t)st.st_size < me->hdr_bytes) return 0;
+  void *map;
+  if (map_segment(path, me->hdr_bytes, &map) != TPF_OK) return 0;
+  shm_header_t *h = map;
+  if (atomic_load(&h->magic) != CONTROL_MAGIC) {
+    munmap(map, me->hdr_bytes);
+    return 0;
+  }
+  me->hdr = h;
+  return 1;
+}
+
+static tpf_status_t attach(shm_endpoint_t *me, const tpf_transport_config_t *cfg) {
+  const int rank = me->base.rank, size = me->base.size;
+  int64_t deadline = tpf_now_ns() + cfg->timeout_ns;
+  char path[PATH_BYTES];
+  segment_path(me, path, sizeof path, -1, 0);
+  tpf_status_t s;
+  if (rank == 0) {
+    void *map;
+    if ((s = make_segment(path, me->hdr_bytes, &map)) != TPF_OK) return s;
+    me->hdr = map;
+    me->hdr->world_size = size;
+    atomic_store(&me->hdr->magic, CONTROL_MAGIC);
+  } else if ((s = poll_until(me, control_exists, deadline, "rank 0 did not create the shared memory")) != TPF_OK) {
+    return s;
+  }
+  if (me->hdr->world_size != size) {
+    int theirs = me->hdr->world_size;
+    munmap(me->hdr, me->hdr_bytes);
+    me->hdr = NULL;
+    return tpf_fail(TPF_ERR_MISMATCH, "rank %d passed world_size %d but rank 0 passed %d for this id", rank,
+                    size, theirs);
+  }
+  atomic_store(&me->hdr->ranks[rank].pid, (int32_t)getpid());
+  if (atomic_fetch_add(&me->hdr->attached, 1) >= (uint32_t)size) {
+    munmap(me->hdr, me->hdr_bytes);
+    me->hdr = NULL;
+    return tpf_fail(TPF_ERR_INVALID, "more than %d ranks joined this id (is rank %d given twice?)", size, rank);
+  }
+  s = poll_until(me, all_attached, deadline, "not every rank joined");
+  unlink(path); /* everyone has it mapped (or gave up): the name can go */
+  if (s != TPF_OK) {
+    char why[400];
+    snprintf(why, sizeof why, "%s", tpf_last_error());
+    group_fail(me, s, why);
+    return tpf_record(s, "%s", why);
+  }
+  for (int q = 0; q < size; q++) {
+    me->peers[q].pid = atomic_load(&me->hdr->ranks[q].pid);
+    me->peers[q].pidfd = q == rank ? -1 : (int)syscall(SYS_pidfd_open, me->peers[q].pid, 0);
+  }
+  me->waiter = (tpf_waiter_t){cfg->spin_ns, cfg->timeout_ns, &me->hdr->failed, &me->hdr->sleepers, 1};
+  return TPF_OK;
+}
+
+tpf_status_t tpf_transport_shm_create(int size, int rank, const tpf_unique_id_t *id, const char *dir,
+                                      const tpf_transport_config_t *cfg, tpf_endpoint_t **ep) {
+  tpf_id_fields_t f;
+  tpf_status_t s = tpf_id_decode(id, &f);
+  if (s != TPF_OK) return s;
+  uint64_t host;
+  char host_name[TPF_ID_HOST_BYTES];
+  tpf_host_identity(&host, host_name);
+  if (host != f.host_hash)
+    return tpf_fail(TPF_ERR_INVALID, "rank %d runs on host '%s' but the id was made on host '%s': the "
+                    "shared-memory transport joins processes of one host only", rank, host_name, f.host_name);
+  shm_endpoint_t *me = calloc(1, sizeof *me);
+  peer_view_t *peers = calloc((size_t)size, sizeof *peers);
+  if (!me || !peers) {
+    free(me);
+    free(peers);
+    return tpf_fail(TPF_ERR_NOMEM, "could not allocate a shared-memory endpoint");
+  }
+  for (int q = 0; q < size; q++) peers[q].pidfd = -1;
+  me->base = (tpf_endpoint_t){&shm_transport, rank, size};
+  me->peers = peers;
+  me->hdr_bytes = control_bytes(size);
+  me->waiter.timeout_ns = cfg->timeout_ns;
+  snprintf(me->dir, sizeof me->dir, "%s", dir);
+  char *p = me->stem + sprintf(me->stem, "tpf-");
+  for (int i = 0; i < TPF_ID_RANDOM_BYTES; i++) p += sprintf(p, "%02x", f.random[i]);
+  if ((s = attach(me, cfg)) != TPF_OK) {
+    s_destroy(&me->base);
+    return s;
+  }
+  *ep = &me->base;
+  return TPF_OK;
+}
