@@ -332,9 +332,9 @@ static tpf_status_t poll_until(shm_endpoint_t *me, int (*cond)(shm_endpoint_t *)
                                const char *what) {
   while (!cond(me)) {
     if (me->hdr && atomic_load(&me->hdr->failed) != TPF_OK) return failure(me);
-    if (tpf_now_ns() > deadline)
-      return tpf_fail(TPF_ERR_TIMEOUT, "rank %d of %d: %s within %lld ms", me->base.rank, me->base.size, what,
-                      (long long)(me->waiter.timeout_ns / 1000000));
+    if (tpf_now_ns() > deadline) /* logged once, by group_fail or the caller */
+      return tpf_record(TPF_ERR_TIMEOUT, "rank %d of %d: %s within %lld ms", me->base.rank, me->base.size, what,
+                        (long long)(me->waiter.timeout_ns / 1000000));
     struct timespec nap = {0, 1000000};
     nanosleep(&nap, NULL);
   }
@@ -374,7 +374,7 @@ static tpf_status_t attach(shm_endpoint_t *me, const tpf_transport_config_t *cfg
     me->hdr->world_size = size;
     atomic_store(&me->hdr->magic, CONTROL_MAGIC);
   } else if ((s = poll_until(me, control_exists, deadline, "rank 0 did not create the shared memory")) != TPF_OK) {
-    return s;
+    return tpf_fail_text(s, tpf_last_error());
   }
   if (me->hdr->world_size != size) {
     int theirs = me->hdr->world_size;

@@ -5,9 +5,10 @@
  * algorithms. Random inputs are checked against the float64 reference;
  * small-integer inputs must be exact, so the fused ring and the unfused
  * "GEMM then reduce-scatter" must agree bit for bit; repeated runs must give
+ * the same bits, and thread ranks and process ranks (shared memory) give
  * the same bits. Ranks use one or two compute threads.
- * Usage: test_rs_matrix [quick|full] [seed] [isa]; exits 77 (skipped) when
- * this CPU lacks the instruction set asked for. */
+ * Usage: test_rs_matrix [quick|full] [seed] [isa|auto] [threads|shm];
+ * exits 77 (skipped) when this CPU lacks the instruction set asked for. */
 #include <stdlib.h>
 
 #include "../test.h"
@@ -26,11 +27,13 @@ static void describe(const rs_case_t *c, char *buf, size_t size) {
 }
 
 static const char *isa; /* the kernels every case uses (NULL: default) */
+static int processes;   /* every case runs its ranks as processes (shm) */
 
 /* Runs c; checks that it passed; returns the result for comparisons. */
 static int run_and_check(const rs_case_t *c_in, rs_result_t *r) {
   rs_case_t copy = *c_in, *c = &copy;
   copy.isa = isa;
+  copy.processes = copy.processes || processes;
   copy.threads_per_rank = 1 + (int)(copy.seed % 2);
   char what[300];
   describe(c, what, sizeof what);
@@ -65,16 +68,21 @@ static void check_case(rs_case_t c) {
   if (unfused.ranks) rs_result_free(&unfused);
 }
 
-/* Two runs of a random case: the same bits. */
+/* Two runs of a random case, and a run with process ranks: the same bits. */
 static void check_reproducible(rs_case_t c) {
-  rs_result_t x, y;
+  rs_result_t x, y, z;
   c.integers = 0;
   if (!run_and_check(&c, &x)) return;
+  char what[300];
+  describe(&c, what, sizeof what);
   if (run_and_check(&c, &y)) {
-    char what[300];
-    describe(&c, what, sizeof what);
     CHECK(rs_result_same_bits(&c, &x, &y), "%s: two runs differ", what);
     rs_result_free(&y);
+  }
+  c.processes = 1;
+  if (run_and_check(&c, &z)) {
+    CHECK(rs_result_same_bits(&c, &x, &z), "%s: process ranks and thread ranks differ", what);
+    rs_result_free(&z);
   }
   rs_result_free(&x);
 }
@@ -82,8 +90,10 @@ static void check_reproducible(rs_case_t c) {
 int main(int argc, char **argv) {
   int full = argc > 1 && strcmp(argv[1], "full") == 0;
   uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 20261129;
-  isa = argc > 3 ? argv[3] : NULL;
-  printf("seed %llu (%s), isa %s\n", (unsigned long long)seed, full ? "full" : "quick", isa ? isa : "auto");
+  isa = argc > 3 && strcmp(argv[3], "auto") != 0 ? argv[3] : NULL;
+  processes = argc > 4 && strcmp(argv[4], "shm") == 0;
+  printf("seed %llu (%s), isa %s, %s\n", (unsigned long long)seed, full ? "full" : "quick", isa ? isa : "auto",
+         processes ? "process ranks over shared memory" : "thread ranks");
   if (isa) {
     tpf_config_t cfg = TPF_CONFIG_INIT;
     cfg.isa = isa;
