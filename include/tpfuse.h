@@ -242,6 +242,16 @@ TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t 
                                            const tpf_matrix_t *b, tpf_matrix_t *out,
                                            const tpf_mm_options_t *opt);
 
+/* ReduceScatter, the communication half of MatmulReduceScatter on its own:
+ * every rank holds `in` (m x n, fp16, bf16 or fp32, row-major); out on rank
+ * r receives its rows of the sum over ranks of in (divided by W for
+ * TPF_AVG) plus opt->bias, accumulated in fp32 in rank order 0, 1, ..., W-1
+ * and rounded once to in's dtype. Rows split as in tpf_mm_reduce_scatter
+ * (opt->row_counts); opt->comm_turn sets the chunks per block; algo is
+ * ignored. Collective, with the same checks, fingerprints and faults. */
+TPF_API tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                                        const tpf_mm_options_t *opt);
+
 /* ------------------------------------------------------------------- GEMM */
 
 /* Options of tpf_gemm. Start from TPF_GEMM_OPTIONS_INIT; NULL = defaults. */

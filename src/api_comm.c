@@ -86,6 +86,7 @@ static void comm_free(tpf_comm_t *c) {
   tpf_gemm_engine_free(&c->gemm);
   free(c->row_offsets);
   free(c->peer_scratch);
+  free(c->ld_scratch);
   free(c->fingerprints);
   tpf_free(c->bias);
   c->magic = 0;
@@ -105,7 +106,8 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   c->row_offsets = calloc((size_t)ep->size + 1, sizeof *c->row_offsets);
   c->peer_scratch = calloc((size_t)ep->size, sizeof *c->peer_scratch);
   c->fingerprints = calloc((size_t)ep->size, sizeof *c->fingerprints);
-  tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints
+  c->ld_scratch = calloc((size_t)ep->size, sizeof *c->ld_scratch);
+  tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints && c->ld_scratch
                        ? tpf_gemm_engine_init(&c->gemm, isa, set->threads)
                        : tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
   if (s != TPF_OK) {

@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "ops/fingerprint.h"
 #include "ops/mm_reduce_scatter.h"
+#include "ops/reduce_scatter.h"
 #include "registry.h"
 
 /* The fields of tpf_mm_options_t that a caller of each size knows about. */
@@ -127,6 +128,40 @@ static tpf_status_t stage_bias(tpf_comm_t *comm, const void *bias, tpf_dtype_t t
   return s;
 }
 
+/* Fills the fields every operator's fingerprint has. */
+static void describe_call(tpf_fingerprint_t *f, const tpf_comm_t *comm, const tpf_mm_options_t *o,
+                          tpf_dtype_t dtype) {
+  f->dtype = (int32_t)dtype;
+  f->reduce_op = (int32_t)o->reduce_op;
+  f->has_bias = o->bias != NULL;
+  f->comm_turn = o->comm_turn;
+  f->even_split = o->row_counts == NULL;
+  f->row_counts_hash = o->row_counts ? tpf_hash_counts(o->row_counts, comm->size) : 0;
+}
+
+/* The collective agreement of every call: this rank's fingerprint (or its
+ * rejection `local`) against everyone's. Peers learn of a rejection too, so
+ * nobody waits for the rejecting rank; that rank keeps its own error. */
+static tpf_status_t agree(tpf_comm_t *comm, tpf_fingerprint_t *mine, tpf_status_t local) {
+  if (local != TPF_OK) {
+    mine->status = (int32_t)local;
+    snprintf(mine->rejection, sizeof mine->rejection, "%s", tpf_last_error());
+  }
+  char own_error[sizeof mine->rejection];
+  snprintf(own_error, sizeof own_error, "%s", tpf_last_error());
+  tpf_status_t xs = comm->ep->transport->exchange(comm->ep, mine, comm->fingerprints, sizeof *mine);
+  if (xs != TPF_OK) return local != TPF_OK ? tpf_record(local, "%s", own_error) : xs;
+  return tpf_fingerprint_agree(comm->fingerprints, comm->size, comm->rank);
+}
+
+static int64_t largest_block(const tpf_comm_t *comm) {
+  int64_t most = 0;
+  for (int q = 0; q < comm->size; q++)
+    if (comm->row_offsets[q + 1] - comm->row_offsets[q] > most)
+      most = comm->row_offsets[q + 1] - comm->row_offsets[q];
+  return most;
+}
+
 tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
                                    tpf_matrix_t *out, const tpf_mm_options_t *opt) {
   tpf_status_t s = tpf_check_comm(comm);
@@ -144,10 +179,7 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
   if (s == TPF_OK) {
     p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k,
                                    comm->size);
-    int64_t most = 0;
-    for (int q = 0; q < comm->size; q++)
-      if (p.row_offsets[q + 1] - p.row_offsets[q] > most) most = p.row_offsets[q + 1] - p.row_offsets[q];
-    p.chunks = tpf_mm_rs_chunks(o.comm_turn, most, p.n, p.k);
+    p.chunks = tpf_mm_rs_chunks(o.comm_turn, largest_block(comm), p.n, p.k);
     s = comm->ep->transport->reserve(comm->ep, tpf_mm_rs_buffer_bytes(&p, comm->size));
   }
   if (s == TPF_OK && o.bias) {
@@ -155,28 +187,72 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
     p.bias = comm->bias;
   }
   /* B is packed during the first chunk and kept for the others. */
-  if (s == TPF_OK) s = tpf_gemm_set_b(&comm->gemm, p.k, p.n, &p.b, tpf_mm_rs_keeps_b(&comm->gemm, &p, comm->size));
+  if (s == TPF_OK)
+    s = tpf_gemm_set_b(&comm->gemm, p.k, p.n, &p.b, tpf_mm_rs_keeps_b(&comm->gemm, &p, comm->size));
   if (s == TPF_OK) {
     mine.m = p.m, mine.n = p.n, mine.k = p.k;
-    mine.dtype = (int32_t)a->dtype;
-    mine.reduce_op = (int32_t)o.reduce_op;
-    mine.has_bias = o.bias != NULL;
-    mine.comm_turn = o.comm_turn;
     mine.algo = (int32_t)p.algo;
-    mine.even_split = o.row_counts == NULL;
-    mine.row_counts_hash = o.row_counts ? tpf_hash_counts(o.row_counts, comm->size) : 0;
-  } else {
-    mine.status = (int32_t)s;
-    snprintf(mine.rejection, sizeof mine.rejection, "%s", tpf_last_error());
+    describe_call(&mine, comm, &o, a->dtype);
   }
-
-  /* Peers learn of this rank's rejection too, so nobody waits for it. The
-   * rejection recorded above stays this thread's error. */
-  char own_error[sizeof mine.rejection];
-  snprintf(own_error, sizeof own_error, "%s", tpf_last_error());
-  tpf_fingerprint_t *all = comm->fingerprints;
-  tpf_status_t xs = comm->ep->transport->exchange(comm->ep, &mine, all, sizeof mine);
-  if (xs != TPF_OK) return s != TPF_OK ? tpf_fail_text(s, own_error) : xs;
-  if ((s = tpf_fingerprint_agree(all, comm->size, comm->rank)) != TPF_OK) return s;
+  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
   return tpf_mm_rs_run(comm, &p);
+}
+
+tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                                const tpf_mm_options_t *opt) {
+  tpf_status_t s = tpf_check_comm(comm);
+  if (s != TPF_OK) return s;
+  if ((s = comm->ep->transport->health(comm->ep)) != TPF_OK) return s;
+
+  tpf_mm_options_t o;
+  tpf_rsc_problem_t p;
+  memset(&p, 0, sizeof p);
+  tpf_fingerprint_t mine;
+  memset(&mine, 0, sizeof mine);
+  mine.op = TPF_OP_REDUCE_SCATTER;
+  tpf_span_t si, so, sbias = {0, 0};
+  s = read_options(opt, &o);
+  if (s == TPF_OK) s = tpf_check_matrix("in", in, 1, &si);
+  if (s == TPF_OK && in->transposed)
+    s = tpf_fail(TPF_ERR_INVALID, "in.transposed=1: the input must be a row-major view");
+  if (s == TPF_OK) s = split_rows(o.row_counts, in->rows, comm->size, comm->row_offsets);
+  int64_t owned = s == TPF_OK ? comm->row_offsets[comm->rank + 1] - comm->row_offsets[comm->rank] : 0;
+  if (s == TPF_OK && !out) s = tpf_fail(TPF_ERR_INVALID, "out is NULL");
+  if (s == TPF_OK) s = tpf_check_matrix("out", out, owned == 0 ? 0 : 1, &so);
+  if (s == TPF_OK && out->dtype != in->dtype)
+    s = tpf_fail(TPF_ERR_INVALID, "out is %s but in is %s: the result has in's dtype", tpf_dtype_name(out->dtype),
+                 tpf_dtype_name(in->dtype));
+  if (s == TPF_OK && out->transposed)
+    s = tpf_fail(TPF_ERR_INVALID, "out.transposed=1: the output must be a row-major view");
+  if (s == TPF_OK && (out->rows != owned || out->cols != in->cols))
+    s = tpf_fail(TPF_ERR_INVALID, "out is %lld x %lld but rank %d owns %lld rows of %lld columns",
+                 (long long)out->rows, (long long)out->cols, comm->rank, (long long)owned, (long long)in->cols);
+  if (s == TPF_OK && o.bias) {
+    if (o.bias_len != 0 && o.bias_len != in->cols)
+      s = tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements",
+                   (long long)o.bias_len, (long long)in->cols);
+    sbias.begin = (uintptr_t)o.bias;
+    sbias.end = sbias.begin + (size_t)in->cols * tpf_dtype_size(in->dtype);
+  } else if (s == TPF_OK && o.bias_len != 0) {
+    s = tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but opt->bias is NULL", (long long)o.bias_len);
+  }
+  if (s == TPF_OK && tpf_spans_overlap(so, si)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps in in memory");
+  if (s == TPF_OK && tpf_spans_overlap(so, sbias)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
+  if (s == TPF_OK) {
+    p = (tpf_rsc_problem_t){in->rows, in->cols, in->data, in->dtype, tpf_matrix_ld(in), comm->row_offsets,
+                            o.reduce_op == TPF_AVG ? (float)comm->size : 1.0f, NULL, out->data,
+                            tpf_matrix_ld(out), 0};
+    p.chunks = tpf_rsc_chunks(o.comm_turn, largest_block(comm), p.n, p.dtype);
+    s = comm->ep->transport->reserve(comm->ep, tpf_rsc_buffer_bytes(&p));
+  }
+  if (s == TPF_OK && o.bias) {
+    s = stage_bias(comm, o.bias, in->dtype, p.n);
+    p.bias = comm->bias;
+  }
+  if (s == TPF_OK) {
+    mine.m = p.m, mine.n = p.n;
+    describe_call(&mine, comm, &o, in->dtype);
+  }
+  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  return tpf_rsc_run(comm, &p);
 }

@@ -19,6 +19,7 @@ struct tpf_comm {
   tpf_algo_t algo;          /* default for TPF_ALGO_AUTO calls (may be AUTO) */
   int64_t *row_offsets;     /* size + 1 entries, the call's row split */
   const float **peer_scratch; /* size entries, for schedules */
+  int64_t *ld_scratch;        /* size entries, for schedules */
   tpf_fingerprint_t *fingerprints; /* size entries, for the exchange */
   float *bias;              /* the call's bias in fp32 */
   size_t bias_capacity;

@@ -24,7 +24,9 @@ static const char *algo_name(int a) {
 typedef void (*describe_fn)(const tpf_fingerprint_t *f, char *buf, size_t size);
 
 static void d_op(const tpf_fingerprint_t *f, char *b, size_t z) {
-  snprintf(b, z, "%s", f->op == TPF_OP_MM_REDUCE_SCATTER ? "tpf_mm_reduce_scatter" : "another op");
+  snprintf(b, z, "%s", f->op == TPF_OP_MM_REDUCE_SCATTER ? "tpf_mm_reduce_scatter"
+                       : f->op == TPF_OP_REDUCE_SCATTER  ? "tpf_reduce_scatter"
+                                                         : "another operator");
 }
 static void d_m(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "m=%lld", (long long)f->m); }
 static void d_n(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "n=%lld", (long long)f->n); }

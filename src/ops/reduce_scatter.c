@@ -1,0 +1,101 @@
+/* Reduce-scatter over the shared-memory model of the transport table.
+ *
+ * Each rank copies, chunk by chunk, the rows it holds for the other owners
+ * into its buffer (in the input dtype: half the bytes for fp16/bf16), in a
+ * staggered order (first the block of rank r+1, then r+2, ...) so that no
+ * two ranks feed the same owner at once, posting each chunk as it lands.
+ * Then it reduces its own block, chunk by chunk, as the peers' chunks
+ * arrive: it sums the W inputs in fp32 in the fixed order 0, 1, ..., W-1
+ * (its own rows straight from its input), divides (avg), adds the bias and
+ * rounds once. The result does not depend on timing. */
+#include "reduce_scatter.h"
+
+#include "common/half.h"
+#include "common/status.h"
+
+static int64_t block_rows(const tpf_rsc_problem_t *p, int q) {
+  return p->row_offsets[q + 1] - p->row_offsets[q];
+}
+
+int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype) {
+  if (comm_turn > 0) return comm_turn;
+  /* Automatic: chunks of about 256 KiB (they stay in cache between the
+   * copy and the sum), at most 16 per block. */
+  int64_t row_bytes = n * (int64_t)tpf_dtype_size(dtype);
+  int64_t rows = (256 * 1024) / (row_bytes > 0 ? row_bytes : 1);
+  if (rows < 1) rows = 1;
+  int64_t chunks = max_block_rows / rows;
+  return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
+}
+
+size_t tpf_rsc_buffer_bytes(const tpf_rsc_problem_t *p) {
+  return (size_t)(p->m * p->n) * tpf_dtype_size(p->dtype);
+}
+
+static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
+
+/* Copies rows [first, first + rows) of the input to the same rows of the
+ * (dense, ld n) buffer. */
+static void copy_rows(const tpf_rsc_problem_t *p, void *buffer, int64_t first, int64_t rows) {
+  size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
+  for (int64_t i = first; i < first + rows; i++)
+    memcpy((char *)buffer + (size_t)(i * p->n) * es, (const char *)p->in + (size_t)(i * p->in_ld) * es, row_bytes);
+}
+
+tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank, N = p->chunks;
+  const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
+  const size_t es = tpf_dtype_size(p->dtype);
+  tpf_status_t st = TPF_OK;
+
+  /* 1. Hand out: the blocks of r+1, r+2, ..., chunk by chunk. */
+  char *mine = (char *)tr->buffer(ep, r);
+  for (int s = 0; s < W - 1; s++) {
+    int j = (r + 1 + s) % W;
+    int64_t rows = block_rows(p, j);
+    for (int c = 0; c < N; c++) {
+      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+      copy_rows(p, mine, p->row_offsets[j] + r0, r1 - r0);
+      tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+    }
+  }
+
+  /* 2. Reduce the own block as the chunks arrive. */
+  const void **from = (const void **)comm->peer_scratch;
+  int64_t *lds = comm->ld_scratch;
+  const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
+  for (int q = 0; q < W; q++) {
+    from[q] = q == r ? (const char *)p->in + (size_t)(first * p->in_ld) * es
+                     : (const char *)tr->buffer(ep, q) + (size_t)(first * p->n) * es;
+    lds[q] = q == r ? p->in_ld : p->n;
+  }
+  for (int c = 0; c < N && st == TPF_OK; c++) {
+    int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+    for (int q = 0; q < W && st == TPF_OK; q++) {
+      if (q == r) continue;
+      int s = ((r - q - 1) % W + W) % W; /* the step at which q copies r's block */
+      st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+    }
+    for (int64_t i = r0; i < r1 && st == TPF_OK; i++) {
+      size_t out_row = (size_t)(i * p->out_ld);
+      for (int64_t col = 0; col < p->n; col++) {
+        float v = tpf_load_f32(from[0], p->dtype, (size_t)(i * lds[0] + col));
+        for (int q = 1; q < W; q++) v += tpf_load_f32(from[q], p->dtype, (size_t)(i * lds[q] + col));
+        if (p->divisor != 1.0f) v = v / p->divisor;
+        if (p->bias) v = v + p->bias[col];
+        tpf_store_f32(p->out, p->dtype, out_row + (size_t)col, v);
+      }
+    }
+  }
+
+  /* 3. Return only when every peer has read what this rank handed out. */
+  if (st == TPF_OK) {
+    tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
+    for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + 1);
+  }
+  comm->produced_base += (uint32_t)((W - 1) * N);
+  comm->consumed_base += 1;
+  return st;
+}

@@ -1,0 +1,30 @@
+/* The standalone reduce-scatter: the communication half of
+ * MatmulReduceScatter on its own (and the baseline of the unfused path). */
+#ifndef TPF_OPS_REDUCE_SCATTER_H
+#define TPF_OPS_REDUCE_SCATTER_H
+
+#include "comm.h"
+
+typedef struct tpf_rsc_problem {
+  int64_t m, n;
+  const void *in;            /* this rank's m x n input */
+  tpf_dtype_t dtype;
+  int64_t in_ld;
+  const int64_t *row_offsets; /* size + 1 entries */
+  float divisor;             /* 1 for sum, W for avg */
+  const float *bias;         /* n fp32 values, or NULL */
+  void *out;                 /* this rank's rows x n, in dtype */
+  int64_t out_ld;
+  int chunks;                /* per owner block, >= 1 */
+} tpf_rsc_problem_t;
+
+/* Chunks per owner block for comm_turn (0 = automatic). */
+int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype);
+
+/* Bytes of shared buffer each rank needs. */
+size_t tpf_rsc_buffer_bytes(const tpf_rsc_problem_t *p);
+
+/* Runs the collective; every rank calls it after a successful exchange. */
+tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p);
+
+#endif
