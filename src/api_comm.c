@@ -89,6 +89,7 @@ static void comm_free(tpf_comm_t *c) {
   free(c->ld_scratch);
   free(c->fingerprints);
   tpf_free(c->bias);
+  tpf_free(c->row_scratch);
   c->magic = 0;
   free(c);
 }

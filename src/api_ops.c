@@ -182,6 +182,7 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
     p.chunks = tpf_mm_rs_chunks(o.comm_turn, largest_block(comm), p.n, p.k);
     s = comm->ep->transport->reserve(comm->ep, tpf_mm_rs_buffer_bytes(&p, comm->size));
   }
+  if (s == TPF_OK) s = tpf_reserve_row_scratch(comm, p.n);
   if (s == TPF_OK && o.bias) {
     s = stage_bias(comm, o.bias, a->dtype, p.n);
     p.bias = comm->bias;
@@ -244,6 +245,9 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
                             tpf_matrix_ld(out), 0};
     p.chunks = tpf_rsc_chunks(o.comm_turn, largest_block(comm), p.n, p.dtype);
     s = comm->ep->transport->reserve(comm->ep, tpf_rsc_buffer_bytes(&p));
+  }
+  if (s == TPF_OK) {
+    s = tpf_reserve_row_scratch(comm, p.n);
   }
   if (s == TPF_OK && o.bias) {
     s = stage_bias(comm, o.bias, in->dtype, p.n);

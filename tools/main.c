@@ -12,6 +12,7 @@ static void usage(FILE *to) {
           "  demo   the reference example of torch_npu.npu_mm_reduce_scatter_base:\n"
           "         8 thread ranks, fp16, a 128x512 @ b 512x64, verified on every rank\n"
           "  run    one verified MatmulReduceScatter call with the shape and options you give\n"
+          "  bench  fused against unfused over a sweep, with GEMM and communication alone\n"
           "  info   version, CPU features, GEMM kernels, environment variables\n"
           "  id     a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)\n"
           "\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
   if (strcmp(cmd, "id") == 0) return cmd_id(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   fprintf(stderr, "tpfuse: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

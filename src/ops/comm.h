@@ -21,6 +21,8 @@ struct tpf_comm {
   const float **peer_scratch; /* size entries, for schedules */
   int64_t *ld_scratch;        /* size entries, for schedules */
   tpf_fingerprint_t *fingerprints; /* size entries, for the exchange */
+  float *row_scratch;       /* one row of n fp32 sums (grown per call) */
+  size_t row_scratch_capacity;
   float *bias;              /* the call's bias in fp32 */
   size_t bias_capacity;
   /* Every rank's counters advance by the same amount in every successful

@@ -19,6 +19,7 @@
  * Unfused (the baseline): every rank computes its whole m x n partial in
  * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
 #include "mm_reduce_scatter.h"
+#include "reduce_scatter.h"
 
 #include "common/half.h"
 #include "common/status.h"
@@ -42,11 +43,13 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
 
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {
   if (comm_turn > 0) return comm_turn;
-  /* Automatic: chunks of at least 32 rows and ~2 MFLOP, at most 8 per block,
-   * so that each chunk's GEMM outweighs the cost of handing it over. */
+  /* Automatic: chunks of at least 256 rows and ~2 MFLOP, at most 8 per
+   * block: each chunk streams all of B through the cache once, so a chunk
+   * needs as many rows as a GEMM block to keep B's cost shared, and its
+   * GEMM must outweigh the cost of handing it over. */
   int64_t flops_per_row = 2 * n * k > 0 ? 2 * n * k : 1;
   int64_t min_rows = 2000000 / flops_per_row;
-  if (min_rows < 32) min_rows = 32;
+  if (min_rows < 256) min_rows = 256;
   int64_t chunks = max_block_rows / min_rows;
   return chunks < 1 ? 1 : chunks > 8 ? 8 : (int)chunks;
 }
@@ -134,20 +137,10 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   tpf_status_t st = TPF_OK;
   for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, ready);
   if (st == TPF_OK) {
-    const float **partials = comm->peer_scratch;
-    for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q);
-    const int64_t first = p->row_offsets[r], rows = owner_rows(p, r);
-    for (int64_t i = 0; i < rows; i++) {
-      size_t out_row = (size_t)(i * p->out_ld);
-      for (int64_t col = 0; col < p->n; col++) {
-        size_t at = (size_t)((first + i) * p->n + col);
-        float v = partials[0][at];
-        for (int q = 1; q < W; q++) v += partials[q][at];
-        if (p->divisor != 1.0f) v = v / p->divisor;
-        if (p->bias) v = v + p->bias[col];
-        tpf_store_f32(p->out, p->out_dtype, out_row + (size_t)col, v);
-      }
-    }
+    const void **partials = (const void **)comm->peer_scratch;
+    for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q), comm->ld_scratch[q] = p->n;
+    tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r], owner_rows(p, r), p->n,
+                 p->divisor, p->bias, p->out, p->out_dtype, p->out_ld);
     tr->post(ep, TPF_COUNTER_CONSUMED, done);
     for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, done);
   }

@@ -10,11 +10,19 @@
  * rounds once. The result does not depend on timing. */
 #include "reduce_scatter.h"
 
+#include "common/alloc.h"
 #include "common/half.h"
 #include "common/status.h"
 
 static int64_t block_rows(const tpf_rsc_problem_t *p, int q) {
   return p->row_offsets[q + 1] - p->row_offsets[q];
+}
+
+tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n) {
+  void *buf = comm->row_scratch;
+  tpf_status_t s = tpf_buffer_reserve(&buf, &comm->row_scratch_capacity, sizeof(float) * (size_t)n, "a row of sums");
+  comm->row_scratch = buf;
+  return s;
 }
 
 int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype) {
@@ -34,12 +42,55 @@ size_t tpf_rsc_buffer_bytes(const tpf_rsc_problem_t *p) {
 
 static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
+/* acc[j] (+)= src[j] as fp32, j < n; the dtype switch outside the loops so
+ * that each loop vectorises. */
+static void add_row(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
+  switch (t) {
+  case TPF_FLOAT32: {
+    const float *s = src;
+    if (first) memcpy(acc, s, sizeof(float) * (size_t)n);
+    else for (int64_t j = 0; j < n; j++) acc[j] += s[j];
+    break;
+  }
+  case TPF_BFLOAT16: {
+    const uint16_t *s = src;
+    for (int64_t j = 0; j < n; j++) {
+      uint32_t bits = (uint32_t)s[j] << 16;
+      float v;
+      memcpy(&v, &bits, sizeof v);
+      acc[j] = first ? v : acc[j] + v;
+    }
+    break;
+  }
+  case TPF_FLOAT16: {
+    const uint16_t *s = src;
+    for (int64_t j = 0; j < n; j++) acc[j] = first ? tpf_f16_to_f32(s[j]) : acc[j] + tpf_f16_to_f32(s[j]);
+    break;
+  }
+  }
+}
+
 /* Copies rows [first, first + rows) of the input to the same rows of the
  * (dense, ld n) buffer. */
 static void copy_rows(const tpf_rsc_problem_t *p, void *buffer, int64_t first, int64_t rows) {
   size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
   for (int64_t i = first; i < first + rows; i++)
     memcpy((char *)buffer + (size_t)(i * p->n) * es, (const char *)p->in + (size_t)(i * p->in_ld) * es, row_bytes);
+}
+
+void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_ld, tpf_dtype_t src_dtype,
+                  int64_t first, int64_t rows, int64_t n, float divisor, const float *bias, void *out,
+                  tpf_dtype_t out_dtype, int64_t out_ld) {
+  const size_t es = tpf_dtype_size(src_dtype), out_es = tpf_dtype_size(out_dtype);
+  float *acc = comm->row_scratch;
+  tpf_finish_fn finish = comm->gemm.isa->for_dtype[TPF_FLOAT32]->finish;
+  for (int64_t i = 0; i < rows; i++) {
+    for (int q = 0; q < comm->size; q++)
+      add_row(acc, (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es, src_dtype, n, q == 0);
+    /* the GEMM's epilogue: divide, add the bias, round once (vectorised) */
+    tpf_gemm_epilogue_t epi = {NULL, n, divisor, bias, (char *)out + (size_t)(i * out_ld) * out_es, out_dtype, n};
+    finish(&epi, acc, n, 0, 1, 0, n);
+  }
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
@@ -78,16 +129,9 @@ tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
       int s = ((r - q - 1) % W + W) % W; /* the step at which q copies r's block */
       st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
     }
-    for (int64_t i = r0; i < r1 && st == TPF_OK; i++) {
-      size_t out_row = (size_t)(i * p->out_ld);
-      for (int64_t col = 0; col < p->n; col++) {
-        float v = tpf_load_f32(from[0], p->dtype, (size_t)(i * lds[0] + col));
-        for (int q = 1; q < W; q++) v += tpf_load_f32(from[q], p->dtype, (size_t)(i * lds[q] + col));
-        if (p->divisor != 1.0f) v = v / p->divisor;
-        if (p->bias) v = v + p->bias[col];
-        tpf_store_f32(p->out, p->dtype, out_row + (size_t)col, v);
-      }
-    }
+    if (st == TPF_OK)
+      tpf_sum_rows(comm, from, lds, p->dtype, r0, r1 - r0, p->n, p->divisor, p->bias,
+                   (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld);
   }
 
   /* 3. Return only when every peer has read what this rank handed out. */

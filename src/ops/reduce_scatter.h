@@ -24,6 +24,17 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
 /* Bytes of shared buffer each rank needs. */
 size_t tpf_rsc_buffer_bytes(const tpf_rsc_problem_t *p);
 
+/* Sums rows [first, first + rows) of W sources (src[q], leading dimension
+ * src_ld[q], in src_dtype) in fp32 in the order q = 0 .. W-1, divides, adds
+ * the bias and rounds once into `out` (rows x n). Uses comm->row_scratch
+ * (n floats, reserved by the caller). */
+void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_ld, tpf_dtype_t src_dtype,
+                  int64_t first, int64_t rows, int64_t n, float divisor, const float *bias, void *out,
+                  tpf_dtype_t out_dtype, int64_t out_ld);
+
+/* Reserves comm->row_scratch for rows of n. */
+tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n);
+
 /* Runs the collective; every rank calls it after a successful exchange. */
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p);
 

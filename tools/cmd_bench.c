@@ -1,0 +1,302 @@
+/* tpfuse bench: MatmulReduceScatter fused against unfused, in one run.
+ *
+ * For each configuration every rank (a thread, or a forked process with
+ * --transport shm) times, over the same inputs: the unfused path (GEMM, then
+ * the reduce-scatter), the fused ring, the rank's GEMM alone (tpf_gemm) and
+ * the communication alone (tpf_reduce_scatter of the m x n fp32 partials).
+ * A call's time is the slowest rank's; figures are medians over the
+ * repetitions. Inputs are small integers, so every output of every
+ * repetition is checked bit for bit against the exact result (#wrong).
+ *
+ * Columns follow nccl-tests and OSU: time, TFLOP/s, algbw = bytes of one
+ * rank's m x n fp32 partials / time, busbw = algbw * (W-1)/W; gemm and comm
+ * alone, exposed = time - gemm, overlap = share of comm hidden. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+
+enum { MAX_REPS = 50, KINDS = 4 };
+enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM };
+
+typedef struct bench_shape {
+  int64_t m, k, n;
+} bench_shape_t;
+
+typedef struct bench_setup {
+  int world_size, processes, reps, threads_per_rank;
+  tpf_dtype_t dtype;
+  bench_shape_t shape;
+} bench_setup_t;
+
+/* Shared with forked ranks: per rank and repetition, each kind's seconds. */
+typedef struct bench_results {
+  double seconds[KINDS][MAX_REPS][64];
+  long wrong[64];
+  int status[64];
+  char error[64][256];
+} bench_results_t;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
+
+/* Rank r's inputs: small integers in the dtype, the same in every process. */
+static void *make_input(int64_t count, tpf_dtype_t t, unsigned seed) {
+  void *data = malloc((size_t)count * esize(t));
+  for (int64_t i = 0; i < count; i++) {
+    seed = seed * 1103515245u + 12345u;
+    float v = (float)((int)((seed >> 16) % 5) - 2);
+    tpf_convert(&v, TPF_FLOAT32, (char *)data + (size_t)i * esize(t), t, 1);
+  }
+  return data;
+}
+
+static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_results_t *res) {
+  const int W = b->world_size;
+  const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n, rows = m / W;
+  void *a = make_input(m * k, b->dtype, 17u + (unsigned)r), *bm = make_input(k * n, b->dtype, 91u + (unsigned)r);
+  void *out = calloc((size_t)(rows * n), esize(b->dtype)), *expect = calloc((size_t)(rows * n), esize(b->dtype));
+  float *partial = calloc((size_t)(m * n), sizeof(float)), *part_out = calloc((size_t)(rows * n), sizeof(float));
+  tpf_matrix_t ma = {a, b->dtype, m, k, 0, 0}, mb = {bm, b->dtype, k, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
+  tpf_matrix_t mp = {partial, TPF_FLOAT32, m, n, 0, 0}, mpo = {part_out, TPF_FLOAT32, rows, n, 0, 0};
+  tpf_mm_options_t unfused = TPF_MM_OPTIONS_INIT, fused = TPF_MM_OPTIONS_INIT;
+  unfused.algo = TPF_ALGO_UNFUSED;
+  fused.algo = TPF_ALGO_RING;
+  tpf_status_t s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused); /* warm-up, and the exact result */
+  memcpy(expect, out, (size_t)(rows * n) * esize(b->dtype));
+  size_t out_bytes = (size_t)(rows * n) * esize(b->dtype);
+  for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
+    double t0 = now();
+    s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused);
+    double t1 = now();
+    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
+    memset(out, 0, out_bytes);
+    if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused);
+    double t2 = now();
+    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
+    if (s == TPF_OK) s = tpf_gemm(comm, &ma, &mb, &mp, NULL);
+    double t3 = now();
+    if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
+    double t4 = now();
+    if (rep >= 0) {
+      res->seconds[T_UNFUSED][rep][r] = t1 - t0;
+      res->seconds[T_FUSED][rep][r] = t2 - t1;
+      res->seconds[T_GEMM][rep][r] = t3 - t2;
+      res->seconds[T_COMM][rep][r] = t4 - t3;
+    }
+  }
+  res->status[r] = s;
+  if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
+  free(a), free(bm), free(out), free(expect), free(partial), free(part_out);
+}
+
+typedef struct thread_job {
+  const bench_setup_t *b;
+  tpf_comm_t *comm;
+  int r;
+  bench_results_t *res;
+} thread_job_t;
+
+static void *thread_main(void *p) {
+  thread_job_t *j = p;
+  run_rank(j->b, j->comm, j->r, j->res);
+  return NULL;
+}
+
+static tpf_status_t run_setup(const bench_setup_t *b, bench_results_t *res) {
+  const int W = b->world_size;
+  tpf_config_t cfg = TPF_CONFIG_INIT;
+  cfg.threads_per_rank = b->threads_per_rank;
+  memset(res, 0, sizeof *res);
+  if (!b->processes) {
+    tpf_comm_t *comms[64];
+    tpf_status_t s = tpf_comm_init_all(comms, W, &cfg);
+    if (s != TPF_OK) return s;
+    pthread_t th[64];
+    thread_job_t jobs[64];
+    for (int r = 0; r < W; r++) jobs[r] = (thread_job_t){b, comms[r], r, res}, pthread_create(&th[r], NULL, thread_main, &jobs[r]);
+    for (int r = 0; r < W; r++) pthread_join(th[r], NULL);
+    for (int r = 0; r < W; r++) tpf_comm_destroy(comms[r]);
+    return TPF_OK;
+  }
+  tpf_unique_id_t id;
+  tpf_status_t s = tpf_get_unique_id(&id);
+  if (s != TPF_OK) return s;
+  pid_t pids[64];
+  for (int r = 0; r < W; r++)
+    if ((pids[r] = fork()) == 0) {
+      tpf_comm_t *comm;
+      res->status[r] = tpf_comm_init_rank(&comm, W, id, r, &cfg);
+      if (res->status[r] == TPF_OK) run_rank(b, comm, r, res), tpf_comm_destroy(comm);
+      else snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
+      _exit(0);
+    }
+  for (int r = 0; r < W; r++) waitpid(pids[r], NULL, 0);
+  return TPF_OK;
+}
+
+static int by_value(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+/* Median over repetitions of the slowest rank's time. */
+static double median_of(const bench_results_t *res, int kind, int reps, int W) {
+  double t[MAX_REPS];
+  for (int rep = 0; rep < reps; rep++) {
+    t[rep] = 0;
+    for (int r = 0; r < W; r++)
+      if (res->seconds[kind][rep][r] > t[rep]) t[rep] = res->seconds[kind][rep][r];
+  }
+  qsort(t, (size_t)reps, sizeof(double), by_value);
+  return t[reps / 2];
+}
+
+static const char *dtype_text(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+}
+
+static void help(void) {
+  printf("usage: tpfuse bench [options]\n"
+         "\n"
+         "Times MatmulReduceScatter fused (ring) against unfused (GEMM, then reduce-scatter)\n"
+         "in one run, with the GEMM alone and the communication alone, on a sweep of\n"
+         "shapes; verifies every output (integer inputs, bit for bit); exits 1 on a\n"
+         "wrong result. One line per configuration:\n"
+         "  m k n dtype ranks algo | time(us) TFLOP/s algbw busbw #wrong |\n"
+         "  gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
+         "m is the rows of every rank's a (the output is m/W rows per rank); algbw is\n"
+         "the bytes of one rank's m x n fp32 partials over the time.\n"
+         "\n"
+         "  --transport T      threads (default) | shm (forked processes)\n"
+         "  --world-size LIST  e.g. 2,4 (default 2)\n"
+         "  --dtype LIST       e.g. bf16,fp32 (default bf16)\n"
+         "  --shape M,K,N      one shape instead of the sweep (repeatable)\n"
+         "  --threads-per-rank N  (default: cores / ranks)\n"
+         "  --reps N           repetitions (default 10)\n"
+         "  --json FILE        also write one JSON object per line\n");
+}
+
+int cmd_bench(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    help();
+    return 0;
+  }
+  bench_shape_t shapes[16] = {{512, 512, 512}, {2048, 256, 2048}, {1024, 1024, 1024}, {256, 4096, 1024},
+                              {128, 512, 64}};
+  int nshapes = 5, given = 0, worlds[8] = {2}, nworlds = 1, processes = 0, reps = 10, tpr = 0;
+  tpf_dtype_t types[3] = {TPF_BFLOAT16};
+  int ntypes = 1;
+  const char *json_path = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    if ((v = option_value(argc, argv, &i, "--transport"))) {
+      if ((processes = parse_transport(v)) < 0) return 2;
+    } else if ((v = option_value(argc, argv, &i, "--reps"))) reps = atoi(v);
+    else if ((v = option_value(argc, argv, &i, "--threads-per-rank"))) tpr = atoi(v);
+    else if ((v = option_value(argc, argv, &i, "--json"))) json_path = v;
+    else if ((v = option_value(argc, argv, &i, "--shape"))) {
+      long long m, k, n;
+      if (sscanf(v, "%lld,%lld,%lld", &m, &k, &n) != 3 || given >= 16) {
+        fprintf(stderr, "tpfuse bench: --shape %s: expected M,K,N\n", v);
+        return 2;
+      }
+      shapes[given++] = (bench_shape_t){m, k, n};
+      nshapes = given;
+    } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
+      char copy[64];
+      snprintf(copy, sizeof copy, "%s", v);
+      nworlds = 0;
+      for (char *t = strtok(copy, ","); t && nworlds < 8; t = strtok(NULL, ",")) worlds[nworlds++] = atoi(t);
+    } else if ((v = option_value(argc, argv, &i, "--dtype"))) {
+      char copy[64];
+      snprintf(copy, sizeof copy, "%s", v);
+      ntypes = 0;
+      for (char *t = strtok(copy, ","); t && ntypes < 3; t = strtok(NULL, ",")) {
+        int d = parse_dtype(t);
+        if (d < 0) {
+          fprintf(stderr, "tpfuse bench: --dtype %s: choose fp16, bf16 or fp32\n", t);
+          return 2;
+        }
+        types[ntypes++] = (tpf_dtype_t)d;
+      }
+    } else {
+      fprintf(stderr, "tpfuse bench: unknown option '%s' (see --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (reps < 1 || reps > MAX_REPS) reps = 10;
+  FILE *json = json_path ? fopen(json_path, "w") : NULL;
+  bench_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  printf("# tpfuse %s, kernels %s, transport %s, %d repetitions, medians of the slowest rank\n", tpf_version(),
+         tpf_gemm_kernel(), processes ? "shm (processes)" : "threads", reps);
+  printf("%6s %6s %6s %5s %3s %-7s | %10s %8s %7s %7s %6s | %9s %9s %11s %8s | %s\n", "m", "k", "n", "dtype", "W",
+         "algo", "time(us)", "TFLOP/s", "algbw", "busbw", "#wrong", "gemm(us)", "comm(us)", "exposed(us)",
+         "overlap", "fused/unfused");
+  long total_wrong = 0;
+  int failed = 0;
+  for (int wi = 0; wi < nworlds; wi++)
+    for (int ti = 0; ti < ntypes; ti++)
+      for (int si = 0; si < nshapes; si++) {
+        int W = worlds[wi];
+        bench_shape_t sh = shapes[si];
+        if (W < 1 || W > 64 || sh.m % W || sh.m < 1 || sh.k < 1 || sh.n < 1) {
+          fprintf(stderr, "tpfuse bench: skipping m=%lld for W=%d (m must divide by W)\n", (long long)sh.m, W);
+          continue;
+        }
+        bench_setup_t b = {W, processes, reps, tpr, types[ti], sh};
+        tpf_status_t s = run_setup(&b, res);
+        for (int r = 0; r < W && s == TPF_OK; r++)
+          if (res->status[r] != TPF_OK) {
+            fprintf(stderr, "tpfuse bench: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]), res->error[r]);
+            s = res->status[r];
+          }
+        if (s != TPF_OK) {
+          failed = 1;
+          continue;
+        }
+        long wrong = 0;
+        for (int r = 0; r < W; r++) wrong += res->wrong[r];
+        total_wrong += wrong;
+        double t_unfused = median_of(res, T_UNFUSED, reps, W), t_fused = median_of(res, T_FUSED, reps, W);
+        double t_gemm = median_of(res, T_GEMM, reps, W), t_comm = median_of(res, T_COMM, reps, W);
+        double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
+        double bytes = (double)sh.m * (double)sh.n * 4;
+        for (int algo = 0; algo < 2; algo++) {
+          double t = algo ? t_fused : t_unfused, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
+          double overlap = t_comm > 0 ? 100 * (t_comm - exposed) / t_comm : 0;
+          if (overlap < 0) overlap = 0;
+          printf("%6lld %6lld %6lld %5s %3d %-7s | %10.1f %8.3f %7.2f %7.2f %6ld | %9.1f %9.1f %11.1f %7.0f%% | %.3f\n",
+                 (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo ? "ring" : "unfused",
+                 t * 1e6, flops / t / 1e12, bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6,
+                 t_comm * 1e6, exposed * 1e6, overlap, algo ? t_fused / t_unfused : 1.0);
+          if (json)
+            fprintf(json,
+                    "{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
+                    "\"time_us\":%.2f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
+                    "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
+                    (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
+                    processes ? "shm" : "threads", algo ? "ring" : "unfused", t * 1e6, flops / t / 1e12,
+                    bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6, t_comm * 1e6,
+                    exposed * 1e6, overlap, algo ? t_fused / t_unfused : 1.0);
+        }
+        fflush(stdout);
+      }
+  if (json) fclose(json);
+  munmap(res, sizeof *res);
+  printf("%s\n", total_wrong ? "WRONG RESULTS" : failed ? "FAILED" : "all results verified");
+  return total_wrong || failed ? 1 : 0;
+}
