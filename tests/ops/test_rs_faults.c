@@ -87,7 +87,7 @@ static void change_dtype(rank_call_t *c) {
 static void change_op(rank_call_t *c) { c->opt.reduce_op = TPF_AVG; }
 static void change_bias(rank_call_t *c) { c->opt.bias = bias_data; }
 static void change_turn(rank_call_t *c) { c->opt.comm_turn = 3; }
-static void change_algo(rank_call_t *c) { c->opt.algo = TPF_ALGO_UNFUSED; }
+static void change_algo(rank_call_t *c) { c->opt.algo = TPF_ALGO_RING; } /* auto: unfused, so small */
 static void change_split(rank_call_t *c) {
   static const int64_t counts[W] = {4, 4, 4}; /* the even split, but given explicitly */
   c->opt.row_counts = counts;
@@ -104,7 +104,7 @@ static void check_mismatches(void) {
   check_mismatch(comms, "reduce_op", change_op, "reduce_op avg", "reduce_op sum");
   check_mismatch(comms, "bias", change_bias, "rank 2 passed a bias", "rank 0 passed no bias");
   check_mismatch(comms, "comm_turn", change_turn, "comm_turn=3", "comm_turn=0");
-  check_mismatch(comms, "algo", change_algo, "algorithm unfused", "algorithm ring");
+  check_mismatch(comms, "algo", change_algo, "rank 2 passed algorithm ring", "rank 0 passed algorithm unfused");
   check_mismatch(comms, "row_counts", change_split, "row_counts with hash", "an even split");
   CHECK(now() - t0 < 10, "mismatches took %.1f s", now() - t0);
   for (int r = 0; r < W; r++) tpf_comm_destroy(comms[r]);
