@@ -63,6 +63,20 @@ static tpf_status_t split_rows(const int64_t *counts, int64_t m, int W, int64_t 
   return TPF_OK;
 }
 
+/* The bias of n elements of dtype t (its length, if given); its span. */
+static tpf_status_t check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t t, tpf_span_t *span) {
+  *span = (tpf_span_t){0, 0};
+  if (!o->bias)
+    return o->bias_len == 0 ? TPF_OK
+                            : tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but opt->bias is NULL", (long long)o->bias_len);
+  if (o->bias_len != 0 && o->bias_len != n)
+    return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements",
+                    (long long)o->bias_len, (long long)n);
+  span->begin = (uintptr_t)o->bias;
+  span->end = span->begin + (size_t)n * tpf_dtype_size(t);
+  return TPF_OK;
+}
+
 /* Every local rule of tpf_mm_reduce_scatter; on success fills the problem
  * (except algo and chunks) and the fingerprint. */
 static tpf_status_t check_rs(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
@@ -93,15 +107,7 @@ static tpf_status_t check_rs(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_
   if (out->cols != b->cols)
     return tpf_fail(TPF_ERR_INVALID, "out has %lld columns but b has %lld", (long long)out->cols,
                     (long long)b->cols);
-  if (o->bias) {
-    if (o->bias_len != 0 && o->bias_len != b->cols)
-      return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements",
-                      (long long)o->bias_len, (long long)b->cols);
-    sbias.begin = (uintptr_t)o->bias;
-    sbias.end = sbias.begin + (size_t)b->cols * tpf_dtype_size(a->dtype);
-  } else if (o->bias_len != 0) {
-    return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but opt->bias is NULL", (long long)o->bias_len);
-  }
+  if ((s = check_bias(o, b->cols, a->dtype, &sbias)) != TPF_OK) return s;
   if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
   if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
   if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
@@ -228,15 +234,7 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   if (s == TPF_OK && (out->rows != owned || out->cols != in->cols))
     s = tpf_fail(TPF_ERR_INVALID, "out is %lld x %lld but rank %d owns %lld rows of %lld columns",
                  (long long)out->rows, (long long)out->cols, comm->rank, (long long)owned, (long long)in->cols);
-  if (s == TPF_OK && o.bias) {
-    if (o.bias_len != 0 && o.bias_len != in->cols)
-      s = tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements",
-                   (long long)o.bias_len, (long long)in->cols);
-    sbias.begin = (uintptr_t)o.bias;
-    sbias.end = sbias.begin + (size_t)in->cols * tpf_dtype_size(in->dtype);
-  } else if (s == TPF_OK && o.bias_len != 0) {
-    s = tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but opt->bias is NULL", (long long)o.bias_len);
-  }
+  if (s == TPF_OK) s = check_bias(&o, in->cols, in->dtype, &sbias);
   if (s == TPF_OK && tpf_spans_overlap(so, si)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps in in memory");
   if (s == TPF_OK && tpf_spans_overlap(so, sbias)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
   if (s == TPF_OK) {
