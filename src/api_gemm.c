@@ -60,6 +60,9 @@ static tpf_status_t check_gemm(const tpf_matrix_t *a, const tpf_matrix_t *b, con
   if (o->bias_len < 0 || (o->bias_len != 0 && (!o->bias || o->bias_len != b->cols)))
     return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements%s",
                     (long long)o->bias_len, (long long)b->cols, o->bias ? "" : " (and opt->bias is NULL)");
+  if (o->bias && (uintptr_t)o->bias % tpf_dtype_size(a->dtype))
+    return tpf_fail(TPF_ERR_INVALID, "opt->bias=%p is not aligned to its %zu-byte elements", o->bias,
+                    tpf_dtype_size(a->dtype));
   if (o->bias) {
     sbias.begin = (uintptr_t)o->bias;
     sbias.end = sbias.begin + (size_t)b->cols * tpf_dtype_size(a->dtype);

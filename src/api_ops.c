@@ -69,6 +69,9 @@ static tpf_status_t check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t
   if (!o->bias)
     return o->bias_len == 0 ? TPF_OK
                             : tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but opt->bias is NULL", (long long)o->bias_len);
+  if ((uintptr_t)o->bias % tpf_dtype_size(t))
+    return tpf_fail(TPF_ERR_INVALID, "opt->bias=%p is not aligned to its %zu-byte elements", o->bias,
+                    tpf_dtype_size(t));
   if (o->bias_len != 0 && o->bias_len != n)
     return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld but the bias must hold n=%lld elements",
                     (long long)o->bias_len, (long long)n);

@@ -32,6 +32,9 @@ tpf_status_t tpf_check_matrix(const char *name, const tpf_matrix_t *x, int64_t m
     return TPF_OK;
   }
   if (!x->data) return tpf_fail(TPF_ERR_INVALID, "%s.data is NULL", name);
+  if ((uintptr_t)x->data % tpf_dtype_size(x->dtype))
+    return tpf_fail(TPF_ERR_INVALID, "%s.data=%p is not aligned to its %zu-byte elements", name, x->data,
+                    tpf_dtype_size(x->dtype));
   int64_t ld = tpf_matrix_ld(x);
   /* elements spanned = (stored_rows - 1) * ld + stored_cols, then bytes */
   int64_t elements;

@@ -14,8 +14,8 @@ typedef struct tpf_span {
 } tpf_span_t;
 
 /* A matrix view: not NULL, a known dtype, rows >= min_rows (0 or 1),
- * cols >= 1, transposed 0 or 1, ld 0 or at least the stored width, the span
- * within size_t. Fills *span. */
+ * cols >= 1, transposed 0 or 1, ld 0 or at least the stored width, data
+ * aligned to its elements, the span within size_t. Fills *span. */
 tpf_status_t tpf_check_matrix(const char *name, const tpf_matrix_t *x, int64_t min_rows,
                               tpf_span_t *span);
 

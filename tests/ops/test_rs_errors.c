@@ -62,6 +62,8 @@ static void check_matrix_rules(tpf_comm_t *comm) {
   EXPECT(comm, &c, NULL, TPF_ERR_INVALID, "a.data is NULL");
   c = valid_call(), c.out.data = NULL;
   EXPECT(comm, &c, NULL, TPF_ERR_INVALID, "out.data is NULL");
+  c = valid_call(), c.b.dtype = c.a.dtype = c.out.dtype = TPF_FLOAT32, c.b.data = (char *)b_data + 2;
+  EXPECT(comm, &c, NULL, TPF_ERR_INVALID, "is not aligned to its 4-byte elements");
   c = valid_call(), c.a.rows = 0;
   EXPECT(comm, &c, NULL, TPF_ERR_INVALID, "a.rows=0 must be >= 1");
   c = valid_call(), c.a.cols = -5;
