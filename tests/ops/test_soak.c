@@ -58,7 +58,7 @@ static void make_configs(void) {
   for (int i = 0; i < CONFIGS; i++) {
     config_t *c = &configs[i];
     *c = (config_t){shapes[i % 6][0], shapes[i % 6][1], shapes[i % 6][2], (tpf_dtype_t)(i % 3), i % 4,
-                    i % 2, (i / 2) % 2, i % 3, i % 5 == 0};
+                    i % 2, (i / 4) % 2, i % 3, i % 5 == 0};
     size_t es = c->dtype == TPF_FLOAT32 ? 4 : 2;
     for (int r = 0; r < W; r++) {
       for (int64_t x = 0; x < c->m * c->k; x++) {
