@@ -211,6 +211,34 @@ TPF_API tpf_comm_t *tpf_comm_find(const char *name);
 
 /* -------------------------------------------------------------- operators */
 
+/* What a rank did during one call, for timelines (tpfuse bench --trace and
+ * --timeline). Times are CLOCK_MONOTONIC nanoseconds, comparable across
+ * the processes of one host. */
+typedef enum tpf_event_kind {
+  TPF_EVENT_COMPUTE = 0, /* a GEMM of one chunk (or of the whole product) */
+  TPF_EVENT_WAIT = 1,    /* waiting for a peer */
+  TPF_EVENT_REDUCE = 2,  /* summing partials */
+  TPF_EVENT_COPY = 3     /* handing data to a peer */
+} tpf_event_kind_t;
+
+typedef struct tpf_event {
+  int64_t begin_ns, end_ns;
+  int32_t kind;  /* tpf_event_kind_t */
+  int32_t step;  /* the schedule's step (ring: 0 .. W-1), or -1 */
+  int32_t chunk; /* the chunk within the step, or -1 */
+  int32_t peer;  /* the rank waited for or handed to, or -1 */
+} tpf_event_t;
+
+/* A caller-owned log: the operator appends up to `capacity` events (and
+ * counts the rest in `dropped`); set count and dropped to 0 before a call.
+ * Recording allocates nothing and costs two clock reads per event. */
+typedef struct tpf_trace {
+  tpf_event_t *events;
+  int capacity;
+  int count;
+  int dropped;
+} tpf_trace_t;
+
 /* Options shared by the operators. Start from TPF_MM_OPTIONS_INIT; NULL
  * means all defaults. Every rank must pass the same options (TPF_ERR_MISMATCH
  * otherwise), except the bias pointer, which is each rank's own. */
@@ -227,8 +255,9 @@ typedef struct tpf_mm_options {
   tpf_algo_t algo;           /* TPF_ALGO_AUTO (default) or a forced choice */
   int64_t bias_len;          /* 0, or the number of elements `bias` holds:
                                 then it is checked to equal n */
+  tpf_trace_t *trace;        /* NULL, or where this rank logs what it did */
 } tpf_mm_options_t;
-#define TPF_MM_OPTIONS_INIT {sizeof(tpf_mm_options_t), TPF_SUM, NULL, 0, NULL, TPF_ALGO_AUTO, 0}
+#define TPF_MM_OPTIONS_INIT {sizeof(tpf_mm_options_t), TPF_SUM, NULL, 0, NULL, TPF_ALGO_AUTO, 0, NULL}
 
 /* MatmulReduceScatter: every rank r holds a_r (m x k) and b_r (k x n) of one
  * dtype (fp16, bf16 or fp32); out on rank r receives its rows of

@@ -35,6 +35,9 @@ static tpf_status_t read_options(const tpf_mm_options_t *opt, tpf_mm_options_t *
     return tpf_fail(TPF_ERR_INVALID, "opt->algo=%d is not a tpf_algo_t", (int)o->algo);
   if (o->bias_len < 0)
     return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld must be >= 0", (long long)o->bias_len);
+  if (o->trace && (o->trace->capacity < 0 || (o->trace->capacity > 0 && !o->trace->events)))
+    return tpf_fail(TPF_ERR_INVALID, "opt->trace has capacity %d and events %p: give >= 0 events and memory for them",
+                    o->trace->capacity, (void *)o->trace->events);
   return TPF_OK;
 }
 
@@ -189,6 +192,7 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
     p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k,
                                    comm->size);
     p.chunks = tpf_mm_rs_chunks(o.comm_turn, largest_block(comm), p.n, p.k);
+    p.trace = o.trace;
     s = comm->ep->transport->reserve(comm->ep, tpf_mm_rs_buffer_bytes(&p, comm->size));
   }
   if (s == TPF_OK) s = tpf_reserve_row_scratch(comm, p.n);
@@ -243,8 +247,8 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   if (s == TPF_OK) {
     p = (tpf_rsc_problem_t){in->rows, in->cols, in->data, in->dtype, tpf_matrix_ld(in), comm->row_offsets,
                             o.reduce_op == TPF_AVG ? (float)comm->size : 1.0f, NULL, out->data,
-                            tpf_matrix_ld(out), 0};
-    p.chunks = tpf_rsc_chunks(o.comm_turn, largest_block(comm), p.n, p.dtype);
+                            tpf_matrix_ld(out), tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype),
+                            o.trace};
     s = comm->ep->transport->reserve(comm->ep, tpf_rsc_buffer_bytes(&p));
   }
   if (s == TPF_OK) {

@@ -23,6 +23,7 @@
 
 #include "common/half.h"
 #include "common/status.h"
+#include "trace.h"
 
 static int64_t owner_rows(const tpf_rs_problem_t *p, int q) {
   return p->row_offsets[q + 1] - p->row_offsets[q];
@@ -95,7 +96,9 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       tpf_status_t st;
       tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n};
       if (s > 0) {
+        int64_t t = tpf_trace_begin(p->trace);
         st = tr->wait(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
+        tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, prev);
         if (st != TPF_OK) return st;
         epi.addend = from_prev + (size_t)((s - 1) % 2) * slot_floats + c * place_floats;
       }
@@ -107,13 +110,17 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
         epi.out_ld = p->out_ld;
       } else {
         if (s >= 2) { /* the slot still holds step s-2: has next read it? */
+          int64_t t = tpf_trace_begin(p->trace);
           st = tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 2) * N + c + 1));
+          tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, next);
           if (st != TPF_OK) return st;
         }
         epi.out = mine + (size_t)(s % 2) * slot_floats + c * place_floats;
       }
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
+      int64_t t = tpf_trace_begin(p->trace);
       tpf_gemm_multiply(&comm->gemm, r1 - r0, &a_rows, &epi);
+      tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, s, c, -1);
       if (s > 0) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 1) * N + c + 1));
       if (!final) tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
     }
@@ -121,7 +128,9 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   uint32_t steps = (uint32_t)((W - 1) * N);
   /* Return only when next has read everything: then the buffer is free for
    * the next call (or for destroy) whatever the other ranks do. */
+  int64_t t = tpf_trace_begin(p->trace);
   tpf_status_t st = W > 1 ? tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + steps) : TPF_OK;
+  if (W > 1) tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, W, -1, next);
   comm->produced_base += steps;
   comm->consumed_base += steps;
   return st;
@@ -135,18 +144,28 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   float *partial = tr->buffer(ep, r);
 
   tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial, TPF_FLOAT32, p->n};
+  int64_t t = tpf_trace_begin(p->trace);
   tpf_gemm_multiply(&comm->gemm, p->m, &p->a, &epi);
+  tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, -1, -1, -1);
   tr->post(ep, TPF_COUNTER_PRODUCED, ready);
 
   tpf_status_t st = TPF_OK;
-  for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, ready);
+  for (int q = 0; q < W && st == TPF_OK; q++) {
+    t = tpf_trace_begin(p->trace);
+    st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, ready);
+    if (q != r) tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, q);
+  }
   if (st == TPF_OK) {
+    t = tpf_trace_begin(p->trace);
     const void **partials = (const void **)comm->peer_scratch;
     for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q), comm->ld_scratch[q] = p->n;
     tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r], owner_rows(p, r), p->n,
                  p->divisor, p->bias, p->out, p->out_dtype, p->out_ld);
+    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, -1, -1);
+    t = tpf_trace_begin(p->trace);
     tr->post(ep, TPF_COUNTER_CONSUMED, done);
     for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, done);
+    tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
   }
   comm->produced_base += 1;
   comm->consumed_base += 1;

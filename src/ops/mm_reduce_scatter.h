@@ -15,6 +15,7 @@ typedef struct tpf_rs_problem {
   int64_t out_ld;
   int chunks;                 /* per owner block, >= 1 */
   tpf_algo_t algo;            /* TPF_ALGO_RING or TPF_ALGO_UNFUSED */
+  tpf_trace_t *trace;         /* NULL, or where to log events */
 } tpf_rs_problem_t;
 
 /* The algorithm a call runs: `requested` unless it is AUTO. */

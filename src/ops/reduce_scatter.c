@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/half.h"
 #include "common/status.h"
+#include "trace.h"
 
 static int64_t block_rows(const tpf_rsc_problem_t *p, int q) {
   return p->row_offsets[q + 1] - p->row_offsets[q];
@@ -108,7 +109,9 @@ tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
     int64_t rows = block_rows(p, j);
     for (int c = 0; c < N; c++) {
       int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+      int64_t t = tpf_trace_begin(p->trace);
       copy_rows(p, mine, p->row_offsets[j] + r0, r1 - r0);
+      tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
       tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
     }
   }
@@ -127,17 +130,23 @@ tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
     for (int q = 0; q < W && st == TPF_OK; q++) {
       if (q == r) continue;
       int s = ((r - q - 1) % W + W) % W; /* the step at which q copies r's block */
+      int64_t t = tpf_trace_begin(p->trace);
       st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+      tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, q);
     }
+    int64_t t = tpf_trace_begin(p->trace);
     if (st == TPF_OK)
       tpf_sum_rows(comm, from, lds, p->dtype, r0, r1 - r0, p->n, p->divisor, p->bias,
                    (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld);
+    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
   }
 
   /* 3. Return only when every peer has read what this rank handed out. */
   if (st == TPF_OK) {
     tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
+    int64_t t = tpf_trace_begin(p->trace);
     for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + 1);
+    tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
   }
   comm->produced_base += (uint32_t)((W - 1) * N);
   comm->consumed_base += 1;

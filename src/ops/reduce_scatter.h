@@ -16,6 +16,7 @@ typedef struct tpf_rsc_problem {
   void *out;                 /* this rank's rows x n, in dtype */
   int64_t out_ld;
   int chunks;                /* per owner block, >= 1 */
+  tpf_trace_t *trace;        /* NULL, or where to log events */
 } tpf_rsc_problem_t;
 
 /* Chunks per owner block for comm_turn (0 = automatic). */
