@@ -23,8 +23,9 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "timeline.h"
 
-enum { MAX_REPS = 50, KINDS = 4 };
+enum { MAX_REPS = 50, KINDS = 4, EVENTS = 512 };
 enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM };
 
 typedef struct bench_shape {
@@ -43,6 +44,9 @@ typedef struct bench_results {
   long wrong[64];
   int status[64];
   char error[64][256];
+  /* the last repetition's events, unfused [0] and ring [1] */
+  tpf_event_t events[2][64][EVENTS];
+  tpf_trace_t traces[2][64];
 } bench_results_t;
 
 static double now(void) {
@@ -79,6 +83,11 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   memcpy(expect, out, (size_t)(rows * n) * esize(b->dtype));
   size_t out_bytes = (size_t)(rows * n) * esize(b->dtype);
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
+    if (rep == b->reps - 1) /* trace the last repetition */
+      for (int algo = 0; algo < 2; algo++) {
+        res->traces[algo][r] = (tpf_trace_t){res->events[algo][r], EVENTS, 0, 0};
+        (algo ? &fused : &unfused)->trace = &res->traces[algo][r];
+      }
     double t0 = now();
     s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused);
     double t1 = now();
@@ -187,7 +196,10 @@ static void help(void) {
          "  --shape M,K,N      one shape instead of the sweep (repeatable)\n"
          "  --threads-per-rank N  (default: cores / ranks)\n"
          "  --reps N           repetitions (default 10)\n"
-         "  --json FILE        also write one JSON object per line\n");
+         "  --json FILE        also write one JSON object per line\n"
+         "  --trace FILE.json  a Chrome trace (Perfetto) of every rank's events in the\n"
+         "                     last repetition of each configuration, fused and unfused\n"
+         "  --timeline FILE.svg  the same as an SVG picture\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -200,7 +212,7 @@ int cmd_bench(int argc, char **argv) {
   int nshapes = 5, given = 0, worlds[8] = {2}, nworlds = 1, processes = 0, reps = 10, tpr = 0;
   tpf_dtype_t types[3] = {TPF_BFLOAT16};
   int ntypes = 1;
-  const char *json_path = NULL;
+  const char *json_path = NULL, *trace_path = NULL, *svg_path = NULL;
   for (int i = 1; i < argc; i++) {
     const char *v;
     if ((v = option_value(argc, argv, &i, "--transport"))) {
@@ -208,6 +220,8 @@ int cmd_bench(int argc, char **argv) {
     } else if ((v = option_value(argc, argv, &i, "--reps"))) reps = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--threads-per-rank"))) tpr = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--json"))) json_path = v;
+    else if ((v = option_value(argc, argv, &i, "--trace"))) trace_path = v;
+    else if ((v = option_value(argc, argv, &i, "--timeline"))) svg_path = v;
     else if ((v = option_value(argc, argv, &i, "--shape"))) {
       long long m, k, n;
       if (sscanf(v, "%lld,%lld,%lld", &m, &k, &n) != 3 || given >= 16) {
@@ -240,6 +254,7 @@ int cmd_bench(int argc, char **argv) {
   }
   if (reps < 1 || reps > MAX_REPS) reps = 10;
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
+  timeline_t *timeline = timeline_new();
   bench_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   printf("# tpfuse %s, kernels %s, transport %s, %d repetitions, medians of the slowest rank\n", tpf_version(),
          tpf_gemm_kernel(), processes ? "shm (processes)" : "threads", reps);
@@ -276,6 +291,13 @@ int cmd_bench(int argc, char **argv) {
         double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
         double bytes = (double)sh.m * (double)sh.n * 4;
         for (int algo = 0; algo < 2; algo++) {
+          char title[160];
+          snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m, (long long)sh.k,
+                   (long long)sh.n, dtype_text(b.dtype), W, processes ? "shm" : "threads", algo ? "ring" : "unfused");
+          tpf_event_t *ev[64];
+          int counts[64];
+          for (int r = 0; r < W; r++) ev[r] = res->events[algo][r], counts[r] = res->traces[algo][r].count;
+          timeline_add(timeline, title, W, ev, counts);
           double t = algo ? t_fused : t_unfused, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
           double overlap = t_comm > 0 ? 100 * (t_comm - exposed) / t_comm : 0;
           if (overlap < 0) overlap = 0;
@@ -297,6 +319,9 @@ int cmd_bench(int argc, char **argv) {
       }
   if (json) fclose(json);
   munmap(res, sizeof *res);
+  if (trace_path && timeline_write_trace(timeline, trace_path) != 0) fprintf(stderr, "tpfuse bench: could not write %s\n", trace_path);
+  if (svg_path && timeline_write_svg(timeline, svg_path) != 0) fprintf(stderr, "tpfuse bench: could not write %s\n", svg_path);
+  timeline_free(timeline);
   printf("%s\n", total_wrong ? "WRONG RESULTS" : failed ? "FAILED" : "all results verified");
   return total_wrong || failed ? 1 : 0;
 }
