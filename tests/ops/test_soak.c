@@ -30,7 +30,6 @@ static config_t configs[CONFIGS];
 static uint16_t a16[CONFIGS][W][MAXM * MAXK], b16[CONFIGS][W][MAXK * MAXN], bias16[CONFIGS][MAXN];
 static float a32[CONFIGS][W][MAXM * MAXK], b32[CONFIGS][W][MAXK * MAXN], bias32[CONFIGS][MAXN];
 static unsigned char expect[CONFIGS][W][MAXM * MAXN * 4];
-static const int64_t uneven_counts[W][2] = {{0, 0}};
 
 typedef struct outcome {
   long calls, wrong, failures;
@@ -96,7 +95,6 @@ static void make_configs(void) {
       tpf_convert(bias32[i], TPF_FLOAT32, bias16[i], c->dtype, (size_t)c->n);
     }
   }
-  (void)uneven_counts;
 }
 
 static void soak_rank(tpf_comm_t *comm, int r, long calls, outcome_t *out) {
