@@ -123,7 +123,9 @@ TPF_API tpf_status_t tpf_convert(const void *src, tpf_dtype_t src_dtype, void *d
 typedef enum tpf_algo {
   TPF_ALGO_AUTO = 0,
   TPF_ALGO_UNFUSED = 1, /* whole GEMM, then the collective: the baseline */
-  TPF_ALGO_RING = 2     /* chunked ring-accumulate, pipelined with the GEMM */
+  TPF_ALGO_RING = 2,    /* chunked ring-accumulate, pipelined with the GEMM */
+  TPF_ALGO_DIRECT = 3   /* each rank makes every owner's chunks; owners sum
+                           their chunks between their own GEMM chunks */
 } tpf_algo_t;
 
 /* Per-communicator settings. Start from TPF_CONFIG_INIT; a field left at 0
@@ -137,7 +139,7 @@ typedef struct tpf_config {
                            TPF_ERR_UNSUPPORTED */
   int timeout_ms;       /* TPF_TIMEOUT_MS, default 30000: the longest any wait
                            for a peer may last before TPF_ERR_TIMEOUT */
-  tpf_algo_t algo;      /* TPF_ALGO (auto|unfused|ring): the default algorithm
+  tpf_algo_t algo;      /* TPF_ALGO (auto|unfused|ring|direct): the default algorithm
                            of calls whose options say TPF_ALGO_AUTO */
   int spin_us;          /* TPF_SPIN_US, default 50: how long a wait spins
                            before it sleeps on a futex */

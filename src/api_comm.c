@@ -39,7 +39,8 @@ static tpf_status_t parse_algo(const char *text, tpf_algo_t *algo) {
   if (strcmp(text, "auto") == 0) *algo = TPF_ALGO_AUTO;
   else if (strcmp(text, "unfused") == 0) *algo = TPF_ALGO_UNFUSED;
   else if (strcmp(text, "ring") == 0) *algo = TPF_ALGO_RING;
-  else return tpf_fail(TPF_ERR_INVALID, "TPF_ALGO='%s' must be auto, unfused or ring", text);
+  else if (strcmp(text, "direct") == 0) *algo = TPF_ALGO_DIRECT;
+  else return tpf_fail(TPF_ERR_INVALID, "TPF_ALGO='%s' must be auto, unfused, ring or direct", text);
   return TPF_OK;
 }
 
@@ -65,7 +66,7 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
   if (out->timeout_ms == 0 && (s = tpf_env_int(TPF_ENV_TIMEOUT_MS, 1, 1 << 30, &out->timeout_ms)) != TPF_OK)
     return s;
   out->algo = CONFIG_HAS(cfg, algo) ? cfg->algo : TPF_ALGO_AUTO;
-  if (out->algo != TPF_ALGO_AUTO && out->algo != TPF_ALGO_UNFUSED && out->algo != TPF_ALGO_RING)
+  if (out->algo < TPF_ALGO_AUTO || out->algo > TPF_ALGO_DIRECT)
     return tpf_fail(TPF_ERR_INVALID, "cfg->algo=%d is not a tpf_algo_t", (int)out->algo);
   if (out->algo == TPF_ALGO_AUTO && (s = parse_algo(tpf_env_string(TPF_ENV_ALGO), &out->algo)) != TPF_OK)
     return s;

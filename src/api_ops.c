@@ -31,7 +31,7 @@ static tpf_status_t read_options(const tpf_mm_options_t *opt, tpf_mm_options_t *
     return tpf_fail(TPF_ERR_INVALID, "opt->reduce_op=%d must be TPF_SUM or TPF_AVG", (int)o->reduce_op);
   if (o->comm_turn < 0)
     return tpf_fail(TPF_ERR_INVALID, "opt->comm_turn=%d must be >= 0 (0 = automatic)", o->comm_turn);
-  if (o->algo != TPF_ALGO_AUTO && o->algo != TPF_ALGO_UNFUSED && o->algo != TPF_ALGO_RING)
+  if (o->algo < TPF_ALGO_AUTO || o->algo > TPF_ALGO_DIRECT)
     return tpf_fail(TPF_ERR_INVALID, "opt->algo=%d is not a tpf_algo_t", (int)o->algo);
   if (o->bias_len < 0)
     return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld must be >= 0", (long long)o->bias_len);

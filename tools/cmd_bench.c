@@ -2,8 +2,9 @@
  *
  * For each configuration every rank (a thread, or a forked process with
  * --transport shm) times, over the same inputs: the unfused path (GEMM, then
- * the reduce-scatter), the fused ring, the rank's GEMM alone (tpf_gemm) and
- * the communication alone (tpf_reduce_scatter of the m x n fp32 partials).
+ * the reduce-scatter), the fused ring and direct schedules, the rank's GEMM
+ * alone (tpf_gemm) and the communication alone (tpf_reduce_scatter of the
+ * m x n fp32 partials).
  * A call's time is the slowest rank's; figures are medians over the
  * repetitions. Inputs are small integers, so every output of every
  * repetition is checked bit for bit against the exact result (#wrong).
@@ -25,8 +26,8 @@
 #include "commands.h"
 #include "timeline.h"
 
-enum { MAX_REPS = 50, KINDS = 4, EVENTS = 512 };
-enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM };
+enum { MAX_REPS = 50, KINDS = 5, EVENTS = 512 };
+enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM, T_DIRECT };
 
 typedef struct bench_shape {
   int64_t m, k, n;
@@ -44,9 +45,9 @@ typedef struct bench_results {
   long wrong[64];
   int status[64];
   char error[64][256];
-  /* the last repetition's events, unfused [0] and ring [1] */
-  tpf_event_t events[2][64][EVENTS];
-  tpf_trace_t traces[2][64];
+  /* the last repetition's events: unfused [0], ring [1], direct [2] */
+  tpf_event_t events[3][64][EVENTS];
+  tpf_trace_t traces[3][64];
 } bench_results_t;
 
 static double now(void) {
@@ -76,17 +77,18 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   float *partial = calloc((size_t)(m * n), sizeof(float)), *part_out = calloc((size_t)(rows * n), sizeof(float));
   tpf_matrix_t ma = {a, b->dtype, m, k, 0, 0}, mb = {bm, b->dtype, k, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
   tpf_matrix_t mp = {partial, TPF_FLOAT32, m, n, 0, 0}, mpo = {part_out, TPF_FLOAT32, rows, n, 0, 0};
-  tpf_mm_options_t unfused = TPF_MM_OPTIONS_INIT, fused = TPF_MM_OPTIONS_INIT;
+  tpf_mm_options_t unfused = TPF_MM_OPTIONS_INIT, fused = TPF_MM_OPTIONS_INIT, direct = TPF_MM_OPTIONS_INIT;
   unfused.algo = TPF_ALGO_UNFUSED;
   fused.algo = TPF_ALGO_RING;
+  direct.algo = TPF_ALGO_DIRECT;
   tpf_status_t s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused); /* warm-up, and the exact result */
   memcpy(expect, out, (size_t)(rows * n) * esize(b->dtype));
   size_t out_bytes = (size_t)(rows * n) * esize(b->dtype);
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
     if (rep == b->reps - 1) /* trace the last repetition */
-      for (int algo = 0; algo < 2; algo++) {
+      for (int algo = 0; algo < 3; algo++) {
         res->traces[algo][r] = (tpf_trace_t){res->events[algo][r], EVENTS, 0, 0};
-        (algo ? &fused : &unfused)->trace = &res->traces[algo][r];
+        (algo == 0 ? &unfused : algo == 1 ? &fused : &direct)->trace = &res->traces[algo][r];
       }
     double t0 = now();
     s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused);
@@ -100,11 +102,16 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
     double t3 = now();
     if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
     double t4 = now();
+    memset(out, 0, out_bytes);
+    if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct);
+    double t5 = now();
+    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
     if (rep >= 0) {
       res->seconds[T_UNFUSED][rep][r] = t1 - t0;
       res->seconds[T_FUSED][rep][r] = t2 - t1;
       res->seconds[T_GEMM][rep][r] = t3 - t2;
       res->seconds[T_COMM][rep][r] = t4 - t3;
+      res->seconds[T_DIRECT][rep][r] = t5 - t4;
     }
   }
   res->status[r] = s;
@@ -181,10 +188,10 @@ static const char *dtype_text(tpf_dtype_t t) {
 static void help(void) {
   printf("usage: tpfuse bench [options]\n"
          "\n"
-         "Times MatmulReduceScatter fused (ring) against unfused (GEMM, then reduce-scatter)\n"
-         "in one run, with the GEMM alone and the communication alone, on a sweep of\n"
-         "shapes; verifies every output (integer inputs, bit for bit); exits 1 on a\n"
-         "wrong result. One line per configuration:\n"
+         "Times MatmulReduceScatter fused (ring and direct) against unfused (GEMM, then\n"
+         "reduce-scatter) in one run, with the GEMM alone and the communication alone,\n"
+         "on a sweep of shapes; verifies every output (integer inputs, bit for bit);\n"
+         "exits 1 on a wrong result. One line per configuration and algorithm:\n"
          "  m k n dtype ranks algo | time(us) TFLOP/s algbw busbw #wrong |\n"
          "  gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
          "m is the rows of every rank's a (the output is m/W rows per rank); algbw is\n"
@@ -288,32 +295,34 @@ int cmd_bench(int argc, char **argv) {
         total_wrong += wrong;
         double t_unfused = median_of(res, T_UNFUSED, reps, W), t_fused = median_of(res, T_FUSED, reps, W);
         double t_gemm = median_of(res, T_GEMM, reps, W), t_comm = median_of(res, T_COMM, reps, W);
+        double t_direct = median_of(res, T_DIRECT, reps, W);
+        static const char *const algo_names[] = {"unfused", "ring", "direct"};
         double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
         double bytes = (double)sh.m * (double)sh.n * 4;
-        for (int algo = 0; algo < 2; algo++) {
+        for (int algo = 0; algo < 3; algo++) {
           char title[160];
           snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m, (long long)sh.k,
-                   (long long)sh.n, dtype_text(b.dtype), W, processes ? "shm" : "threads", algo ? "ring" : "unfused");
+                   (long long)sh.n, dtype_text(b.dtype), W, processes ? "shm" : "threads", algo_names[algo]);
           tpf_event_t *ev[64];
           int counts[64];
           for (int r = 0; r < W; r++) ev[r] = res->events[algo][r], counts[r] = res->traces[algo][r].count;
           timeline_add(timeline, title, W, ev, counts);
-          double t = algo ? t_fused : t_unfused, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
+          double t = algo == 0 ? t_unfused : algo == 1 ? t_fused : t_direct, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
           double overlap = t_comm > 0 ? 100 * (t_comm - exposed) / t_comm : 0;
           if (overlap < 0) overlap = 0;
           printf("%6lld %6lld %6lld %5s %3d %-7s | %10.1f %8.3f %7.2f %7.2f %6ld | %9.1f %9.1f %11.1f %7.0f%% | %.3f\n",
-                 (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo ? "ring" : "unfused",
+                 (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo_names[algo],
                  t * 1e6, flops / t / 1e12, bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6,
-                 t_comm * 1e6, exposed * 1e6, overlap, algo ? t_fused / t_unfused : 1.0);
+                 t_comm * 1e6, exposed * 1e6, overlap, t / t_unfused);
           if (json)
             fprintf(json,
                     "{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
                     "\"time_us\":%.2f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
                     "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
                     (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
-                    processes ? "shm" : "threads", algo ? "ring" : "unfused", t * 1e6, flops / t / 1e12,
+                    processes ? "shm" : "threads", algo_names[algo], t * 1e6, flops / t / 1e12,
                     bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6, t_comm * 1e6,
-                    exposed * 1e6, overlap, algo ? t_fused / t_unfused : 1.0);
+                    exposed * 1e6, overlap, t / t_unfused);
         }
         fflush(stdout);
       }

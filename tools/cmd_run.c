@@ -22,7 +22,7 @@ static void help(void) {
          "  --reduce-op OP     sum | avg (default sum)\n"
          "  --comm-turn N      chunks per owner block, 0 = automatic (default 0)\n"
          "  --row-counts LIST  uneven split, e.g. 3,5,0,8 (W counts summing to m)\n"
-         "  --algo A           auto | ring | unfused (default auto)\n"
+         "  --algo A           auto | ring | direct | unfused (default auto)\n"
          "  --integers         small integer inputs: the output must be bit-exact\n"
          "  --reps N           timed calls (default 5)\n"
          "  --timeout-ms N     longest wait for a peer (default: TPF_TIMEOUT_MS)\n"
@@ -93,9 +93,10 @@ int cmd_run(int argc, char **argv) {
     } else if ((v = option_value(argc, argv, &i, "--algo"))) {
       if (strcmp(v, "auto") == 0) c.algo = TPF_ALGO_AUTO;
       else if (strcmp(v, "ring") == 0) c.algo = TPF_ALGO_RING;
+      else if (strcmp(v, "direct") == 0) c.algo = TPF_ALGO_DIRECT;
       else if (strcmp(v, "unfused") == 0) c.algo = TPF_ALGO_UNFUSED;
       else {
-        fprintf(stderr, "tpfuse run: --algo %s: choose auto, ring or unfused\n", v);
+        fprintf(stderr, "tpfuse run: --algo %s: choose auto, ring, direct or unfused\n", v);
         return 2;
       }
     } else if ((v = option_value(argc, argv, &i, "--row-counts"))) {

@@ -12,7 +12,7 @@ static const tpf_setting_t table[TPF_ENV_COUNT] = {
     [TPF_ENV_TIMEOUT_MS] = {"TPF_TIMEOUT_MS", NULL, "30000",
                             "longest wait for a peer, in ms (tpf_config_t.timeout_ms)"},
     [TPF_ENV_ALGO] = {"TPF_ALGO", NULL, "auto",
-                      "algorithm of fused calls: auto|unfused|ring (tpf_config_t.algo)"},
+                      "algorithm of fused calls: auto|unfused|ring|direct (tpf_config_t.algo)"},
     [TPF_ENV_SPIN_US] = {"TPF_SPIN_US", NULL, "50",
                          "spin this long before sleeping in a wait, in us (tpf_config_t.spin_us)"},
     [TPF_ENV_THREADS_PER_RANK] = {"TPF_THREADS_PER_RANK", NULL, "0",

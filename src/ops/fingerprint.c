@@ -17,7 +17,7 @@ uint64_t tpf_hash_counts(const int64_t *counts, int n) {
 }
 
 static const char *algo_name(int a) {
-  return a == TPF_ALGO_RING ? "ring" : a == TPF_ALGO_UNFUSED ? "unfused" : "auto";
+  return a == TPF_ALGO_RING ? "ring" : a == TPF_ALGO_UNFUSED ? "unfused" : a == TPF_ALGO_DIRECT ? "direct" : "auto";
 }
 
 /* Writes a field's value in words into buf. */

@@ -65,12 +65,12 @@ static int64_t place_rows(const tpf_rs_problem_t *p, int size) {
 }
 
 int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size) {
-  if (p->algo == TPF_ALGO_RING && size * p->chunks > 1) return 1;
+  if (p->algo != TPF_ALGO_UNFUSED && size * p->chunks > 1) return 1;
   return tpf_gemm_reuses_b(gemm, p->b.dtype, p->m);
 }
 
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size) {
-  if (p->algo == TPF_ALGO_UNFUSED) return sizeof(float) * (size_t)(p->m * p->n);
+  if (p->algo != TPF_ALGO_RING) return sizeof(float) * (size_t)(p->m * p->n);
   return sizeof(float) * 2 * (size_t)(p->chunks * place_rows(p, size) * p->n);
 }
 
@@ -172,9 +172,75 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   return st;
 }
 
+/* Sums the own block's chunk c from every rank's partial (order 0..W-1). */
+static void reduce_own_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int c) {
+  const int W = comm->size, r = comm->rank;
+  const void **partials = (const void **)comm->peer_scratch;
+  for (int q = 0; q < W; q++) partials[q] = comm->ep->transport->buffer(comm->ep, q), comm->ld_scratch[q] = p->n;
+  int64_t rows = owner_rows(p, r), r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
+  int64_t t = tpf_trace_begin(p->trace);
+  tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r] + r0, r1 - r0, p->n, p->divisor,
+               p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype), p->out_dtype,
+               p->out_ld);
+  tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
+}
+
+/* Direct: at step s rank r multiplies block (r + s) mod W, its own first,
+ * chunk by chunk, into its fp32 partial, posting each chunk. Rank q makes
+ * r's block at step (r - q) mod W, so r knows which count means "chunk c of
+ * my block is ready on q". Between its GEMM chunks r sums each own chunk
+ * that every rank has made (never waiting), and waits only for what is left
+ * at the end. The sum runs over ranks 0..W-1, as in the unfused path, so the
+ * two give the same bits. */
+static tpf_status_t run_direct(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank, N = p->chunks;
+  const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
+  float *partial = tr->buffer(ep, r);
+  int reduced = 0; /* own chunks summed so far */
+  tpf_status_t st = TPF_OK;
+  for (int s = 0; s < W; s++) {
+    int j = (r + s) % W;
+    int64_t rows = owner_rows(p, j);
+    for (int c = 0; c < N; c++) {
+      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
+      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial + first * p->n, TPF_FLOAT32, p->n};
+      tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
+      int64_t t = tpf_trace_begin(p->trace);
+      tpf_gemm_multiply(&comm->gemm, r1 - r0, &a_rows, &epi);
+      tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, s, c, -1);
+      tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+      for (int ready = 1; ready && reduced < N;) {
+        for (int q = 0; q < W && ready; q++)
+          ready = tr->test(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(((r - q + W) % W) * N + reduced + 1));
+        if (ready) reduce_own_chunk(comm, p, reduced++);
+      }
+    }
+  }
+  for (; reduced < N && st == TPF_OK; reduced++) {
+    for (int q = 0; q < W && st == TPF_OK; q++) {
+      int64_t t = tpf_trace_begin(p->trace);
+      st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(((r - q + W) % W) * N + reduced + 1));
+      if (q != r) tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, reduced, q);
+    }
+    if (st == TPF_OK) reduce_own_chunk(comm, p, reduced);
+  }
+  if (st == TPF_OK) { /* return once every peer is done reading this partial */
+    tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
+    int64_t t = tpf_trace_begin(p->trace);
+    for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + 1);
+    tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
+  }
+  comm->produced_base += (uint32_t)(W * N);
+  comm->consumed_base += 1;
+  return st;
+}
+
 tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   switch (p->algo) {
   case TPF_ALGO_RING: return run_ring(comm, p);
+  case TPF_ALGO_DIRECT: return run_direct(comm, p);
   case TPF_ALGO_UNFUSED: return run_unfused(comm, p);
   default: return tpf_fail(TPF_ERR_INTERNAL, "algorithm %d reached the schedule", (int)p->algo);
   }

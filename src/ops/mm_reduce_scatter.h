@@ -14,7 +14,7 @@ typedef struct tpf_rs_problem {
   tpf_dtype_t out_dtype;
   int64_t out_ld;
   int chunks;                 /* per owner block, >= 1 */
-  tpf_algo_t algo;            /* TPF_ALGO_RING or TPF_ALGO_UNFUSED */
+  tpf_algo_t algo;            /* TPF_ALGO_RING, TPF_ALGO_DIRECT or TPF_ALGO_UNFUSED */
   tpf_trace_t *trace;         /* NULL, or where to log events */
 } tpf_rs_problem_t;
 

@@ -288,6 +288,10 @@ static void s_post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
 
 static const char *const counter_names[TPF_COUNTER_COUNT] = {"a chunk", "a consumed chunk"};
 
+static int s_test(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
+  return tpf_reached(atomic_load_explicit(&self(ep)->hdr->ranks[q].counters[counter], memory_order_acquire), value);
+}
+
 static tpf_status_t s_wait(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
   shm_endpoint_t *me = self(ep);
   return wait_word(me, q, &me->hdr->ranks[q].counters[counter], value, counter_names[counter]);
@@ -321,7 +325,7 @@ static void s_destroy(tpf_endpoint_t *ep) {
 }
 
 static const tpf_transport_t shm_transport = {
-    "shm", s_exchange, s_reserve, s_buffer, s_post, s_wait, s_fail, s_health, s_destroy,
+    "shm", s_exchange, s_reserve, s_buffer, s_post, s_test, s_wait, s_fail, s_health, s_destroy,
 };
 
 /* ----------------------------------------------------------------- set-up */

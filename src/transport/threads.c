@@ -126,6 +126,10 @@ static void t_post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
   tpf_post(&g->waiter, &g->ranks[ep->rank].counters[counter], value);
 }
 
+static int t_test(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
+  return tpf_reached(atomic_load_explicit(&self(ep)->group->ranks[q].counters[counter], memory_order_acquire), value);
+}
+
 static tpf_status_t t_wait(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
   thread_endpoint_t *me = self(ep);
   return wait_word(me, q, &me->group->ranks[q].counters[counter], value, counter_names[counter]);
@@ -155,7 +159,7 @@ static void t_destroy(tpf_endpoint_t *ep) {
 }
 
 static const tpf_transport_t threads_transport = {
-    "threads", t_exchange, t_reserve, t_buffer, t_post, t_wait, t_fail, t_health, t_destroy,
+    "threads", t_exchange, t_reserve, t_buffer, t_post, t_test, t_wait, t_fail, t_health, t_destroy,
 };
 
 tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t *cfg,

@@ -38,6 +38,8 @@ typedef struct tpf_transport {
   float *(*buffer)(tpf_endpoint_t *ep, int q);
   /* Publishes this rank's counter. */
   void (*post)(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value);
+  /* Whether rank q's counter has reached `value` now (never waits). */
+  int (*test)(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value);
   /* Waits until rank q's counter has reached `value`; records the error. */
   tpf_status_t (*wait)(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value);
   /* Marks the whole group failed with `status` and `why`, waking every rank

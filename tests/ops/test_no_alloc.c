@@ -105,6 +105,7 @@ int main(void) {
   CHECK(atomic_load(&allocations) == 1, "the allocation counter does not count (%ld)", atomic_load(&allocations));
   check_operator(TPF_ALGO_RING);
   check_operator(TPF_ALGO_UNFUSED);
+  check_operator(TPF_ALGO_DIRECT);
   check_gemm();
   return test_summary();
 }

@@ -48,12 +48,24 @@ static int run_and_check(const rs_case_t *c_in, rs_result_t *r) {
   return r->passed;
 }
 
-/* The case with random inputs against float64, then with integers for the
- * ring and the unfused path, which must agree bit for bit. */
+/* The case with random inputs against float64 on the unfused and the direct
+ * schedules, which sum the same partials in the same order and so must
+ * agree bit for bit; then with integers for the ring and the unfused path,
+ * which must agree bit for bit too. */
 static void check_case(rs_case_t c) {
-  rs_result_t r, ring, unfused;
+  rs_result_t r, direct, ring, unfused;
   c.integers = 0;
-  if (run_and_check(&c, &r)) rs_result_free(&r);
+  c.algo = TPF_ALGO_UNFUSED;
+  int both = run_and_check(&c, &r);
+  c.algo = TPF_ALGO_DIRECT;
+  both &= run_and_check(&c, &direct);
+  if (both) {
+    char what[300];
+    describe(&c, what, sizeof what);
+    CHECK(rs_result_same_bits(&c, &r, &direct), "%s: direct and unfused differ", what);
+  }
+  if (r.ranks) rs_result_free(&r);
+  if (direct.ranks) rs_result_free(&direct);
   c.integers = 1;
   c.algo = TPF_ALGO_RING;
   int ok = run_and_check(&c, &ring);

@@ -21,7 +21,7 @@ enum { W = 2, CONFIGS = 12, MAXM = 128, MAXK = 96, MAXN = 96 };
 typedef struct config {
   int64_t m, k, n;
   tpf_dtype_t dtype;
-  int op; /* 0..2: mm_rs with algo auto/ring/unfused; 3: reduce-scatter */
+  int op; /* 0..2: mm_rs with algo auto/ring/unfused (direct for odd configs with op 0); 3: reduce-scatter */
   int bias, avg, turn, uneven;
 } config_t;
 
@@ -113,7 +113,7 @@ static void soak_rank(tpf_comm_t *comm, int r, long calls, outcome_t *out) {
     opt.reduce_op = c->avg ? TPF_AVG : TPF_SUM;
     opt.comm_turn = c->turn;
     opt.row_counts = c->uneven ? counts : NULL;
-    opt.algo = c->op == 1 ? TPF_ALGO_RING : c->op == 2 ? TPF_ALGO_UNFUSED : TPF_ALGO_AUTO;
+    opt.algo = c->op == 1 ? TPF_ALGO_RING : c->op == 2 ? TPF_ALGO_UNFUSED : ci % 8 == 4 ? TPF_ALGO_DIRECT : TPF_ALGO_AUTO;
     if (c->op == 3 && c->bias && cols != c->n) opt.bias = NULL; /* the bias is n long */
     memset(result, 0xee, sizeof result);
     tpf_status_t s = c->op == 3 ? tpf_reduce_scatter(comm, &a, &o, &opt) : tpf_mm_reduce_scatter(comm, &a, &b, &o, &opt);
