@@ -134,11 +134,14 @@ typedef enum tpf_algo {
  * ever appended; `size` lets older callers keep working. */
 typedef struct tpf_config {
   size_t size;          /* sizeof(tpf_config_t) */
-  int threads_per_rank; /* TPF_THREADS_PER_RANK; each rank computes on its own
-                           thread: 0 and 1 are accepted, more is refused with
-                           TPF_ERR_UNSUPPORTED */
+  int threads_per_rank; /* TPF_THREADS_PER_RANK, default 0: the cores this
+                           process may use divided among the ranks on this
+                           host. The compute threads of each rank's GEMM
+                           (a persistent pool); results do not depend on it */
   int timeout_ms;       /* TPF_TIMEOUT_MS, default 30000: the longest any wait
-                           for a peer may last before TPF_ERR_TIMEOUT */
+                           for a peer may last before TPF_ERR_TIMEOUT. After a
+                           timeout, a dead peer or an abort the communicator
+                           refuses every call: destroy it on every rank */
   tpf_algo_t algo;      /* TPF_ALGO (auto|unfused|ring|direct): the default algorithm
                            of calls whose options say TPF_ALGO_AUTO */
   int spin_us;          /* TPF_SPIN_US, default 50: how long a wait spins
