@@ -162,6 +162,7 @@ void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, 
 
 typedef struct multiply_job {
   tpf_gemm_engine_t *e;
+  const tpf_gemm_kernel_t *kernel; /* e->kernel, or its narrow sibling */
   int64_t m;
   const tpf_gemm_operand_t *a;
   const tpf_gemm_epilogue_t *epi;
@@ -189,7 +190,7 @@ static const char *b_block(const multiply_job_t *job, tpf_gemm_thread_space_t *w
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
-  const tpf_gemm_kernel_t *kern = e->kernel;
+  const tpf_gemm_kernel_t *kern = job->kernel;
   const int mr = kern->mr, nr = kern->nr;
   const int64_t ldc = kern->nc, elem = tpf_pack_bytes(kern->format);
   const int64_t ldb = kern->format == TPF_PACK_F32 ? nr : 2 * nr;
@@ -222,7 +223,9 @@ static void multiply_job(void *arg, int t, int threads) {
 void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t *a,
                        const tpf_gemm_epilogue_t *epi) {
   if (m <= 0) return;
-  multiply_job_t job = {e, m, a, epi, layout_of(e->kernel, e->k, e->n)};
+  const tpf_gemm_kernel_t *kern = e->kernel;
+  if (kern->narrow && m <= 2 * kern->narrow->mr) kern = kern->narrow;
+  multiply_job_t job = {e, kern, m, a, epi, layout_of(e->kernel, e->k, e->n)};
   tpf_pool_run(e->pool, multiply_job, &job);
   e->packed_ready = e->keep;
 }

@@ -57,6 +57,10 @@ typedef struct tpf_gemm_kernel {
   tpf_pack_a_fn pack_a;
   tpf_pack_b_fn pack_b;
   tpf_finish_fn finish;
+  /* NULL, or a kernel with fewer rows (same format, nr and kc, so the same
+   * packed B, and the same sums, so the same bits) for products of at most
+   * 2 * narrow->mr rows, which a tall tile would mostly pad */
+  const struct tpf_gemm_kernel *narrow;
 } tpf_gemm_kernel_t;
 
 /* An instruction set: the kernel it uses for each input dtype. */

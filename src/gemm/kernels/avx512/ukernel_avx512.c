@@ -1,6 +1,7 @@
-/* The AVX-512 fp32 micro-kernel: a 12 x 32 tile of C in 24 zmm registers;
- * per k step two loads of B (32 columns) and twelve broadcasts of A, each
- * feeding two FMAs. Plus packing of B with vector loads and conversions. */
+/* The AVX-512 fp32 micro-kernels: a 14 x 32 tile of C in 28 zmm registers;
+ * per k step two loads of B (32 columns) and fourteen broadcasts of A, each
+ * feeding two FMAs; and an 8 x 32 one for products of at most 16 rows. Plus
+ * packing of A and B with vector loads and conversions, and the epilogue. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -8,9 +9,10 @@
 #include "gemm/pack.h"
 #include "kernels_avx512.h"
 
-enum { MR = 14, NR = 32 };
+enum { MR = 14, NR = 32, NARROW_MR = 8 };
 
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROWS14(X) ROWS8(X) X(8) X(9) X(10) X(11) X(12) X(13)
 #define DECLARE(i) __m512 c##i##a, c##i##b;
 #define LOAD(i)                                                    \
   c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
@@ -25,20 +27,25 @@ enum { MR = 14, NR = 32 };
   _mm512_storeu_ps(c + i * ldc, c##i##a); \
   _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
 
-static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
-                    int accumulate) {
-  const float *a = pa, *b = pb;
-  ROWS(DECLARE)
-  ROWS(LOAD)
-  for (int64_t p = 0; p < kb; p++) {
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-    _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
-    ROWS(STEP)
-    a += MR;
-    b += ldb;
+/* One kernel per tile height; every element's sum is the same FMA chain. */
+#define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
+  static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
+                   int accumulate) {                                                            \
+    const float *a = pa, *b = pb;                                                               \
+    ROWS(DECLARE)                                                                               \
+    ROWS(LOAD)                                                                                  \
+    for (int64_t p = 0; p < kb; p++) {                                                          \
+      __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                             \
+      _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
+      ROWS(STEP)                                                                                \
+      a += mr;                                                                                  \
+      b += ldb;                                                                                 \
+    }                                                                                           \
+    ROWS(STORE)                                                                                 \
   }
-  ROWS(STORE)
-}
+
+DEFINE_UKERNEL(ukernel, MR, ROWS14)
+DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, ROWS8)
 
 /* 16 elements of a row as fp32, `live` of them real, the rest zero. */
 static __m512 load16(const void *src, tpf_dtype_t t, int live) {
@@ -158,5 +165,9 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
   }
 }
 
+static const tpf_gemm_kernel_t narrow_f32 = {
+    "avx512-narrow", TPF_PACK_F32, NARROW_MR, NR, 256, 224, 512, 0, ukernel_narrow, pack_a, pack_b,
+    tpf_finish_avx512, NULL};
+
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 256, 224, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512};
+    "avx512", TPF_PACK_F32, MR, NR, 256, 224, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, &narrow_f32};

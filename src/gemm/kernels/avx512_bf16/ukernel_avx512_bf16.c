@@ -10,9 +10,10 @@
 #include "kernels_avx512_bf16.h"
 #include "gemm/kernels/avx512/kernels_avx512.h"
 
-enum { MR = 12, NR = 32 };
+enum { MR = 12, NR = 32, NARROW_MR = 8 };
 
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROWS12(X) ROWS8(X) X(8) X(9) X(10) X(11)
 #define DECLARE(i) __m512 c##i##a, c##i##b;
 #define LOAD(i)                                                    \
   c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
@@ -29,20 +30,25 @@ enum { MR = 12, NR = 32 };
   _mm512_storeu_ps(c + i * ldc, c##i##a); \
   _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
 
-static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
-                    int accumulate) {
-  const uint16_t *a = pa, *b = pb;
-  ROWS(DECLARE)
-  ROWS(LOAD)
-  for (int64_t q = 0; q < (kb + 1) / 2; q++) {
-    __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32);
-    _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
-    ROWS(STEP)
-    a += 2 * MR;
-    b += ldb;
+/* One kernel per tile height; every element's sum is the same dot chain. */
+#define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
+  static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
+                   int accumulate) {                                                            \
+    const uint16_t *a = pa, *b = pb;                                                            \
+    ROWS(DECLARE)                                                                               \
+    ROWS(LOAD)                                                                                  \
+    for (int64_t q = 0; q < (kb + 1) / 2; q++) {                                                \
+      __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32); \
+      _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
+      ROWS(STEP)                                                                                \
+      a += 2 * mr;                                                                              \
+      b += ldb;                                                                                 \
+    }                                                                                           \
+    ROWS(STORE)                                                                                 \
   }
-  ROWS(STORE)
-}
+
+DEFINE_UKERNEL(ukernel, MR, ROWS12)
+DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, ROWS8)
 
 /* Rows 2q and 2q+1 of a plain bf16 B, interleaved column by column into the
  * pair layout. A transposed B goes through the portable packer. */
@@ -73,6 +79,10 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
   }
 }
 
+static const tpf_gemm_kernel_t narrow_bf16 = {
+    "avx512_bf16-narrow", TPF_PACK_BF16_PAIRS, NARROW_MR, NR, 256, 240, 512, 1, ukernel_narrow,
+    tpf_pack_a_bf16_avx512, pack_b, tpf_finish_avx512, NULL};
+
 const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
     "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 256, 240, 512, 1, ukernel, tpf_pack_a_bf16_avx512,
-    pack_b, tpf_finish_avx512};
+    pack_b, tpf_finish_avx512, &narrow_bf16};
