@@ -174,19 +174,27 @@ static int64_t largest_block(const tpf_comm_t *comm) {
   return most;
 }
 
+/* What every operator does first: a live, healthy communicator (failing
+ * here involves no peer), a blank fingerprint of `op`, the options. */
+static tpf_status_t begin_call(tpf_comm_t *comm, tpf_op_kind_t op, tpf_fingerprint_t *mine,
+                               const tpf_mm_options_t *opt, tpf_mm_options_t *o, tpf_status_t *local) {
+  tpf_status_t s = tpf_check_comm(comm);
+  if (s == TPF_OK) s = comm->ep->transport->health(comm->ep);
+  if (s != TPF_OK) return s;
+  memset(mine, 0, sizeof *mine);
+  mine->op = op;
+  *local = read_options(opt, o);
+  return TPF_OK;
+}
+
 tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
                                    tpf_matrix_t *out, const tpf_mm_options_t *opt) {
-  tpf_status_t s = tpf_check_comm(comm);
-  if (s != TPF_OK) return s;
-  if ((s = comm->ep->transport->health(comm->ep)) != TPF_OK) return s;
-
   tpf_mm_options_t o;
   tpf_rs_problem_t p;
   memset(&p, 0, sizeof p);
   tpf_fingerprint_t mine;
-  memset(&mine, 0, sizeof mine);
-  mine.op = TPF_OP_MM_REDUCE_SCATTER;
-  s = read_options(opt, &o);
+  tpf_status_t s, early = begin_call(comm, TPF_OP_MM_REDUCE_SCATTER, &mine, opt, &o, &s);
+  if (early != TPF_OK) return early;
   if (s == TPF_OK) s = check_rs(comm, a, b, out, &o, &p);
   if (s == TPF_OK) {
     p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k,
@@ -214,18 +222,13 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
 
 tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                 const tpf_mm_options_t *opt) {
-  tpf_status_t s = tpf_check_comm(comm);
-  if (s != TPF_OK) return s;
-  if ((s = comm->ep->transport->health(comm->ep)) != TPF_OK) return s;
-
   tpf_mm_options_t o;
   tpf_rsc_problem_t p;
   memset(&p, 0, sizeof p);
   tpf_fingerprint_t mine;
-  memset(&mine, 0, sizeof mine);
-  mine.op = TPF_OP_REDUCE_SCATTER;
+  tpf_status_t s, early = begin_call(comm, TPF_OP_REDUCE_SCATTER, &mine, opt, &o, &s);
+  if (early != TPF_OK) return early;
   tpf_span_t si, so, sbias = {0, 0};
-  s = read_options(opt, &o);
   if (s == TPF_OK) s = tpf_check_matrix("in", in, 1, &si);
   if (s == TPF_OK && in->transposed)
     s = tpf_fail(TPF_ERR_INVALID, "in.transposed=1: the input must be a row-major view");

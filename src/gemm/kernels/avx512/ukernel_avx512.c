@@ -6,34 +6,25 @@
 #include <string.h>
 
 #include "gemm/gemm.h"
+#include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
 #include "kernels_avx512.h"
 
 enum { MR = 14, NR = 32, NARROW_MR = 8 };
 
-#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define ROWS14(X) ROWS8(X) X(8) X(9) X(10) X(11) X(12) X(13)
-#define DECLARE(i) __m512 c##i##a, c##i##b;
-#define LOAD(i)                                                    \
-  c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
-  c##i##b = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
 #define STEP(i)                                   \
   {                                               \
     __m512 ai = _mm512_set1_ps(a[i]);             \
     c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);   \
     c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);   \
   }
-#define STORE(i)                          \
-  _mm512_storeu_ps(c + i * ldc, c##i##a); \
-  _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
-
 /* One kernel per tile height; every element's sum is the same FMA chain. */
 #define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate) {                                                            \
     const float *a = pa, *b = pb;                                                               \
-    ROWS(DECLARE)                                                                               \
-    ROWS(LOAD)                                                                                  \
+    ROWS(TPF_TILE_DECLARE)             \
+    ROWS(TPF_TILE_LOAD)                \
     for (int64_t p = 0; p < kb; p++) {                                                          \
       __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                             \
       _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
@@ -41,11 +32,11 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
       a += mr;                                                                                  \
       b += ldb;                                                                                 \
     }                                                                                           \
-    ROWS(STORE)                                                                                 \
+    ROWS(TPF_TILE_STORE)               \
   }
 
-DEFINE_UKERNEL(ukernel, MR, ROWS14)
-DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, ROWS8)
+DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
+DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
 /* 16 elements of a row as fp32, `live` of them real, the rest zero. */
 static __m512 load16(const void *src, tpf_dtype_t t, int live) {

@@ -6,18 +6,13 @@
 #include <string.h>
 
 #include "gemm/gemm.h"
+#include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
 #include "kernels_avx512_bf16.h"
 #include "gemm/kernels/avx512/kernels_avx512.h"
 
 enum { MR = 12, NR = 32, NARROW_MR = 8 };
 
-#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define ROWS12(X) ROWS8(X) X(8) X(9) X(10) X(11)
-#define DECLARE(i) __m512 c##i##a, c##i##b;
-#define LOAD(i)                                                    \
-  c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
-  c##i##b = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
 #define STEP(i)                                                        \
   {                                                                    \
     int32_t pair;                                                      \
@@ -26,17 +21,13 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
     c##i##a = _mm512_dpbf16_ps(c##i##a, ai, b0);                       \
     c##i##b = _mm512_dpbf16_ps(c##i##b, ai, b1);                       \
   }
-#define STORE(i)                          \
-  _mm512_storeu_ps(c + i * ldc, c##i##a); \
-  _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
-
 /* One kernel per tile height; every element's sum is the same dot chain. */
 #define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate) {                                                            \
     const uint16_t *a = pa, *b = pb;                                                            \
-    ROWS(DECLARE)                                                                               \
-    ROWS(LOAD)                                                                                  \
+    ROWS(TPF_TILE_DECLARE)             \
+    ROWS(TPF_TILE_LOAD)                \
     for (int64_t q = 0; q < (kb + 1) / 2; q++) {                                                \
       __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32); \
       _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
@@ -44,11 +35,11 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
       a += 2 * mr;                                                                              \
       b += ldb;                                                                                 \
     }                                                                                           \
-    ROWS(STORE)                                                                                 \
+    ROWS(TPF_TILE_STORE)               \
   }
 
-DEFINE_UKERNEL(ukernel, MR, ROWS12)
-DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, ROWS8)
+DEFINE_UKERNEL(ukernel, MR, TPF_ROWS12)
+DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
 /* Rows 2q and 2q+1 of a plain bf16 B, interleaved column by column into the
  * pair layout. A transposed B goes through the portable packer. */

@@ -1,0 +1,22 @@
+/* The accumulator tile both AVX-512 kernels keep in registers: row i of an
+ * mr x 32 tile of C is c<i>a (columns 0-15) and c<i>b (16-31). Each kernel
+ * file defines its own STEP(i); these are the parts they share. */
+#ifndef TPF_GEMM_KERNELS_AVX512_TILE_H
+#define TPF_GEMM_KERNELS_AVX512_TILE_H
+
+#include <immintrin.h>
+
+#define TPF_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define TPF_ROWS12(X) TPF_ROWS8(X) X(8) X(9) X(10) X(11)
+#define TPF_ROWS14(X) TPF_ROWS12(X) X(12) X(13)
+
+#define TPF_TILE_DECLARE(i) __m512 c##i##a, c##i##b;
+/* Start from C's tile (accumulate) or from zero. */
+#define TPF_TILE_LOAD(i)                                                       \
+  c##i##a = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps(); \
+  c##i##b = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+#define TPF_TILE_STORE(i)                 \
+  _mm512_storeu_ps(c + i * ldc, c##i##a); \
+  _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
+
+#endif
