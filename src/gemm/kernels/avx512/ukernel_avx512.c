@@ -23,8 +23,8 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate) {                                                            \
     const float *a = pa, *b = pb;                                                               \
-    ROWS(TPF_TILE_DECLARE)             \
-    ROWS(TPF_TILE_LOAD)                \
+    ROWS(TPF_TILE_DECLARE)                                                                      \
+    ROWS(TPF_TILE_LOAD)                                                                         \
     for (int64_t p = 0; p < kb; p++) {                                                          \
       __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                             \
       _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
@@ -32,7 +32,7 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
       a += mr;                                                                                  \
       b += ldb;                                                                                 \
     }                                                                                           \
-    ROWS(TPF_TILE_STORE)               \
+    ROWS(TPF_TILE_STORE)                                                                        \
   }
 
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)

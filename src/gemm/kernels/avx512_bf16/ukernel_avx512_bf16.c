@@ -26,8 +26,8 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate) {                                                            \
     const uint16_t *a = pa, *b = pb;                                                            \
-    ROWS(TPF_TILE_DECLARE)             \
-    ROWS(TPF_TILE_LOAD)                \
+    ROWS(TPF_TILE_DECLARE)                                                                      \
+    ROWS(TPF_TILE_LOAD)                                                                         \
     for (int64_t q = 0; q < (kb + 1) / 2; q++) {                                                \
       __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32); \
       _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
@@ -35,7 +35,7 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
       a += 2 * mr;                                                                              \
       b += ldb;                                                                                 \
     }                                                                                           \
-    ROWS(TPF_TILE_STORE)               \
+    ROWS(TPF_TILE_STORE)                                                                        \
   }
 
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS12)
