@@ -1,7 +1,8 @@
 /* The AVX-512 BF16 micro-kernel: a 12 x 32 tile of C in 24 zmm registers;
  * per pair of k steps two loads of B (32 columns x 2 k, interleaved), twelve
  * 32-bit broadcasts of A's pairs, each feeding two vdpbf16ps (two products
- * per lane). Plus packing of B into pairs with vector permutes. */
+ * per lane); and an 8 x 32 one for products of at most 16 rows. Plus packing
+ * of B into pairs with vector permutes. */
 #include <immintrin.h>
 #include <string.h>
 
