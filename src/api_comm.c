@@ -10,6 +10,7 @@
 #include "common/env.h"
 #include "common/alloc.h"
 #include "common/status.h"
+#include "api_comm.h"
 #include "registry.h"
 
 const char *tpf_version(void) { return "0.1.0"; }
@@ -194,6 +195,28 @@ tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id
   char name[64];
   snprintf(name, sizeof name, "tpf-shm-%02x%02x%02x%02x-r%d", id.bytes[4], id.bytes[5], id.bytes[6],
            id.bytes[7], rank);
+  tpf_comm_t *made;
+  if ((s = comm_make(ep, set.isa, &set, name, &made)) != TPF_OK) {
+    ep->transport->destroy(ep);
+    return s;
+  }
+  tpf_registry_add(made);
+  *comm = made;
+  return TPF_OK;
+}
+
+tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, int ranks_on_host,
+                                    tpf_endpoint_maker_fn make, void *arg, const char *name_prefix) {
+  if (!comm) return tpf_fail(TPF_ERR_INVALID, "comm is NULL");
+  settings_t set;
+  tpf_status_t s = resolve(cfg, &set);
+  if (s != TPF_OK) return s;
+  if (set.threads == 0) set.threads = tpf_default_threads(ranks_on_host);
+  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000};
+  tpf_endpoint_t *ep;
+  if ((s = make(arg, &tcfg, &ep)) != TPF_OK) return s;
+  char name[64];
+  snprintf(name, sizeof name, "%s-r%d", name_prefix, ep->rank);
   tpf_comm_t *made;
   if ((s = comm_make(ep, set.isa, &set, name, &made)) != TPF_OK) {
     ep->transport->destroy(ep);

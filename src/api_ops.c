@@ -201,7 +201,7 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
                                    comm->size);
     p.chunks = tpf_mm_rs_chunks(o.comm_turn, largest_block(comm), p.n, p.k);
     p.trace = o.trace;
-    s = comm->ep->transport->reserve(comm->ep, tpf_mm_rs_buffer_bytes(&p, comm->size));
+    s = tpf_mm_rs_reserve(comm, &p);
   }
   if (s == TPF_OK) s = tpf_reserve_row_scratch(comm, p.n);
   if (s == TPF_OK && o.bias) {
@@ -252,7 +252,7 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
                             o.reduce_op == TPF_AVG ? (float)comm->size : 1.0f, NULL, out->data,
                             tpf_matrix_ld(out), tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype),
                             o.trace};
-    s = comm->ep->transport->reserve(comm->ep, tpf_rsc_buffer_bytes(&p));
+    s = tpf_rsc_reserve(comm, &p);
   }
   if (s == TPF_OK) {
     s = tpf_reserve_row_scratch(comm, p.n);

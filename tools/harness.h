@@ -8,6 +8,9 @@
 
 #include "tpfuse.h"
 
+/* Where the ranks run (rs_case_t.processes). */
+enum { RS_THREADS = 0, RS_SHM = 1, RS_MPI = 2 };
+
 typedef struct rs_case {
   int world_size;
   int64_t m, n, k;
@@ -24,8 +27,9 @@ typedef struct rs_case {
   int reps;                  /* timed calls (>= 1); the last output is verified */
   int timeout_ms;            /* 0: default */
   int threads_per_rank;      /* 0: default */
-  int processes;             /* 1: ranks are forked processes over shared
-                                memory (tpf_comm_init_rank), else threads */
+  int processes;             /* RS_THREADS, RS_SHM (forked processes,
+                                tpf_comm_init_rank) or RS_MPI (this process
+                                is one rank of MPI_COMM_WORLD) */
   const char *isa;           /* NULL: default */
 } rs_case_t;
 
@@ -42,16 +46,21 @@ typedef struct rank_report {
 typedef struct rs_result {
   int world_size;
   rank_report_t *ranks;   /* world_size entries */
-  void **outputs;         /* each rank's output as computed (dense, rows x n) */
+  void **outputs;         /* each rank's output as computed (dense, rows x n);
+                             under MPI only this process's rank's is kept */
+  int local_rank;         /* under MPI, this process's rank; else -1 */
   int passed;             /* every rank TPF_OK and no wrong element */
 } rs_result_t;
 
 /* Runs the case; fills *result (free it with rs_result_free). Returns TPF_OK
- * if it could run at all (init succeeded), whatever the ranks returned. */
+ * if it could run at all (init succeeded), whatever the ranks returned.
+ * Under MPI every process of MPI_COMM_WORLD calls it (MPI initialised),
+ * runs and checks its own rank, and gets every rank's report. */
 tpf_status_t rs_case_run(const rs_case_t *c, rs_result_t *result);
 void rs_result_free(rs_result_t *result);
 
-/* 1 if two results' outputs are identical bit for bit. */
+/* 1 if two results' outputs are identical bit for bit (under MPI, this
+ * process's rank's). */
 int rs_result_same_bits(const rs_case_t *c, const rs_result_t *x, const rs_result_t *y);
 
 /* Rows owned by rank r. */

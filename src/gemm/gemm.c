@@ -216,6 +216,7 @@ static void multiply_job(void *arg, int t, int threads) {
         }
       }
       kern->finish(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
+      if (t == 0 && e->progress) e->progress(e->progress_arg);
     }
   }
 }

@@ -66,6 +66,11 @@ typedef struct tpf_gemm_engine {
   int packed_ready; /* the kept copy is complete */
   void *packed;
   size_t packed_capacity;
+  /* NULL, or called by the calling thread after each block of the output it
+   * finishes: a message transport drives its transfers there while the
+   * product runs. */
+  void (*progress)(void *arg);
+  void *progress_arg;
 } tpf_gemm_engine_t;
 
 tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *isa, int threads);

@@ -20,6 +20,7 @@
  * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
 #include "mm_reduce_scatter.h"
 #include "reduce_scatter.h"
+#include "schedules_msg.h"
 
 #include "common/half.h"
 #include "common/status.h"
@@ -237,7 +238,16 @@ static tpf_status_t run_direct(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   return st;
 }
 
+tpf_status_t tpf_mm_rs_reserve(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  if (!tpf_transport_is_message(ep->transport))
+    return ep->transport->reserve(ep, tpf_mm_rs_buffer_bytes(p, comm->size));
+  tpf_status_t s = ep->transport->reserve(ep, tpf_mm_rs_msg_buffer_bytes(p, comm->size));
+  return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_mm_rs_msg_requests(p, comm->size)) : s;
+}
+
 tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  if (tpf_transport_is_message(comm->ep->transport)) return tpf_mm_rs_msg_run(comm, p);
   switch (p->algo) {
   case TPF_ALGO_RING: return run_ring(comm, p);
   case TPF_ALGO_DIRECT: return run_direct(comm, p);

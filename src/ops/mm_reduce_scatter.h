@@ -31,6 +31,10 @@ int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, 
 /* Bytes of shared buffer each rank needs for the problem. */
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size);
 
+/* Reserves this rank's buffer (and requests, over messages) for the
+ * problem, with its algo and chunks set. Local. */
+tpf_status_t tpf_mm_rs_reserve(tpf_comm_t *comm, const tpf_rs_problem_t *p);
+
 /* Runs the collective part: every rank calls it after a successful
  * exchange, with the same problem up to its own pointers, and with B
  * already packed in comm->gemm. */

@@ -9,6 +9,7 @@
  * (its own rows straight from its input), divides (avg), adds the bias and
  * rounds once. The result does not depend on timing. */
 #include "reduce_scatter.h"
+#include "schedules_msg.h"
 
 #include "common/alloc.h"
 #include "common/half.h"
@@ -94,7 +95,15 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
   }
 }
 
+tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  if (!tpf_transport_is_message(ep->transport)) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(p));
+  tpf_status_t s = ep->transport->reserve(ep, tpf_rsc_msg_buffer_bytes(p, comm->size));
+  return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
+}
+
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  if (tpf_transport_is_message(comm->ep->transport)) return tpf_rsc_msg_run(comm, p);
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;

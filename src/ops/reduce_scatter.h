@@ -33,6 +33,9 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
                   int64_t first, int64_t rows, int64_t n, float divisor, const float *bias, void *out,
                   tpf_dtype_t out_dtype, int64_t out_ld);
 
+/* Reserves this rank's buffer (and requests, over messages). Local. */
+tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p);
+
 /* Reserves comm->row_scratch for rows of n. */
 tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n);
 

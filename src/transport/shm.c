@@ -325,7 +325,16 @@ static void s_destroy(tpf_endpoint_t *ep) {
 }
 
 static const tpf_transport_t shm_transport = {
-    "shm", s_exchange, s_reserve, s_buffer, s_post, s_test, s_wait, s_fail, s_health, s_destroy,
+    .name = "shm",
+    .exchange = s_exchange,
+    .reserve = s_reserve,
+    .buffer = s_buffer,
+    .post = s_post,
+    .test = s_test,
+    .wait = s_wait,
+    .fail = s_fail,
+    .health = s_health,
+    .destroy = s_destroy,
 };
 
 /* ----------------------------------------------------------------- set-up */

@@ -159,7 +159,16 @@ static void t_destroy(tpf_endpoint_t *ep) {
 }
 
 static const tpf_transport_t threads_transport = {
-    "threads", t_exchange, t_reserve, t_buffer, t_post, t_test, t_wait, t_fail, t_health, t_destroy,
+    .name = "threads",
+    .exchange = t_exchange,
+    .reserve = t_reserve,
+    .buffer = t_buffer,
+    .post = t_post,
+    .test = t_test,
+    .wait = t_wait,
+    .fail = t_fail,
+    .health = t_health,
+    .destroy = t_destroy,
 };
 
 tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t *cfg,

@@ -5,7 +5,13 @@
  * The model is shared memory: every rank owns one fp32 buffer that its peers
  * can read, and a few 32-bit progress counters that its peers can wait on.
  * Counters only grow (modulo 2^32); what a value means is up to the
- * schedule that posts it. */
+ * schedule that posts it.
+ *
+ * A message transport (MPI) has no memory its peers can read: buffer()
+ * gives only this rank's own workspace, post/test/wait are NULL, and data
+ * moves by the non-blocking send/recv below instead. Their requests live in
+ * numbered slots that the schedule picks; every slot a call uses is
+ * completed before the call returns. */
 #ifndef TPF_TRANSPORT_TRANSPORT_H
 #define TPF_TRANSPORT_TRANSPORT_H
 
@@ -22,6 +28,9 @@ typedef enum tpf_counter {
 
 /* The largest record that exchange() carries per rank. */
 enum { TPF_EXCHANGE_MAX_BYTES = 512 };
+
+/* Message tags that schedules may use: [0, TPF_MESSAGE_TAG_LIMIT). */
+enum { TPF_MESSAGE_TAG_LIMIT = 32000 };
 
 typedef struct tpf_endpoint tpf_endpoint_t;
 
@@ -49,7 +58,25 @@ typedef struct tpf_transport {
   tpf_status_t (*health)(tpf_endpoint_t *ep);
   /* Releases this rank's endpoint; shared state goes with the last one. */
   void (*destroy)(tpf_endpoint_t *ep);
+
+  /* Message transports only (NULL elsewhere). */
+  /* Makes request slots [0, count) available. Local; before the exchange. */
+  tpf_status_t (*reserve_requests)(tpf_endpoint_t *ep, int count);
+  /* Starts sending `bytes` at `data` to rank q (slot `slot`, message `tag`):
+   * the memory must stay unchanged until the slot completes. */
+  tpf_status_t (*send)(tpf_endpoint_t *ep, int slot, int q, const void *data, size_t bytes, int tag);
+  /* Starts receiving rank q's message `tag` of `bytes` into `data`. */
+  tpf_status_t (*recv)(tpf_endpoint_t *ep, int slot, int q, void *data, size_t bytes, int tag);
+  /* Drives progress; whether the slot has completed (never waits). */
+  int (*done)(tpf_endpoint_t *ep, int slot);
+  /* Waits until the slot completes, bounded by the timeout; records the error. */
+  tpf_status_t (*complete)(tpf_endpoint_t *ep, int slot);
+  /* Drives the progress of every pending slot (between GEMM blocks). */
+  void (*progress)(tpf_endpoint_t *ep);
 } tpf_transport_t;
+
+/* Whether the transport moves data by messages rather than shared memory. */
+static inline int tpf_transport_is_message(const tpf_transport_t *t) { return t->send != NULL; }
 
 struct tpf_endpoint {
   const tpf_transport_t *transport;

@@ -1,0 +1,34 @@
+/* tpfuse over MPI: ranks are the processes of an MPI communicator, on one
+ * host or many. Link with tpfuse_mpi (pkg-config tpfuse-mpi, or the CMake
+ * target tpfuse::tpfuse_mpi) instead of tpfuse; it holds the whole library
+ * plus this entry point, built against one MPI (Open MPI or MPICH). */
+#ifndef TPFUSE_MPI_H
+#define TPFUSE_MPI_H
+
+#include <mpi.h>
+
+#include "tpfuse.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Makes this process's rank of a tpfuse communicator over every process of
+ * mpi_comm (its rank and size are mpi_comm's). Collective over mpi_comm:
+ * every process calls it, between MPI_Init and MPI_Finalize. tpfuse works
+ * on a private duplicate of mpi_comm whose errors return: an MPI failure is
+ * a tpfuse status (TPF_ERR_PEER with MPI's message), never an abort of the
+ * job. MPI moves data only inside MPI calls, so operators poll it while
+ * they multiply; any MPI thread level is enough, as long as one thread at a
+ * time calls tpfuse and MPI. Every wait ends at cfg's timeout; a rank that
+ * fails (timeout, tpf_comm_abort, an MPI error) tells the others, which
+ * return its status. threads_per_rank 0 divides the cores of each host
+ * among the ranks on it. Destroy the communicator before MPI_Finalize.
+ * Writes *comm only on success. */
+TPF_API tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,278 @@
+/* The schedules over a message transport (MPI): the same ring, direct and
+ * unfused algorithms as over shared memory, and the same arithmetic in the
+ * same order, so that both give the same bits for the same world size and
+ * chunking. Only the data movement differs: where a shared-memory peer reads
+ * a chunk from its neighbour's buffer, here the chunk is sent into a
+ * receive that was posted early, into a reused region of the rank's own
+ * buffer. The GEMM drives the transfers between its output blocks.
+ *
+ * Buffer layouts (fp32 unless said):
+ *  - ring: send slots [2][chunks][place], then receive slots [2][chunks][place];
+ *  - direct / unfused: the m x n partial, then [W][own rows][n] received;
+ *  - reduce-scatter (input dtype): [W][own rows][n] received, then a staging
+ *    copy of the input when its rows are not contiguous. */
+#include "mm_reduce_scatter.h"
+#include "reduce_scatter.h"
+#include "schedules_msg.h"
+
+#include <string.h>
+
+#include "common/half.h"
+#include "common/status.h"
+#include "trace.h"
+
+static int64_t rows_of(const int64_t *offsets, int q) { return offsets[q + 1] - offsets[q]; }
+
+static int64_t largest(const int64_t *offsets, int W) {
+  int64_t most = 0;
+  for (int q = 0; q < W; q++)
+    if (rows_of(offsets, q) > most) most = rows_of(offsets, q);
+  return most;
+}
+
+static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
+
+static int place_rows(const tpf_rs_problem_t *p, int W) {
+  return (int)((largest(p->row_offsets, W) + p->chunks - 1) / p->chunks);
+}
+
+static int tag_of(int64_t sequence) { return (int)(sequence % TPF_MESSAGE_TAG_LIMIT); }
+
+size_t tpf_mm_rs_msg_buffer_bytes(const tpf_rs_problem_t *p, int W) {
+  if (p->algo == TPF_ALGO_RING) return sizeof(float) * 4 * (size_t)(p->chunks * place_rows(p, W) * p->n);
+  return sizeof(float) * (size_t)((p->m + W * largest(p->row_offsets, W)) * p->n);
+}
+
+int tpf_mm_rs_msg_requests(const tpf_rs_problem_t *p, int W) {
+  return p->algo == TPF_ALGO_RING ? 4 * p->chunks : 2 * W * p->chunks;
+}
+
+static void drive(void *ep) { ((tpf_endpoint_t *)ep)->transport->progress(ep); }
+
+/* The GEMM polls the transport while it runs. */
+static void multiply(tpf_comm_t *comm, int64_t rows, const tpf_gemm_operand_t *a, const tpf_gemm_epilogue_t *epi,
+                     tpf_trace_t *trace, int step, int chunk) {
+  comm->gemm.progress = drive;
+  comm->gemm.progress_arg = comm->ep;
+  int64_t t = tpf_trace_begin(trace);
+  tpf_gemm_multiply(&comm->gemm, rows, a, epi);
+  tpf_trace_end(trace, t, TPF_EVENT_COMPUTE, step, chunk, -1);
+  comm->gemm.progress = NULL;
+}
+
+static tpf_status_t complete(tpf_endpoint_t *ep, int slot, tpf_trace_t *trace, int step, int chunk, int peer) {
+  int64_t t = tpf_trace_begin(trace);
+  tpf_status_t s = ep->transport->complete(ep, slot);
+  tpf_trace_end(trace, t, TPF_EVENT_WAIT, step, chunk, peer);
+  return s;
+}
+
+/* Every slot of the call done (sends may still be in flight at the end). */
+static tpf_status_t complete_all(tpf_endpoint_t *ep, int slots, tpf_status_t st) {
+  for (int i = 0; i < slots && st == TPF_OK; i++) st = ep->transport->complete(ep, i);
+  return st;
+}
+
+/* Ring: as in mm_reduce_scatter.c; the chunk made at step t travels to the
+ * next rank's receive slot t % 2, posted two steps ahead. */
+static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank, N = p->chunks;
+  const int prev = (r + W - 1) % W, next = (r + 1) % W;
+  const int64_t place = (int64_t)place_rows(p, W) * p->n, slot_floats = N * place;
+  float *sends = tr->buffer(ep, r), *recvs = sends + 2 * slot_floats;
+  const size_t place_bytes = sizeof(float) * (size_t)place;
+  tpf_status_t st = TPF_OK;
+
+  for (int t = 0; t < 2 && t < W - 1 && st == TPF_OK; t++)
+    for (int c = 0; c < N && st == TPF_OK; c++)
+      st = tr->recv(ep, 2 * N + t * N + c, prev, recvs + t * slot_floats + c * place, place_bytes, tag_of(t * N + c));
+  for (int s = 0; s < W && st == TPF_OK; s++) {
+    int j = ((r - s - 1) % W + W) % W, final = s == W - 1;
+    int64_t rows = rows_of(p->row_offsets, j);
+    for (int c = 0; c < N && st == TPF_OK; c++) {
+      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n};
+      if (s > 0) {
+        if ((st = complete(ep, 2 * N + ((s - 1) % 2) * N + c, p->trace, s, c, prev)) != TPF_OK) break;
+        epi.addend = recvs + ((s - 1) % 2) * slot_floats + c * place;
+      }
+      float *slot = sends + (s % 2) * slot_floats + c * place;
+      if (final) {
+        epi.divisor = p->divisor;
+        epi.bias = p->bias;
+        epi.out = (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype);
+        epi.out_dtype = p->out_dtype;
+        epi.out_ld = p->out_ld;
+      } else {
+        /* the slot's send of step s - 2 must be done before it is refilled */
+        if (s >= 2 && (st = complete(ep, (s % 2) * N + c, p->trace, s, c, next)) != TPF_OK) break;
+        epi.out = slot;
+      }
+      tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
+      multiply(comm, r1 - r0, &a_rows, &epi, p->trace, s, c);
+      if (s > 0 && s + 1 < W - 1) /* the receive slot is free again: for step s + 1 */
+        st = tr->recv(ep, 2 * N + ((s + 1) % 2) * N + c, prev, recvs + ((s + 1) % 2) * slot_floats + c * place,
+                      place_bytes, tag_of((s + 1) * N + c));
+      if (!final && st == TPF_OK)
+        st = tr->send(ep, (s % 2) * N + c, next, slot, sizeof(float) * (size_t)((r1 - r0) * p->n), tag_of(s * N + c));
+    }
+  }
+  return complete_all(ep, 4 * N, st);
+}
+
+/* The own block's sources: rank r's own rows at `own` (leading dimension
+ * own_ld), every peer q's rows at received + q * own_rows * n. */
+static void own_sources(tpf_comm_t *comm, const void *own, int64_t own_ld, const char *received, size_t es,
+                        int64_t own_rows, int64_t n) {
+  const void **from = (const void **)comm->peer_scratch;
+  for (int q = 0; q < comm->size; q++) {
+    from[q] = q == comm->rank ? own : received + (size_t)(q * own_rows * n) * es;
+    comm->ld_scratch[q] = q == comm->rank ? own_ld : n;
+  }
+}
+
+/* Posts the receives of the own block's chunks from every peer: slot
+ * base + q * N + c, message tag c. */
+static tpf_status_t post_receives(tpf_endpoint_t *ep, int base, int N, char *received, size_t es, int64_t own_rows,
+                                  int64_t n) {
+  tpf_status_t st = TPF_OK;
+  for (int q = 0; q < ep->size && st == TPF_OK; q++) {
+    if (q == ep->rank) continue;
+    for (int c = 0; c < N && st == TPF_OK; c++) {
+      int64_t r0 = chunk_start(own_rows, N, c), r1 = chunk_start(own_rows, N, c + 1);
+      st = ep->transport->recv(ep, base + q * N + c, q, received + (size_t)((q * own_rows + r0) * n) * es,
+                               (size_t)((r1 - r0) * n) * es, c);
+    }
+  }
+  return st;
+}
+
+/* Whether chunk c of the own block has come from every peer (never waits). */
+static int chunk_arrived(tpf_endpoint_t *ep, int base, int N, int c) {
+  for (int q = 0; q < ep->size; q++)
+    if (q != ep->rank && !ep->transport->done(ep, base + q * N + c)) return 0;
+  return 1;
+}
+
+static tpf_status_t await_chunk(tpf_endpoint_t *ep, int base, int N, int c, tpf_trace_t *trace) {
+  tpf_status_t st = TPF_OK;
+  for (int q = 0; q < ep->size && st == TPF_OK; q++)
+    if (q != ep->rank) st = complete(ep, base + q * N + c, trace, -1, c, q);
+  return st;
+}
+
+/* Direct (fused = 1): rank r multiplies block (r + s) mod W at step s, its
+ * own first, and sends each chunk to its owner as it is made; between its
+ * chunks it sums every own chunk that has arrived from all peers.
+ * Unfused (fused = 0): the whole partial first, then the same messages and
+ * sums. Both sum over ranks 0..W-1, like the shared-memory paths. */
+static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, int fused) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank, N = p->chunks, recv_base = W * N;
+  const int64_t own_rows = rows_of(p->row_offsets, r), n = p->n;
+  float *partial = tr->buffer(ep, r);
+  char *received = (char *)(partial + p->m * n);
+  const size_t out_es = tpf_dtype_size(p->out_dtype);
+  tpf_status_t st = post_receives(ep, recv_base, N, received, sizeof(float), own_rows, n);
+  own_sources(comm, partial + p->row_offsets[r] * n, n, received, sizeof(float), own_rows, n);
+  int reduced = 0;
+  if (!fused && st == TPF_OK) {
+    tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial, TPF_FLOAT32, n};
+    multiply(comm, p->m, &p->a, &epi, p->trace, -1, -1);
+  }
+  for (int s = 0; s < W && st == TPF_OK; s++) {
+    int j = (r + s) % W;
+    int64_t rows = rows_of(p->row_offsets, j);
+    for (int c = 0; c < N && st == TPF_OK; c++) {
+      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
+      if (fused) {
+        tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial + first * n, TPF_FLOAT32, n};
+        tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
+        multiply(comm, r1 - r0, &a_rows, &epi, p->trace, s, c);
+      }
+      if (j != r) st = tr->send(ep, s * N + c, j, partial + first * n, sizeof(float) * (size_t)((r1 - r0) * n), c);
+      int made = s == 0 ? c + 1 : N; /* own chunks multiplied so far */
+      while (fused && st == TPF_OK && reduced < made && chunk_arrived(ep, recv_base, N, reduced)) {
+        int64_t o0 = chunk_start(own_rows, N, reduced);
+        int64_t t = tpf_trace_begin(p->trace);
+        tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, TPF_FLOAT32, o0,
+                     chunk_start(own_rows, N, reduced + 1) - o0, n, p->divisor, p->bias,
+                     (char *)p->out + (size_t)(o0 * p->out_ld) * out_es, p->out_dtype, p->out_ld);
+        tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, reduced, -1);
+        reduced++;
+      }
+    }
+  }
+  for (; reduced < N && st == TPF_OK; reduced++) {
+    if ((st = await_chunk(ep, recv_base, N, reduced, p->trace)) != TPF_OK) break;
+    int64_t o0 = chunk_start(own_rows, N, reduced);
+    int64_t t = tpf_trace_begin(p->trace);
+    tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, TPF_FLOAT32, o0,
+                 chunk_start(own_rows, N, reduced + 1) - o0, n, p->divisor, p->bias,
+                 (char *)p->out + (size_t)(o0 * p->out_ld) * out_es, p->out_dtype, p->out_ld);
+    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, reduced, -1);
+  }
+  return complete_all(ep, 2 * W * N, st);
+}
+
+tpf_status_t tpf_mm_rs_msg_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  switch (p->algo) {
+  case TPF_ALGO_RING: return run_ring(comm, p);
+  case TPF_ALGO_DIRECT: return run_exchange(comm, p, 1);
+  case TPF_ALGO_UNFUSED: return run_exchange(comm, p, 0);
+  default: return tpf_fail(TPF_ERR_INTERNAL, "algorithm %d reached the schedule", (int)p->algo);
+  }
+}
+
+/* The standalone reduce-scatter: every rank sends the blocks of r+1, r+2,
+ * ... chunk by chunk (straight from the input when its rows are contiguous),
+ * and sums its own block, chunk by chunk as it arrives, over ranks 0..W-1
+ * in the input dtype's values, like the shared-memory path. */
+static int64_t staged_elems(const tpf_rsc_problem_t *p) { return p->in_ld == p->n ? 0 : p->m * p->n; }
+
+size_t tpf_rsc_msg_buffer_bytes(const tpf_rsc_problem_t *p, int W) {
+  return (size_t)(W * largest(p->row_offsets, W) * p->n + staged_elems(p)) * tpf_dtype_size(p->dtype);
+}
+
+int tpf_rsc_msg_requests(const tpf_rsc_problem_t *p, int W) { return 2 * W * p->chunks; }
+
+tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank, N = p->chunks, recv_base = W * N;
+  const size_t es = tpf_dtype_size(p->dtype);
+  const int64_t own_rows = rows_of(p->row_offsets, r), n = p->n;
+  char *received = (char *)tr->buffer(ep, r);
+  char *staged = received + (size_t)(W * largest(p->row_offsets, W) * n) * es;
+  tpf_status_t st = post_receives(ep, recv_base, N, received, es, own_rows, n);
+  for (int s = 1; s < W && st == TPF_OK; s++) {
+    int j = (r + s) % W;
+    int64_t rows = rows_of(p->row_offsets, j);
+    for (int c = 0; c < N && st == TPF_OK; c++) {
+      int64_t r0 = chunk_start(rows, N, c), count = chunk_start(rows, N, c + 1) - r0, first = p->row_offsets[j] + r0;
+      const char *from = (const char *)p->in + (size_t)(first * p->in_ld) * es;
+      if (staged_elems(p)) { /* rows with gaps: one contiguous copy */
+        int64_t t = tpf_trace_begin(p->trace);
+        for (int64_t i = 0; i < count; i++)
+          memcpy(staged + (size_t)((first + i) * n) * es, from + (size_t)(i * p->in_ld) * es, (size_t)n * es);
+        tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
+        from = staged + (size_t)(first * n) * es;
+      }
+      st = tr->send(ep, s * N + c, j, from, (size_t)(count * n) * es, c);
+    }
+  }
+  own_sources(comm, (const char *)p->in + (size_t)(p->row_offsets[r] * p->in_ld) * es, p->in_ld, received, es,
+              own_rows, n);
+  for (int c = 0; c < N && st == TPF_OK; c++) {
+    if ((st = await_chunk(ep, recv_base, N, c, p->trace)) != TPF_OK) break;
+    int64_t r0 = chunk_start(own_rows, N, c);
+    int64_t t = tpf_trace_begin(p->trace);
+    tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, p->dtype, r0, chunk_start(own_rows, N, c + 1) - r0, n,
+                 p->divisor, p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld);
+    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
+  }
+  return complete_all(ep, 2 * W * N, st);
+}

@@ -1,0 +1,372 @@
+/* The MPI transport: ranks are the processes of an MPI communicator, on any
+ * number of hosts. A message transport (see transport.h): the schedules
+ * send and receive chunks with non-blocking point-to-point calls on a
+ * private duplicate of the user's communicator, whose error handler returns
+ * (MPI errors become tpfuse status codes; the job is never aborted).
+ *
+ * MPI progresses transfers only inside MPI calls, so every wait here polls,
+ * and the GEMM calls progress() between its output blocks. Every wait ends
+ * at the timeout. A rank that fails (timeout, abort, an MPI error) sends a
+ * small notice to every peer; each rank keeps a receive for it posted, and
+ * every wait looks at it, so one failure stops the whole group promptly.
+ *
+ * An MPI library may give a later communicator the context of one freed
+ * before, and messages left unreceived on the old one (a failure notice,
+ * the call description of a call a failed peer never made) would then match
+ * receives on the new one. So notices and exchange records carry a random
+ * identity of the communicator and the exchange's number; a receive that
+ * gets a stale one is posted again. Data messages cannot be stale: they
+ * flow only inside a call every rank has entered, and a call completes all
+ * its receives before it returns. */
+#define _GNU_SOURCE
+#include <mpi.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "transport.h"
+#include "transport_mpi.h"
+
+/* Schedules use tags below TPF_MESSAGE_TAG_LIMIT; MPI allows up to 32767. */
+enum { TAG_EXCHANGE = TPF_MESSAGE_TAG_LIMIT, TAG_NOTICE = TPF_MESSAGE_TAG_LIMIT + 1 };
+
+typedef struct notice {
+  uint64_t identity; /* the communicator's */
+  int32_t status;
+  char why[500];
+} notice_t;
+
+/* What exchange() sends: the communicator, the exchange's number, the record. */
+typedef struct record {
+  uint64_t identity;
+  uint64_t round;
+  unsigned char bytes[TPF_EXCHANGE_MAX_BYTES];
+} record_t;
+
+typedef struct mpi_endpoint {
+  tpf_endpoint_t base;
+  MPI_Comm comm; /* our duplicate, errors returned */
+  int64_t timeout_ns, spin_ns;
+  float *buffer;
+  size_t capacity;
+  MPI_Request *slots;
+  int *slot_peers; /* whom each slot talks to, for errors */
+  int slot_capacity;
+  uint64_t identity;              /* random, the same on every rank */
+  uint64_t exchanges;             /* exchanges completed */
+  record_t record_out, *records_in; /* size received records */
+  MPI_Request *exchange_requests; /* 2 x size: receives, then sends */
+  MPI_Request notice_recv;        /* a peer's failure notice, always posted */
+  notice_t notice_in, notice_out;
+  MPI_Request *notice_sends; /* size */
+  tpf_status_t failed;       /* TPF_OK while healthy */
+  char fail_why[600];
+} mpi_endpoint_t;
+
+static mpi_endpoint_t *self(tpf_endpoint_t *ep) { return (mpi_endpoint_t *)ep; }
+
+static tpf_status_t failure(mpi_endpoint_t *me) { return tpf_record(me->failed, "%s", me->fail_why); }
+
+/* Marks this rank failed; `tell` sends the notice to every peer. */
+static void mark_failed(mpi_endpoint_t *me, tpf_status_t status, const char *why, int tell) {
+  if (me->failed != TPF_OK) return;
+  me->failed = status;
+  snprintf(me->fail_why, sizeof me->fail_why, "%s", why);
+  tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
+  if (!tell) return;
+  me->notice_out.identity = me->identity;
+  me->notice_out.status = (int32_t)status;
+  snprintf(me->notice_out.why, sizeof me->notice_out.why, "%s", why);
+  for (int q = 0; q < me->base.size; q++)
+    if (q != me->base.rank)
+      MPI_Isend(&me->notice_out, (int)sizeof me->notice_out, MPI_BYTE, q, TAG_NOTICE, me->comm,
+                &me->notice_sends[q]);
+}
+
+static void m_fail(tpf_endpoint_t *ep, tpf_status_t status, const char *why) { mark_failed(self(ep), status, why, 1); }
+
+/* An MPI call that returned `rc`: TPF_OK, or the group fails with its text. */
+static tpf_status_t check_rc(mpi_endpoint_t *me, int rc, const char *what, int peer) {
+  if (rc == MPI_SUCCESS) return TPF_OK;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  char why[600];
+  snprintf(why, sizeof why, "rank %d: MPI failed %s rank %d: %.*s", me->base.rank, what, peer, len, text);
+  mark_failed(me, TPF_ERR_PEER, why, 1);
+  return failure(me);
+}
+
+/* Whether a peer's failure notice has come (then this rank has failed too). */
+static int noticed(mpi_endpoint_t *me) {
+  if (me->failed != TPF_OK) return 1;
+  int flag = 0;
+  if (MPI_Test(&me->notice_recv, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || !flag) return 0;
+  if (me->notice_in.identity != me->identity) { /* a stale one: listen again */
+    MPI_Irecv(&me->notice_in, (int)sizeof me->notice_in, MPI_BYTE, MPI_ANY_SOURCE, TAG_NOTICE, me->comm,
+              &me->notice_recv);
+    return 0;
+  }
+  me->notice_in.why[sizeof me->notice_in.why - 1] = '\0';
+  mark_failed(me, (tpf_status_t)me->notice_in.status, me->notice_in.why, 0);
+  return 1;
+}
+
+static tpf_status_t post_record_recv(mpi_endpoint_t *me, int q) {
+  return check_rc(me,
+                  MPI_Irecv(&me->records_in[q], (int)sizeof(record_t), MPI_BYTE, q, TAG_EXCHANGE, me->comm,
+                            &me->exchange_requests[q]),
+                  "exchanging call descriptions with", q);
+}
+
+/* Re-posts the receive of every exchange record that came from an older
+ * communicator; whether all of this round's records are in. */
+static int records_complete(mpi_endpoint_t *me) {
+  int all = 1;
+  for (int q = 0; q < me->base.size; q++) {
+    if (q == me->base.rank) continue;
+    if (me->exchange_requests[q] != MPI_REQUEST_NULL) {
+      all = 0;
+    } else if (me->records_in[q].identity != me->identity) {
+      post_record_recv(me, q);
+      all = 0;
+    }
+  }
+  return all;
+}
+
+/* Polls until every request in reqs[0..count) is complete (and, for an
+ * exchange, every record is this round's), the timeout passes or the group
+ * fails. `what` and `peer` name the wait in errors. */
+static tpf_status_t wait_requests(mpi_endpoint_t *me, MPI_Request *reqs, int count, int exchange, const char *what,
+                                  int peer) {
+  const int64_t start = tpf_now_ns();
+  for (;;) {
+    int all = 1;
+    for (int i = 0; i < count; i++) { /* (MPI_Testall: without MPICH's MPI_STATUSES_IGNORE, which gcc misreads) */
+      int flag = 1, rc = reqs[i] == MPI_REQUEST_NULL ? MPI_SUCCESS : MPI_Test(&reqs[i], &flag, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS) return check_rc(me, rc, what, peer);
+      all &= flag;
+    }
+    if (all && (!exchange || records_complete(me))) return TPF_OK;
+    if (noticed(me)) return failure(me);
+    int64_t waited = tpf_now_ns() - start;
+    if (waited > me->timeout_ns) {
+      char why[400];
+      if (peer >= 0)
+        snprintf(why, sizeof why, "rank %d waited %lld ms for rank %d (%s) and gave up", me->base.rank,
+                 (long long)(me->timeout_ns / 1000000), peer, what);
+      else
+        snprintf(why, sizeof why, "rank %d waited %lld ms for its peers (%s) and gave up", me->base.rank,
+                 (long long)(me->timeout_ns / 1000000), what);
+      mark_failed(me, TPF_ERR_TIMEOUT, why, 1);
+      return failure(me);
+    }
+    if (waited > me->spin_ns) { /* let a rank that shares this core run */
+      struct timespec nap = {0, 20000};
+      nanosleep(&nap, NULL);
+    }
+  }
+}
+
+static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes) {
+  mpi_endpoint_t *me = self(ep);
+  if (bytes > TPF_EXCHANGE_MAX_BYTES)
+    return tpf_fail(TPF_ERR_INTERNAL, "exchange of %zu bytes exceeds %d", bytes, TPF_EXCHANGE_MAX_BYTES);
+  if (noticed(me)) return failure(me);
+  const int W = ep->size, r = ep->rank;
+  const size_t header = offsetof(record_t, bytes);
+  me->record_out.identity = me->identity;
+  me->record_out.round = me->exchanges + 1;
+  memcpy(me->record_out.bytes, mine, bytes);
+  tpf_status_t s = TPF_OK;
+  for (int q = 0; q < W && s == TPF_OK; q++) {
+    if (q == r) continue;
+    s = post_record_recv(me, q);
+    if (s == TPF_OK)
+      s = check_rc(me,
+                   MPI_Isend(&me->record_out, (int)(header + bytes), MPI_BYTE, q, TAG_EXCHANGE, me->comm,
+                             &me->exchange_requests[W + q]),
+                   "exchanging call descriptions with", q);
+  }
+  if (s == TPF_OK)
+    s = wait_requests(me, me->exchange_requests, 2 * W, 1, "to enter the same call", W == 2 ? 1 - r : -1);
+  if (s != TPF_OK) return s;
+  for (int q = 0; q < W; q++) {
+    const record_t *got = q == r ? &me->record_out : &me->records_in[q];
+    if (got->round != me->exchanges + 1)
+      return tpf_fail(TPF_ERR_INTERNAL, "rank %d got exchange %llu from rank %d during its exchange %llu", r,
+                      (unsigned long long)got->round, q, (unsigned long long)(me->exchanges + 1));
+    memcpy((char *)all + (size_t)q * bytes, got->bytes, bytes);
+  }
+  me->exchanges++;
+  return TPF_OK;
+}
+
+static tpf_status_t m_reserve(tpf_endpoint_t *ep, size_t bytes) {
+  mpi_endpoint_t *me = self(ep);
+  void *buf = me->buffer;
+  tpf_status_t s = tpf_buffer_reserve(&buf, &me->capacity, bytes, "the rank's message buffer");
+  me->buffer = buf;
+  return s;
+}
+
+static float *m_buffer(tpf_endpoint_t *ep, int q) {
+  return q == ep->rank ? self(ep)->buffer : NULL;
+}
+
+static tpf_status_t m_health(tpf_endpoint_t *ep) {
+  mpi_endpoint_t *me = self(ep);
+  return noticed(me) ? failure(me) : TPF_OK;
+}
+
+static tpf_status_t m_reserve_requests(tpf_endpoint_t *ep, int count) {
+  mpi_endpoint_t *me = self(ep);
+  if (count <= me->slot_capacity) return TPF_OK;
+  MPI_Request *grown = realloc(me->slots, sizeof *grown * (size_t)count);
+  if (grown) me->slots = grown;
+  int *peers = grown ? realloc(me->slot_peers, sizeof *peers * (size_t)count) : NULL;
+  if (!peers) return tpf_fail(TPF_ERR_NOMEM, "could not allocate %d MPI requests", count);
+  me->slot_peers = peers;
+  for (int i = me->slot_capacity; i < count; i++) grown[i] = MPI_REQUEST_NULL, peers[i] = -1;
+  me->slot_capacity = count;
+  return TPF_OK;
+}
+
+static tpf_status_t m_send(tpf_endpoint_t *ep, int slot, int q, const void *data, size_t bytes, int tag) {
+  mpi_endpoint_t *me = self(ep);
+  if (bytes > (size_t)0x7fffffff)
+    return tpf_fail(TPF_ERR_UNSUPPORTED, "a message of %zu bytes exceeds MPI's int count", bytes);
+  me->slot_peers[slot] = q;
+  return check_rc(me, MPI_Isend(data, (int)bytes, MPI_BYTE, q, tag, me->comm, &me->slots[slot]), "sending to", q);
+}
+
+static tpf_status_t m_recv(tpf_endpoint_t *ep, int slot, int q, void *data, size_t bytes, int tag) {
+  mpi_endpoint_t *me = self(ep);
+  if (bytes > (size_t)0x7fffffff)
+    return tpf_fail(TPF_ERR_UNSUPPORTED, "a message of %zu bytes exceeds MPI's int count", bytes);
+  me->slot_peers[slot] = q;
+  return check_rc(me, MPI_Irecv(data, (int)bytes, MPI_BYTE, q, tag, me->comm, &me->slots[slot]), "receiving from",
+                  q);
+}
+
+static int m_done(tpf_endpoint_t *ep, int slot) {
+  mpi_endpoint_t *me = self(ep);
+  int flag = 0;
+  if (MPI_Test(&me->slots[slot], &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) return 0;
+  return flag;
+}
+
+static tpf_status_t m_complete(tpf_endpoint_t *ep, int slot) {
+  mpi_endpoint_t *me = self(ep);
+  return wait_requests(me, &me->slots[slot], 1, 0, "a chunk", me->slot_peers[slot]);
+}
+
+static void m_progress(tpf_endpoint_t *ep) {
+  int flag;
+  /* Any test enters the progress engine; the notice's receive is always there. */
+  MPI_Test(&self(ep)->notice_recv, &flag, MPI_STATUS_IGNORE);
+  if (flag) noticed(self(ep));
+}
+
+/* Cancels (receives) or lets go of (sends) every request still pending. */
+static void let_go(MPI_Request *reqs, int count, int cancel) {
+  for (int i = 0; i < count; i++) {
+    if (reqs[i] == MPI_REQUEST_NULL) continue;
+    if (cancel) MPI_Cancel(&reqs[i]);
+    MPI_Request_free(&reqs[i]);
+  }
+}
+
+static void m_destroy(tpf_endpoint_t *ep) {
+  mpi_endpoint_t *me = self(ep);
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) {
+    /* after a failure, slots and exchange requests may still be pending */
+    let_go(me->slots, me->slot_capacity, 1);
+    let_go(me->exchange_requests, 2 * ep->size, 1);
+    if (me->notice_recv != MPI_REQUEST_NULL) {
+      MPI_Cancel(&me->notice_recv);
+      MPI_Wait(&me->notice_recv, MPI_STATUS_IGNORE);
+    }
+    let_go(me->notice_sends, ep->size, 0);
+    MPI_Comm_free(&me->comm);
+  }
+  tpf_free(me->buffer);
+  free(me->slots);
+  free(me->slot_peers);
+  free(me->exchange_requests);
+  free(me->records_in);
+  free(me->notice_sends);
+  free(me);
+}
+
+static const tpf_transport_t mpi_transport = {
+    .name = "mpi",
+    .exchange = m_exchange,
+    .reserve = m_reserve,
+    .buffer = m_buffer,
+    .fail = m_fail,
+    .health = m_health,
+    .destroy = m_destroy,
+    .reserve_requests = m_reserve_requests,
+    .send = m_send,
+    .recv = m_recv,
+    .done = m_done,
+    .complete = m_complete,
+    .progress = m_progress,
+};
+
+tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, tpf_endpoint_t **ep) {
+  int size = 0, rank = 0;
+  MPI_Comm_size(comm, &size);
+  MPI_Comm_rank(comm, &rank);
+  mpi_endpoint_t *me = calloc(1, sizeof *me);
+  if (me) {
+    me->exchange_requests = malloc(sizeof(MPI_Request) * 2 * (size_t)size);
+    me->notice_sends = malloc(sizeof(MPI_Request) * (size_t)size);
+    me->records_in = calloc((size_t)size, sizeof(record_t));
+  }
+  if (!me || !me->exchange_requests || !me->notice_sends || !me->records_in) {
+    if (me) free(me->exchange_requests), free(me->notice_sends), free(me->records_in);
+    free(me);
+    return tpf_fail(TPF_ERR_NOMEM, "could not allocate an MPI endpoint of %d ranks", size);
+  }
+  for (int i = 0; i < 2 * size; i++) me->exchange_requests[i] = MPI_REQUEST_NULL;
+  for (int i = 0; i < size; i++) me->notice_sends[i] = MPI_REQUEST_NULL;
+  me->base = (tpf_endpoint_t){&mpi_transport, rank, size};
+  me->timeout_ns = cfg->timeout_ns;
+  me->spin_ns = cfg->spin_ns;
+  me->notice_recv = MPI_REQUEST_NULL;
+  /* MPI_Comm_dup is collective: every rank of comm must be here. */
+  int rc = MPI_Comm_dup(comm, &me->comm);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(me->comm, MPI_ERRORS_RETURN);
+  /* The identity: rank 0's random bits, the same on every rank. */
+  if (rc == MPI_SUCCESS && rank == 0 && getrandom(&me->identity, sizeof me->identity, 0) != sizeof me->identity)
+    me->identity = (uint64_t)tpf_now_ns() ^ ((uint64_t)getpid() << 32);
+  if (rc == MPI_SUCCESS) rc = MPI_Bcast(&me->identity, 1, MPI_UINT64_T, 0, me->comm);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Irecv(&me->notice_in, (int)sizeof me->notice_in, MPI_BYTE, MPI_ANY_SOURCE, TAG_NOTICE, me->comm,
+                   &me->notice_recv);
+  if (rc != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    free(me->exchange_requests);
+    free(me->notice_sends);
+    free(me->records_in);
+    free(me);
+    return tpf_fail(TPF_ERR_SYSTEM, "MPI could not set up the communicator: %.*s", len, text);
+  }
+  *ep = &me->base;
+  return TPF_OK;
+}

@@ -1,0 +1,14 @@
+/* The MPI transport's constructor: the only transport header that needs
+ * mpi.h, so that the rest of tpfuse builds without MPI. */
+#ifndef TPF_TRANSPORT_TRANSPORT_MPI_H
+#define TPF_TRANSPORT_TRANSPORT_MPI_H
+
+#include <mpi.h>
+
+#include "transport.h"
+
+/* This process's endpoint among the ranks of `comm` (collective over comm:
+ * it duplicates it). */
+tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, tpf_endpoint_t **ep);
+
+#endif

@@ -1,0 +1,326 @@
+/* tpfuse over MPI, run under mpirun with 2, 3 or 4 processes.
+ *
+ *   test_mpi matrix   the correctness matrix: every dtype, odd shapes, uneven
+ *                     splits (zeros included), transposed b, padded leading
+ *                     dimensions, bias, avg, chunking, every algorithm.
+ *                     Each case is checked against the float64 reference
+ *                     and, bit for bit, against the same case on thread
+ *                     ranks (the schedules shared with the shared-memory
+ *                     transport); direct and unfused agree bit for bit,
+ *                     and so do ring and unfused on small-integer inputs.
+ *                     The standalone reduce-scatter agrees with thread
+ *                     ranks bit for bit.
+ *   test_mpi faults   mismatched calls (TPF_ERR_MISMATCH on every rank), a
+ *                     rank that rejects its arguments (TPF_ERR_PEER on the
+ *                     others), a rank that never calls (TPF_ERR_TIMEOUT at
+ *                     the timeout), tpf_comm_abort (TPF_ERR_ABORTED
+ *                     promptly), bad arguments to tpf_comm_init_mpi.
+ *   test_mpi exit     the last rank exits in the middle of the job; the
+ *                     others must not hang (the caller bounds the time).
+ * Every process prints its failures; the exit status is non-zero on any. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../test.h"
+#include "harness.h"
+#include "tpfuse_mpi.h"
+
+static int me, world;
+
+static const char *dtype_text(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+}
+
+static void describe(const rs_case_t *c, char *buf, size_t size) {
+  snprintf(buf, size, "W=%d m=%lld k=%lld n=%lld %s b_t=%d pad=%lld bias=%d %s turn=%d algo=%d %s int=%d",
+           c->world_size, (long long)c->m, (long long)c->k, (long long)c->n, dtype_text(c->dtype), c->b_transposed,
+           (long long)c->ld_pad, c->bias, c->reduce_op == TPF_AVG ? "avg" : "sum", c->comm_turn, (int)c->algo,
+           c->row_counts ? "uneven" : "even", c->integers);
+}
+
+/* Runs the case on MPI ranks and on thread ranks; both must pass and give
+ * this rank the same bits. Keeps the MPI result in *kept. */
+static int run_both(rs_case_t c, rs_result_t *kept) {
+  char what[300];
+  describe(&c, what, sizeof what);
+  rs_result_t on_mpi, on_threads;
+  c.processes = RS_MPI;
+  tpf_status_t s = rs_case_run(&c, &on_mpi);
+  CHECK(s == TPF_OK, "%s: could not run over MPI", what);
+  if (s != TPF_OK) return 0;
+  for (int q = 0; q < world; q++)
+    CHECK(on_mpi.ranks[q].status == TPF_OK && on_mpi.ranks[q].wrong == 0, "%s: MPI rank %d %s, %lld wrong: %s", what,
+          q, tpf_status_string(on_mpi.ranks[q].status), (long long)on_mpi.ranks[q].wrong, on_mpi.ranks[q].error);
+  c.processes = RS_THREADS;
+  s = rs_case_run(&c, &on_threads);
+  CHECK(s == TPF_OK && on_threads.passed, "%s: thread ranks failed", what);
+  int ok = on_mpi.passed && s == TPF_OK && on_threads.passed;
+  if (ok) CHECK(rs_result_same_bits(&c, &on_mpi, &on_threads), "%s: rank %d differs from thread ranks", what, me);
+  if (s == TPF_OK) rs_result_free(&on_threads);
+  *kept = on_mpi;
+  return ok;
+}
+
+static void check_case(rs_case_t c) {
+  char what[300];
+  rs_result_t unfused, other;
+  c.integers = 0;
+  c.algo = TPF_ALGO_UNFUSED;
+  int ok = run_both(c, &unfused);
+  c.algo = TPF_ALGO_DIRECT;
+  if (run_both(c, &other) && ok) {
+    describe(&c, what, sizeof what);
+    CHECK(rs_result_same_bits(&c, &unfused, &other), "%s: direct and unfused differ on rank %d", what, me);
+  }
+  rs_result_free(&unfused), rs_result_free(&other);
+  c.integers = 1;
+  c.algo = TPF_ALGO_UNFUSED;
+  ok = run_both(c, &unfused);
+  c.algo = TPF_ALGO_RING;
+  if (run_both(c, &other) && ok) {
+    describe(&c, what, sizeof what);
+    CHECK(rs_result_same_bits(&c, &unfused, &other), "%s: ring and unfused differ on rank %d", what, me);
+  }
+  rs_result_free(&unfused), rs_result_free(&other);
+}
+
+/* splitmix64, for the reduce-scatter inputs */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+typedef struct rsc_job {
+  tpf_comm_t *comm;
+  tpf_matrix_t in, out;
+  tpf_mm_options_t opt;
+  tpf_status_t status;
+} rsc_job_t;
+
+static void *run_rsc(void *arg) {
+  rsc_job_t *j = arg;
+  j->status = tpf_reduce_scatter(j->comm, &j->in, &j->out, &j->opt);
+  return NULL;
+}
+
+/* The standalone reduce-scatter over MPI and over thread ranks: same bits. */
+static void check_reduce_scatter(tpf_dtype_t t, int64_t n, int64_t pad, const int64_t *counts, int avg, int turn) {
+  const size_t es = t == TPF_FLOAT32 ? 4 : 2;
+  int64_t m = 0, first = 0;
+  for (int q = 0; q < world; q++) m += counts[q];
+  for (int q = 0; q < me; q++) first += counts[q];
+  const int64_t ld = n + pad;
+  rsc_job_t *jobs = calloc((size_t)world, sizeof *jobs);
+  void *bias = malloc((size_t)n * es);
+  uint64_t state = 77 + (uint64_t)n;
+  for (int64_t j = 0; j < n; j++) {
+    float v = (float)((double)(next_random(&state) >> 11) * 0x1p-53 - 0.5);
+    tpf_convert(&v, TPF_FLOAT32, (char *)bias + (size_t)j * es, t, 1);
+  }
+  for (int q = 0; q < world; q++) {
+    jobs[q].in = (tpf_matrix_t){calloc((size_t)(m * ld + 1), es), t, m, n, ld, 0};
+    for (int64_t i = 0; i < m * ld; i++) {
+      float v = (float)((double)(next_random(&state) >> 11) * 0x1p-53 * 2 - 1);
+      tpf_convert(&v, TPF_FLOAT32, (char *)jobs[q].in.data + (size_t)i * es, t, 1);
+    }
+    jobs[q].out = (tpf_matrix_t){calloc((size_t)(counts[q] * n + 1), es), t, counts[q], n, n, 0};
+    jobs[q].opt = (tpf_mm_options_t)TPF_MM_OPTIONS_INIT;
+    jobs[q].opt.row_counts = counts;
+    jobs[q].opt.reduce_op = avg ? TPF_AVG : TPF_SUM;
+    jobs[q].opt.bias = bias;
+    jobs[q].opt.comm_turn = turn;
+  }
+  /* over MPI: this process is rank `me` */
+  void *mine = calloc((size_t)(counts[me] * n + 1), es);
+  tpf_matrix_t out = {mine, t, counts[me], n, n, 0};
+  tpf_comm_t *comm = NULL;
+  CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, NULL), TPF_OK);
+  CHECK_STATUS(tpf_reduce_scatter(comm, &jobs[me].in, &out, &jobs[me].opt), TPF_OK);
+  tpf_comm_destroy(comm);
+  /* on thread ranks */
+  tpf_comm_t **comms = calloc((size_t)world, sizeof *comms);
+  pthread_t *threads = calloc((size_t)world, sizeof *threads);
+  CHECK_STATUS(tpf_comm_init_all(comms, world, NULL), TPF_OK);
+  for (int q = 0; q < world; q++) jobs[q].comm = comms[q], pthread_create(&threads[q], NULL, run_rsc, &jobs[q]);
+  for (int q = 0; q < world; q++) pthread_join(threads[q], NULL);
+  for (int q = 0; q < world; q++) {
+    CHECK_STATUS(jobs[q].status, TPF_OK);
+    tpf_comm_destroy(comms[q]);
+  }
+  CHECK(memcmp(mine, jobs[me].out.data, (size_t)(counts[me] * n) * es) == 0,
+        "reduce-scatter %s n=%lld pad=%lld avg=%d turn=%d: rank %d differs from thread ranks", dtype_text(t),
+        (long long)n, (long long)pad, avg, turn, me);
+  (void)first;
+  for (int q = 0; q < world; q++) free(jobs[q].in.data), free(jobs[q].out.data);
+  free(jobs), free(bias), free(mine), free(comms), free(threads);
+}
+
+static int matrix(void) {
+  const tpf_dtype_t types[] = {TPF_FLOAT16, TPF_BFLOAT16, TPF_FLOAT32};
+  const int64_t shapes[][3] = {{1, 1, 1}, {3, 7, 5}, {17, 300, 33}, {70, 129, 130}, {300, 64, 520}};
+  const int turns[] = {0, 1, 3, 2};
+  int variant = 0;
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+    for (size_t ti = 0; ti < 3; ti++) {
+      variant++;
+      rs_case_t c = {0};
+      c.world_size = world;
+      c.dtype = types[ti];
+      c.m = world * shapes[si][0];
+      c.k = shapes[si][1];
+      c.n = shapes[si][2];
+      c.b_transposed = variant % 2;
+      c.ld_pad = variant % 3 == 0 ? 3 : 0;
+      c.bias = variant % 4 != 1;
+      c.reduce_op = variant % 3 == 1 ? TPF_AVG : TPF_SUM;
+      c.comm_turn = turns[variant % 4];
+      c.seed = 20261129 + (uint64_t)variant;
+      c.reps = 2;
+      c.threads_per_rank = 1;
+      check_case(c);
+    }
+  /* uneven splits with empty ranks */
+  int64_t counts[4] = {0, 5, 2, 9};
+  if (world == 2) counts[0] = 3, counts[1] = 0;
+  for (size_t ti = 0; ti < 3; ti++) {
+    rs_case_t c = {0};
+    c.world_size = world;
+    c.row_counts = counts;
+    for (int q = 0; q < world; q++) c.m += counts[q];
+    c.k = 45, c.n = 19, c.dtype = types[ti], c.bias = 1, c.reduce_op = ti == 1 ? TPF_AVG : TPF_SUM;
+    c.comm_turn = (int)ti, c.seed = 99 + ti, c.reps = 1, c.threads_per_rank = 1;
+    check_case(c);
+  }
+  for (size_t ti = 0; ti < 3; ti++) {
+    int64_t even[4] = {40, 40, 40, 40};
+    check_reduce_scatter(types[ti], 257, ti == 1 ? 5 : 0, even, (int)ti % 2, (int)ti);
+    check_reduce_scatter(types[ti], 3, 0, counts, 1 - (int)ti % 2, 0);
+  }
+  return 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One small call of this rank with inputs of k columns; returns its status. */
+static tpf_status_t small_call(tpf_comm_t *comm, int64_t k, int null_out) {
+  static float a[64 * 16], b[16 * 8], o[64 * 8];
+  tpf_matrix_t ma = {a, TPF_FLOAT32, 4 * world, k, k, 0}, mb = {b, TPF_FLOAT32, k, 8, 8, 0};
+  tpf_matrix_t mo = {o, TPF_FLOAT32, 4, 8, 8, 0};
+  return tpf_mm_reduce_scatter(comm, &ma, &mb, null_out ? NULL : &mo, NULL);
+}
+
+static tpf_comm_t *fresh(int timeout_ms) {
+  tpf_config_t cfg = TPF_CONFIG_INIT;
+  cfg.timeout_ms = timeout_ms;
+  tpf_comm_t *comm = NULL;
+  CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, &cfg), TPF_OK);
+  return comm;
+}
+
+static int faults(void) {
+  /* bad arguments to the constructor */
+  tpf_comm_t *comm = NULL;
+  CHECK_STATUS(tpf_comm_init_mpi(NULL, MPI_COMM_WORLD, NULL), TPF_ERR_INVALID);
+  CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_NULL, NULL), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "MPI_COMM_NULL") != NULL, "message: %s", tpf_last_error());
+
+  /* a healthy call first, then mismatched k: every rank TPF_ERR_MISMATCH */
+  comm = fresh(5000);
+  CHECK_STATUS(small_call(comm, 8, 0), TPF_OK);
+  tpf_status_t s = small_call(comm, me == world - 1 ? 9 : 8, 0);
+  CHECK(s == TPF_ERR_MISMATCH && strstr(tpf_last_error(), "k") != NULL, "mismatch: %s: %s", tpf_status_string(s),
+        tpf_last_error());
+  tpf_comm_destroy(comm);
+
+  /* one rank rejects its own arguments: it gets TPF_ERR_INVALID, the others TPF_ERR_PEER */
+  comm = fresh(5000);
+  s = small_call(comm, 8, me == 1);
+  CHECK(s == (me == 1 ? TPF_ERR_INVALID : TPF_ERR_PEER), "rejection: rank %d got %s: %s", me, tpf_status_string(s),
+        tpf_last_error());
+  tpf_comm_destroy(comm);
+
+  /* the last rank never calls: the others time out at the timeout */
+  comm = fresh(400);
+  if (me != world - 1) {
+    double t0 = now_s();
+    s = small_call(comm, 8, 0);
+    double took = now_s() - t0;
+    CHECK(s == TPF_ERR_TIMEOUT || s == TPF_ERR_PEER, "missing rank: rank %d got %s: %s", me, tpf_status_string(s),
+          tpf_last_error());
+    CHECK(took >= 0.35 && took < 3.0, "missing rank: rank %d returned after %.2f s (timeout 0.4 s)", me, took);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (me == world - 1) { /* it has been told: its next call fails at once */
+    double t0 = now_s();
+    s = small_call(comm, 8, 0);
+    CHECK(s == TPF_ERR_TIMEOUT && now_s() - t0 < 0.3, "the missing rank then got %s after %.2f s: %s",
+          tpf_status_string(s), now_s() - t0, tpf_last_error());
+  }
+  tpf_comm_destroy(comm);
+
+  /* rank 0 aborts: the others, waiting inside a call, return promptly */
+  comm = fresh(20000);
+  if (me == 0) {
+    nanosleep(&(struct timespec){0, 200000000}, NULL);
+    CHECK_STATUS(tpf_comm_abort(comm), TPF_OK);
+  } else {
+    double t0 = now_s();
+    s = small_call(comm, 8, 0);
+    CHECK(s == TPF_ERR_ABORTED && now_s() - t0 < 5.0, "abort: rank %d got %s after %.2f s: %s", me,
+          tpf_status_string(s), now_s() - t0, tpf_last_error());
+  }
+  CHECK_STATUS(small_call(comm, 8, 0), TPF_ERR_ABORTED);
+  MPI_Barrier(MPI_COMM_WORLD);
+  tpf_comm_destroy(comm);
+
+  /* and a healthy communicator still works afterwards */
+  comm = fresh(5000);
+  CHECK_STATUS(small_call(comm, 8, 0), TPF_OK);
+  tpf_comm_destroy(comm);
+  return 0;
+}
+
+/* The last rank leaves in the middle of the job (after a first call); the
+ * others' next call must end, with an error or by the launcher stopping the
+ * job, never hang. */
+static int exit_mid_job(void) {
+  tpf_comm_t *comm = fresh(2000);
+  CHECK_STATUS(small_call(comm, 8, 0), TPF_OK);
+  fflush(stdout);
+  if (me == world - 1) _exit(0);
+  tpf_status_t s = small_call(comm, 8, 0);
+  printf("rank %d: after the peer left: %s (%s)\n", me, tpf_status_string(s), tpf_last_error());
+  CHECK(s != TPF_OK, "rank %d: a call with a departed peer succeeded", me);
+  fflush(stdout);
+  _exit(checks_failed != 0);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const char *mode = argc > 1 ? argv[1] : "matrix";
+  if (world < 2 || world > 4) {
+    if (me == 0) fprintf(stderr, "run me with 2, 3 or 4 processes\n");
+    MPI_Finalize();
+    return 2;
+  }
+  if (strcmp(mode, "matrix") == 0) matrix();
+  else if (strcmp(mode, "faults") == 0) faults();
+  else if (strcmp(mode, "exit") == 0) exit_mid_job();
+  else CHECK(0, "unknown mode %s", mode);
+  int failed = checks_failed, any = 0;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  printf("rank %d of %d (%s): ", me, world, mode);
+  test_summary();
+  MPI_Finalize();
+  return any != 0;
+}
