@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds tpfuse and runs every test tier:
-#   1. the normal build: quick and full tests;
-#   2. ASan + UBSan: quick tests;
-#   3. TSan: quick tests.
+#   1. the normal build with Open MPI: quick and full tests, then the MPI
+#      tests under mpirun (shared-memory path and TCP, 2-4 ranks);
+#   2. the MPI transport built with MPICH: the MPI tests;
+#   3. ASan + UBSan: quick tests, and the MPI tests (Open MPI);
+#   4. TSan: quick tests.
 # Installs what is missing first (Debian packages, when run as root).
 # Usage: scripts/test.sh [build-root]   (default: build-tests)
 set -euo pipefail
@@ -14,6 +16,9 @@ missing=()
 # OpenBLAS is optional: with it the GEMM benchmark is built (and smoke-tested).
 [ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] || [ "$(uname -m)" != x86_64 ] ||
   missing+=(libopenblas-dev)
+# Open MPI (the default MPI) and MPICH: the MPI transport is tested with both.
+command -v mpicc.openmpi >/dev/null && command -v mpiexec.openmpi >/dev/null || missing+=(libopenmpi-dev openmpi-bin)
+command -v mpicc.mpich >/dev/null && command -v mpiexec.mpich >/dev/null || missing+=(libmpich-dev mpich)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v gcc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
@@ -28,22 +33,36 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-tier() { # name, ctest label regex, extra cmake arguments...
-  local name=$1 labels=$2
-  shift 2
+openmpi=(-DMPI_C_COMPILER=mpicc.openmpi "-DMPIEXEC_EXECUTABLE=$(command -v mpiexec.openmpi)")
+mpich=(-DMPI_C_COMPILER=mpicc.mpich "-DMPIEXEC_EXECUTABLE=$(command -v mpiexec.mpich)")
+
+tier() { # name, ctest label regex (empty: none), MPI tests (yes|no), extra cmake arguments...
+  local name=$1 labels=$2 mpi=$3
+  shift 3
   echo "== tier $name: configure and build"
   cmake -S . -B "$root/$name" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-  cmake --build "$root/$name" -j "$jobs" >/dev/null
-  echo "== tier $name: tests ($labels)"
+  local targets=()
+  [ -n "$labels" ] || targets=(--target mpi_test tpfuse_cli) # only the MPI tests run
+  cmake --build "$root/$name" -j "$jobs" "${targets[@]}" >/dev/null
   local run=()
   # TSan needs a fixed address-space layout on kernels with wide ASLR.
   if [ "$name" = tsan ] && setarch "$(uname -m)" -R true 2>/dev/null; then
     run=(setarch "$(uname -m)" -R)
   fi
-  (cd "$root/$name" && "${run[@]}" ctest -L "$labels" -j "$jobs" --output-on-failure)
+  if [ -n "$labels" ]; then
+    echo "== tier $name: tests ($labels)"
+    (cd "$root/$name" && "${run[@]}" ctest -L "$labels" -j "$jobs" --output-on-failure)
+  fi
+  if [ "$mpi" = yes ]; then
+    # one job at a time: each already starts up to 4 processes on this machine
+    # (MPI libraries keep memory until exit by design: no leak report there)
+    echo "== tier $name: MPI tests"
+    (cd "$root/$name" && ASAN_OPTIONS=detect_leaks=0 ctest -L mpi --output-on-failure)
+  fi
 }
 
-tier release 'quick|full'
-tier asan quick -DTPF_SANITIZE=address
-tier tsan quick -DTPF_SANITIZE=thread
+tier release 'quick|full' yes "${openmpi[@]}"
+tier mpich '' yes "${mpich[@]}"
+tier asan quick yes -DTPF_SANITIZE=address "${openmpi[@]}"
+tier tsan quick no -DTPF_SANITIZE=thread -DTPF_MPI=OFF
 echo "== all tiers passed"

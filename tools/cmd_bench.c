@@ -23,11 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline.h"
 #include "commands.h"
 #include "timeline.h"
 
-enum { MAX_REPS = 50, KINDS = 5, EVENTS = 512 };
-enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM, T_DIRECT };
+#ifdef TPF_WITH_MPI
+#include "tpfuse_mpi.h"
+#endif
+
+enum { MAX_REPS = 50, KINDS = 6, EVENTS = 512 };
+enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM, T_DIRECT, T_BASELINE };
 
 typedef struct bench_shape {
   int64_t m, k, n;
@@ -43,6 +48,7 @@ typedef struct bench_setup {
 typedef struct bench_results {
   double seconds[KINDS][MAX_REPS][64];
   long wrong[64];
+  long baseline_wrong[64];
   int status[64];
   char error[64][256];
   /* the last repetition's events: unfused [0], ring [1], direct [2] */
@@ -69,6 +75,14 @@ static void *make_input(int64_t count, tpf_dtype_t t, unsigned seed) {
   return data;
 }
 
+/* The baseline's BLAS threads: tpfuse's threads per rank (given, or this
+ * host's cores divided among the ranks, all on this host here). */
+static int blas_threads(int threads_per_rank, int W) {
+  if (threads_per_rank > 0) return threads_per_rank;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return cores / W > 1 ? (int)(cores / W) : 1;
+}
+
 static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_results_t *res) {
   const int W = b->world_size;
   const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n, rows = m / W;
@@ -84,6 +98,9 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   tpf_status_t s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused); /* warm-up, and the exact result */
   memcpy(expect, out, (size_t)(rows * n) * esize(b->dtype));
   size_t out_bytes = (size_t)(rows * n) * esize(b->dtype);
+  baseline_t *user = b->processes == RS_MPI && baseline_available()
+                         ? baseline_new(m, k, n, W, blas_threads(b->threads_per_rank, W))
+                         : NULL;
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
     if (rep == b->reps - 1) /* trace the last repetition */
       for (int algo = 0; algo < 3; algo++) {
@@ -106,7 +123,15 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
     if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct);
     double t5 = now();
     res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
+    double t6 = t5;
+    if (s == TPF_OK && user) { /* what a user writes without tpfuse (MPI only) */
+      memset(out, 0, out_bytes);
+      baseline_call(user, a, bm, b->dtype, out);
+      t6 = now();
+      res->baseline_wrong[r] += memcmp(out, expect, out_bytes) != 0;
+    }
     if (rep >= 0) {
+      res->seconds[T_BASELINE][rep][r] = t6 - t5;
       res->seconds[T_UNFUSED][rep][r] = t1 - t0;
       res->seconds[T_FUSED][rep][r] = t2 - t1;
       res->seconds[T_GEMM][rep][r] = t3 - t2;
@@ -116,6 +141,7 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   }
   res->status[r] = s;
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
+  baseline_free(user);
   free(a), free(bm), free(out), free(expect), free(partial), free(part_out);
 }
 
@@ -137,7 +163,30 @@ static tpf_status_t run_setup(const bench_setup_t *b, bench_results_t *res) {
   tpf_config_t cfg = TPF_CONFIG_INIT;
   cfg.threads_per_rank = b->threads_per_rank;
   memset(res, 0, sizeof *res);
-  if (!b->processes) {
+#ifdef TPF_WITH_MPI
+  if (b->processes == RS_MPI) { /* this process is rank `me`; then everyone learns all */
+    int me = mpi_rank();
+    tpf_comm_t *comm;
+    res->status[me] = tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, &cfg);
+    if (res->status[me] == TPF_OK) run_rank(b, comm, me, res), tpf_comm_destroy(comm);
+    else snprintf(res->error[me], sizeof res->error[me], "%s", tpf_last_error());
+    if (res->status[me] != TPF_OK) fprintf(stderr, "tpfuse bench: rank %d: %s\n", me, res->error[me]);
+    MPI_Allreduce(MPI_IN_PLACE, res->seconds, KINDS * MAX_REPS * 64, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, res->wrong, 64, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, res->baseline_wrong, 64, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, res->status, 64, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    for (int algo = 0; algo < 3; algo++) { /* the events, for --trace */
+      int count = res->traces[algo][me].count;
+      MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, res->events[algo], (int)sizeof res->events[algo][0], MPI_BYTE,
+                    MPI_COMM_WORLD);
+      int counts[64];
+      MPI_Allgather(&count, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+      for (int r = 0; r < W; r++) res->traces[algo][r].count = counts[r];
+    }
+    return TPF_OK;
+  }
+#endif
+  if (b->processes == RS_THREADS) {
     tpf_comm_t *comms[64];
     tpf_status_t s = tpf_comm_init_all(comms, W, &cfg);
     if (s != TPF_OK) return s;
@@ -197,7 +246,11 @@ static void help(void) {
          "m is the rows of every rank's a (the output is m/W rows per rank); algbw is\n"
          "the bytes of one rank's m x n fp32 partials over the time.\n"
          "\n"
-         "  --transport T      threads (default) | shm (forked processes)\n"
+         "  --transport T      threads (default) | shm (forked processes) | mpi (start\n"
+         "                     it under mpirun: every process is one rank; the world\n"
+         "                     size is mpirun's; where built with OpenBLAS it also times\n"
+         "                     the user's baseline: fp32 conversion, OpenBLAS sgemm,\n"
+         "                     MPI_Reduce_scatter_block, and prints tpfuse's speedup)\n"
          "  --world-size LIST  e.g. 2,4 (default 2)\n"
          "  --dtype LIST       e.g. bf16,fp32 (default bf16)\n"
          "  --shape M,K,N      one shape instead of the sweep (repeatable)\n"
@@ -260,12 +313,19 @@ int cmd_bench(int argc, char **argv) {
     }
   }
   if (reps < 1 || reps > MAX_REPS) reps = 10;
+  if (processes == RS_MPI) worlds[0] = mpi_size(), nworlds = 1;
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
   timeline_t *timeline = timeline_new();
   bench_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  const int with_baseline = processes == RS_MPI && baseline_available();
   printf("# tpfuse %s, kernels %s, transport %s, %d repetitions, medians of the slowest rank\n", tpf_version(),
-         tpf_gemm_kernel(), processes ? "shm (processes)" : "threads", reps);
-  printf("%6s %6s %6s %5s %3s %-7s | %10s %8s %7s %7s %6s | %9s %9s %11s %8s | %s\n", "m", "k", "n", "dtype", "W",
+         tpf_gemm_kernel(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
+  if (with_baseline)
+    printf("# baseline: the user's code without tpfuse: a, b to fp32, OpenBLAS sgemm (%s), "
+           "MPI_Reduce_scatter_block, rows back to the dtype\n", baseline_blas_core());
+  else if (processes == RS_MPI)
+    printf("# baseline: not built (needs OpenBLAS: apt-get install libopenblas-dev)\n");
+  printf("%6s %6s %6s %5s %3s %-8s | %10s %8s %7s %7s %6s | %9s %9s %11s %8s | %s\n", "m", "k", "n", "dtype", "W",
          "algo", "time(us)", "TFLOP/s", "algbw", "busbw", "#wrong", "gemm(us)", "comm(us)", "exposed(us)",
          "overlap", "fused/unfused");
   long total_wrong = 0;
@@ -290,27 +350,34 @@ int cmd_bench(int argc, char **argv) {
           failed = 1;
           continue;
         }
-        long wrong = 0;
-        for (int r = 0; r < W; r++) wrong += res->wrong[r];
+        long wrong = 0, baseline_wrong = 0;
+        for (int r = 0; r < W; r++) wrong += res->wrong[r], baseline_wrong += res->baseline_wrong[r];
         total_wrong += wrong;
         double t_unfused = median_of(res, T_UNFUSED, reps, W), t_fused = median_of(res, T_FUSED, reps, W);
         double t_gemm = median_of(res, T_GEMM, reps, W), t_comm = median_of(res, T_COMM, reps, W);
         double t_direct = median_of(res, T_DIRECT, reps, W);
-        static const char *const algo_names[] = {"unfused", "ring", "direct"};
+        double t_baseline = median_of(res, T_BASELINE, reps, W);
+        static const char *const algo_names[] = {"unfused", "ring", "direct", "baseline"};
         double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
         double bytes = (double)sh.m * (double)sh.n * 4;
-        for (int algo = 0; algo < 3; algo++) {
+        for (int algo = 0; algo < (with_baseline ? 4 : 3); algo++) {
           char title[160];
           snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m, (long long)sh.k,
-                   (long long)sh.n, dtype_text(b.dtype), W, processes ? "shm" : "threads", algo_names[algo]);
+                   (long long)sh.n, dtype_text(b.dtype), W, transport_text(processes), algo_names[algo]);
           tpf_event_t *ev[64];
           int counts[64];
           for (int r = 0; r < W; r++) ev[r] = res->events[algo][r], counts[r] = res->traces[algo][r].count;
-          timeline_add(timeline, title, W, ev, counts);
-          double t = algo == 0 ? t_unfused : algo == 1 ? t_fused : t_direct, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
+          if (algo < 3) timeline_add(timeline, title, W, ev, counts);
+          double t = algo == 0 ? t_unfused : algo == 1 ? t_fused : algo == 2 ? t_direct : t_baseline, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
           double overlap = t_comm > 0 ? 100 * (t_comm - exposed) / t_comm : 0;
           if (overlap < 0) overlap = 0;
-          printf("%6lld %6lld %6lld %5s %3d %-7s | %10.1f %8.3f %7.2f %7.2f %6ld | %9.1f %9.1f %11.1f %7.0f%% | %.3f\n",
+          if (algo == 3) { /* the user's code: no GEMM-alone or overlap figures of its own */
+            printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | %9s %9s %11s %8s | %.3f\n",
+                   (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo_names[algo],
+                   t * 1e6, flops / t / 1e12, bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, baseline_wrong, "-", "-",
+                   "-", "-", t / t_unfused);
+          } else
+          printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | %9.1f %9.1f %11.1f %7.0f%% | %.3f\n",
                  (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo_names[algo],
                  t * 1e6, flops / t / 1e12, bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6,
                  t_comm * 1e6, exposed * 1e6, overlap, t / t_unfused);
@@ -320,10 +387,14 @@ int cmd_bench(int argc, char **argv) {
                     "\"time_us\":%.2f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
                     "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
                     (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
-                    processes ? "shm" : "threads", algo_names[algo], t * 1e6, flops / t / 1e12,
-                    bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6, t_comm * 1e6,
+                    transport_text(processes), algo_names[algo], t * 1e6, flops / t / 1e12,
+                    bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, algo == 3 ? baseline_wrong : wrong,
+                    t_gemm * 1e6, t_comm * 1e6,
                     exposed * 1e6, overlap, t / t_unfused);
         }
+        if (with_baseline)
+          printf("# speedup over the baseline: unfused %.2fx, ring %.2fx, direct %.2fx%s\n", t_baseline / t_unfused,
+                 t_baseline / t_fused, t_baseline / t_direct, baseline_wrong ? " (the baseline was WRONG)" : "");
         fflush(stdout);
       }
   if (json) fclose(json);

@@ -5,11 +5,12 @@
 
 int cmd_demo(int argc, char **argv) {
   if (wants_help(argc, argv)) {
-    printf("usage: tpfuse demo [--seed N] [--transport threads|shm]\n"
+    printf("usage: tpfuse demo [--seed N] [--transport threads|shm|mpi]\n"
            "\n"
            "Runs the example of the Ascend documentation of npu_mm_reduce_scatter_base:\n"
            "world size 8 (ranks are threads, or with --transport shm forked processes\n"
-           "over shared memory, like the example's eight spawned processes), fp16,\n"
+           "over shared memory, like the example's eight spawned processes, or with\n"
+           "--transport mpi the 8 processes of `mpirun -n 8`), fp16,\n"
            "every rank holds a random a (128x512)\n"
            "and b (512x64); rank r receives rows [16r, 16r+16) of the sum of a_i @ b_i.\n"
            "Every rank's output is checked against a float64 reference; the exit status\n"

@@ -29,7 +29,9 @@ static void help(void) {
          "  --threads-per-rank N  compute threads per rank (default: TPF_THREADS_PER_RANK)\n"
          "  --isa NAME         GEMM kernels: auto or a name from `tpfuse info` (default: TPF_ISA)\n"
          "  --seed N           random seed (default 1)\n"
-         "  --transport T      threads (ranks are threads, default) | shm (forked processes)\n");
+         "  --transport T      threads (ranks are threads, default) | shm (forked processes)\n"
+         "                     | mpi (under mpirun: each process is a rank; the world\n"
+         "                     size defaults to mpirun's)\n");
 }
 
 static int parse_counts(const char *text, int64_t **counts, int *count) {
@@ -58,6 +60,7 @@ int cmd_run(int argc, char **argv) {
   c.dtype = TPF_FLOAT16;
   c.seed = 1;
   c.reps = 5;
+  int world_given = 0;
   int64_t *counts = NULL;
   int ncounts = 0;
   for (int i = 1; i < argc; i++) {
@@ -65,7 +68,7 @@ int cmd_run(int argc, char **argv) {
     if ((v = option_value(argc, argv, &i, "--m"))) c.m = strtoll(v, NULL, 0);
     else if ((v = option_value(argc, argv, &i, "--k"))) c.k = strtoll(v, NULL, 0);
     else if ((v = option_value(argc, argv, &i, "--n"))) c.n = strtoll(v, NULL, 0);
-    else if ((v = option_value(argc, argv, &i, "--world-size"))) c.world_size = atoi(v);
+    else if ((v = option_value(argc, argv, &i, "--world-size"))) c.world_size = atoi(v), world_given = 1;
     else if ((v = option_value(argc, argv, &i, "--ld-pad"))) c.ld_pad = strtoll(v, NULL, 0);
     else if ((v = option_value(argc, argv, &i, "--comm-turn"))) c.comm_turn = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--reps"))) c.reps = atoi(v);
@@ -113,6 +116,7 @@ int cmd_run(int argc, char **argv) {
       return 2;
     }
   }
+  if (c.processes == RS_MPI && !world_given) c.world_size = mpi_size();
   if (c.world_size < 1 || c.m < 1 || c.k < 1 || c.n < 1 || c.ld_pad < 0 || c.reps < 1) {
     fprintf(stderr, "tpfuse run: world size, m, k, n and reps must be >= 1, ld-pad >= 0\n");
     return 2;

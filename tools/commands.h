@@ -20,8 +20,18 @@ const char *option_value(int argc, char **argv, int *i, const char *name);
 /* Parses fp16|bf16|fp32; -1 if none. */
 int parse_dtype(const char *text);
 
-/* "threads" -> 0, "shm" -> 1 (forked processes); -1 (and a message) else. */
+/* "threads" -> RS_THREADS, "shm" -> RS_SHM (forked processes), "mpi" ->
+ * RS_MPI (built with MPI); -1 (and a message) else. */
 int parse_transport(const char *text);
+const char *transport_text(int transport);
+
+/* 1 if argv asks for --transport mpi. */
+int wants_mpi(int argc, char **argv);
+
+/* Under --transport mpi: this process's rank and the number of processes
+ * (0 and 1 without MPI). */
+int mpi_rank(void);
+int mpi_size(void);
 
 /* 1 if argv has -h or --help. */
 int wants_help(int argc, char **argv);

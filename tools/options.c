@@ -24,10 +24,27 @@ int parse_dtype(const char *text) {
 }
 
 int parse_transport(const char *text) {
-  if (strcmp(text, "threads") == 0) return 0;
-  if (strcmp(text, "shm") == 0) return 1;
-  fprintf(stderr, "tpfuse: --transport %s: choose threads or shm\n", text);
+  if (strcmp(text, "threads") == 0) return RS_THREADS;
+  if (strcmp(text, "shm") == 0) return RS_SHM;
+#ifdef TPF_WITH_MPI
+  if (strcmp(text, "mpi") == 0) return RS_MPI;
+  fprintf(stderr, "tpfuse: --transport %s: choose threads, shm or mpi\n", text);
+#else
+  fprintf(stderr, "tpfuse: --transport %s: choose threads or shm (this tpfuse was built without MPI)\n", text);
+#endif
   return -1;
+}
+
+const char *transport_text(int transport) {
+  return transport == RS_MPI ? "mpi" : transport == RS_SHM ? "shm" : "threads";
+}
+
+int wants_mpi(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if ((strcmp(argv[i], "--transport") == 0 && i + 1 < argc && strcmp(argv[i + 1], "mpi") == 0) ||
+        strcmp(argv[i], "--transport=mpi") == 0)
+      return 1;
+  return 0;
 }
 
 int wants_help(int argc, char **argv) {
@@ -42,7 +59,7 @@ static const char *dtype_text(tpf_dtype_t t) {
 
 int print_result(const rs_case_t *c, const rs_result_t *r) {
   printf("MatmulReduceScatter: world_size %d (%s), %s, a %lldx%lld%s @ b %lldx%lld%s, %s%s, comm_turn %d\n",
-         c->world_size, c->processes ? "processes, shm" : "threads", dtype_text(c->dtype), (long long)c->m, (long long)c->k,
+         c->world_size, c->processes == RS_MPI ? "MPI processes" : c->processes ? "processes, shm" : "threads", dtype_text(c->dtype), (long long)c->m, (long long)c->k,
          c->a_transposed ? " (transposed)" : "", (long long)c->k, (long long)c->n,
          c->b_transposed ? " (transposed)" : "", c->reduce_op == TPF_AVG ? "avg" : "sum",
          c->bias ? " + bias" : "", c->comm_turn);
