@@ -14,3 +14,11 @@ cc "$src/consumer.c" $(pkg-config --cflags --libs tpfuse) -Wl,-rpath,"$(dirname 
 cmake -S "$src" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$scratch/prefix" >/dev/null
 cmake --build "$scratch/consumer" >/dev/null
 "$scratch/consumer/consumer"
+# The MPI flavour, where it was built: pkg-config tpfuse-mpi, and
+# find_package's tpfuse::tpfuse_mpi.
+if [ -e "$libdir/tpfuse-mpi.pc" ]; then
+  cc "$src/consumer_mpi.c" $(pkg-config --cflags --libs tpfuse-mpi) -Wl,-rpath,"$(dirname "$libdir")" \
+    -o "$scratch/mpi-by-pkg-config"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$scratch/mpi-by-pkg-config"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$scratch/consumer/consumer_mpi"
+fi
