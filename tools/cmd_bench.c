@@ -361,13 +361,16 @@ int cmd_bench(int argc, char **argv) {
         double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
         double bytes = (double)sh.m * (double)sh.n * 4;
         for (int algo = 0; algo < (with_baseline ? 4 : 3); algo++) {
-          char title[160];
-          snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m, (long long)sh.k,
-                   (long long)sh.n, dtype_text(b.dtype), W, transport_text(processes), algo_names[algo]);
-          tpf_event_t *ev[64];
-          int counts[64];
-          for (int r = 0; r < W; r++) ev[r] = res->events[algo][r], counts[r] = res->traces[algo][r].count;
-          if (algo < 3) timeline_add(timeline, title, W, ev, counts);
+          if (algo < 3) { /* tpfuse's algorithms have traces */
+            char title[160];
+            snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m,
+                     (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, transport_text(processes),
+                     algo_names[algo]);
+            tpf_event_t *ev[64];
+            int counts[64];
+            for (int r = 0; r < W; r++) ev[r] = res->events[algo][r], counts[r] = res->traces[algo][r].count;
+            timeline_add(timeline, title, W, ev, counts);
+          }
           double t = algo == 0 ? t_unfused : algo == 1 ? t_fused : algo == 2 ? t_direct : t_baseline, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
           double overlap = t_comm > 0 ? 100 * (t_comm - exposed) / t_comm : 0;
           if (overlap < 0) overlap = 0;
