@@ -140,7 +140,7 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
     free(made);
     return tpf_fail(TPF_ERR_NOMEM, "could not allocate %d communicators", world_size);
   }
-  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000};
+  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000, set.shm_dir};
   s = tpf_transport_threads_create(world_size, &tcfg, eps);
   static _Atomic unsigned groups;
   unsigned group = atomic_fetch_add(&groups, 1) + 1;
@@ -189,7 +189,7 @@ tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id
       return tpf_fail(s, "TPF_UNIQUE_ID: %s", tpf_last_error());
   }
   if (set.threads == 0) set.threads = tpf_default_threads(world_size);
-  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000};
+  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000, set.shm_dir};
   tpf_endpoint_t *ep;
   if ((s = tpf_transport_shm_create(world_size, rank, &id, set.shm_dir, &tcfg, &ep)) != TPF_OK) return s;
   char name[64];
@@ -212,7 +212,7 @@ tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, 
   tpf_status_t s = resolve(cfg, &set);
   if (s != TPF_OK) return s;
   if (set.threads == 0) set.threads = tpf_default_threads(ranks_on_host);
-  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000};
+  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000, set.shm_dir};
   tpf_endpoint_t *ep;
   if ((s = make(arg, &tcfg, &ep)) != TPF_OK) return s;
   char name[64];

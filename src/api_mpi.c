@@ -1,14 +1,34 @@
 /* tpf_comm_init_mpi: a communicator over the MPI transport. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "api_comm.h"
+#include "common/env.h"
 #include "common/status.h"
 #include "transport/transport_mpi.h"
 #include "tpfuse_mpi.h"
 
+typedef struct mpi_setup {
+  MPI_Comm comm;
+  int hosts_of; /* see tpf_transport_mpi_create */
+} mpi_setup_t;
+
 static tpf_status_t make_endpoint(void *arg, const tpf_transport_config_t *tcfg, tpf_endpoint_t **ep) {
-  return tpf_transport_mpi_create(*(MPI_Comm *)arg, tcfg, ep);
+  const mpi_setup_t *setup = arg;
+  return tpf_transport_mpi_create(setup->comm, tcfg, setup->hosts_of, ep);
+}
+
+/* TPF_MPI_LOCAL: shm -> 0, mpi -> -1, shm:N -> N. */
+static tpf_status_t parse_local(int *hosts_of) {
+  const char *text = tpf_env_string(TPF_ENV_MPI_LOCAL);
+  char *end = NULL;
+  if (strcmp(text, "shm") == 0) *hosts_of = 0;
+  else if (strcmp(text, "mpi") == 0) *hosts_of = -1;
+  else if (strncmp(text, "shm:", 4) == 0 && (*hosts_of = (int)strtol(text + 4, &end, 10)) > 0 && *end == '\0') return TPF_OK;
+  else return tpf_fail(TPF_ERR_INVALID, "TPF_MPI_LOCAL='%s' must be shm, mpi or shm:N (N >= 1)", text);
+  return TPF_OK;
 }
 
 /* How many ranks of comm share this host (for the default threads). */
@@ -33,8 +53,11 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
   if (MPI_Comm_test_inter(mpi_comm, &inter) != MPI_SUCCESS || inter)
     return tpf_fail(TPF_ERR_INVALID, "mpi_comm must be an intra-communicator");
   /* One name per communicator and process: the pid and a process counter. */
+  mpi_setup_t setup = {mpi_comm, 0};
+  tpf_status_t s = parse_local(&setup.hosts_of);
+  if (s != TPF_OK) return s;
   static int made;
   char prefix[48];
   snprintf(prefix, sizeof prefix, "tpf-mpi-%d-%d", (int)getpid(), ++made);
-  return tpf_comm_init_endpoint(comm, cfg, ranks_on_this_host(mpi_comm), make_endpoint, &mpi_comm, prefix);
+  return tpf_comm_init_endpoint(comm, cfg, ranks_on_this_host(mpi_comm), make_endpoint, &setup, prefix);
 }

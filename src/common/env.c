@@ -23,6 +23,9 @@ static const tpf_setting_t table[TPF_ENV_COUNT] = {
                          "tmpfs for shared memory between processes (tpf_config_t.shm_dir)"},
     [TPF_ENV_UNIQUE_ID] = {"TPF_UNIQUE_ID", NULL, "",
                            "the id tpf_comm_init_rank uses when given an all-zero one (`tpfuse id`)"},
+    [TPF_ENV_MPI_LOCAL] = {"TPF_MPI_LOCAL", NULL, "shm",
+                           "over MPI, how ranks on one host talk: shm (shared memory) | mpi (MPI messages) | "
+                           "shm:N (as if hosts held N consecutive ranks each: for tests)"},
 };
 
 const char *tpf_env_name(tpf_env_id_t id) { return table[id].name; }

@@ -69,9 +69,15 @@ typedef struct mpi_endpoint {
   MPI_Request *notice_sends; /* size */
   tpf_status_t failed;       /* TPF_OK while healthy */
   char fail_why[600];
+  /* The ranks of this host, over shared memory (NULL: all through MPI). */
+  tpf_endpoint_t *local;
+  int *local_rank;             /* size entries: q's rank in `local`, or -1 */
+  unsigned char *local_records; /* local size x TPF_EXCHANGE_MAX_BYTES */
 } mpi_endpoint_t;
 
 static mpi_endpoint_t *self(tpf_endpoint_t *ep) { return (mpi_endpoint_t *)ep; }
+
+static void m_progress(tpf_endpoint_t *ep);
 
 static tpf_status_t failure(mpi_endpoint_t *me) { return tpf_record(me->failed, "%s", me->fail_why); }
 
@@ -81,6 +87,7 @@ static void mark_failed(mpi_endpoint_t *me, tpf_status_t status, const char *why
   me->failed = status;
   snprintf(me->fail_why, sizeof me->fail_why, "%s", why);
   tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
+  if (me->local) me->local->transport->fail(me->local, status, why); /* wakes this host's ranks */
   if (!tell) return;
   me->notice_out.identity = me->identity;
   me->notice_out.status = (int32_t)status;
@@ -108,6 +115,13 @@ static tpf_status_t check_rc(mpi_endpoint_t *me, int rc, const char *what, int p
 /* Whether a peer's failure notice has come (then this rank has failed too). */
 static int noticed(mpi_endpoint_t *me) {
   if (me->failed != TPF_OK) return 1;
+  tpf_status_t local = me->local ? me->local->transport->health(me->local) : TPF_OK;
+  if (local != TPF_OK) { /* a rank of this host failed: tell the other hosts */
+    char why[600];
+    snprintf(why, sizeof why, "%s", tpf_last_error());
+    mark_failed(me, local, why, 1);
+    return 1;
+  }
   int flag = 0;
   if (MPI_Test(&me->notice_recv, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || !flag) return 0;
   if (me->notice_in.identity != me->identity) { /* a stale one: listen again */
@@ -184,6 +198,15 @@ static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
   if (noticed(me)) return failure(me);
   const int W = ep->size, r = ep->rank;
   const size_t header = offsetof(record_t, bytes);
+  if (me->local) { /* maps the host's grown buffers, and is the host's barrier */
+    tpf_status_t ls = me->local->transport->exchange(me->local, mine, me->local_records, bytes);
+    if (ls != TPF_OK) {
+      char why[600];
+      snprintf(why, sizeof why, "%s", tpf_last_error());
+      mark_failed(me, ls, why, 1);
+      return failure(me);
+    }
+  }
   me->record_out.identity = me->identity;
   me->record_out.round = me->exchanges + 1;
   memcpy(me->record_out.bytes, mine, bytes);
@@ -213,6 +236,7 @@ static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
 
 static tpf_status_t m_reserve(tpf_endpoint_t *ep, size_t bytes) {
   mpi_endpoint_t *me = self(ep);
+  if (me->local) return me->local->transport->reserve(me->local, bytes); /* shared with the host */
   void *buf = me->buffer;
   tpf_status_t s = tpf_buffer_reserve(&buf, &me->capacity, bytes, "the rank's message buffer");
   me->buffer = buf;
@@ -220,7 +244,57 @@ static tpf_status_t m_reserve(tpf_endpoint_t *ep, size_t bytes) {
 }
 
 static float *m_buffer(tpf_endpoint_t *ep, int q) {
-  return q == ep->rank ? self(ep)->buffer : NULL;
+  mpi_endpoint_t *me = self(ep);
+  if (me->local) return me->local_rank[q] < 0 ? NULL : me->local->transport->buffer(me->local, me->local_rank[q]);
+  return q == ep->rank ? me->buffer : NULL;
+}
+
+static int m_shares(tpf_endpoint_t *ep, int q) { return q != ep->rank && self(ep)->local_rank[q] >= 0; }
+
+/* Progress counters, for the ranks of this host (hybrid table only). */
+static void m_post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
+  mpi_endpoint_t *me = self(ep);
+  me->local->transport->post(me->local, counter, value);
+}
+
+static int m_test(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
+  mpi_endpoint_t *me = self(ep);
+  return me->local->transport->test(me->local, me->local_rank[q], counter, value);
+}
+
+/* Waits for a counter of a rank of this host. It polls rather than sleeps:
+ * MPI transfers to other hosts progress only while this rank calls MPI, and
+ * a peer there may be waiting for one of them. */
+static tpf_status_t m_wait(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
+  mpi_endpoint_t *me = self(ep);
+  tpf_endpoint_t *local = me->local;
+  const int lq = me->local_rank[q];
+  const int64_t start = tpf_now_ns();
+  int64_t checked = start;
+  for (;;) {
+    if (local->transport->test(local, lq, counter, value)) return TPF_OK;
+    m_progress(ep);
+    if (noticed(me)) return failure(me);
+    int64_t now = tpf_now_ns();
+    if (now - checked > 10000000) { /* has q died? every 10 ms */
+      checked = now;
+      tpf_status_t s = local->transport->check(local, lq);
+      if (s != TPF_OK) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", tpf_last_error());
+        mark_failed(me, s, why, 1);
+        return failure(me);
+      }
+    }
+    if (now - start > me->timeout_ns) {
+      char why[400];
+      snprintf(why, sizeof why, "rank %d waited %lld ms for rank %d (%s) and gave up", ep->rank,
+               (long long)(me->timeout_ns / 1000000), q, counter == TPF_COUNTER_PRODUCED ? "a chunk" : "a consumed chunk");
+      mark_failed(me, TPF_ERR_TIMEOUT, why, 1);
+      return failure(me);
+    }
+    if (now - start > me->spin_ns) nanosleep(&(struct timespec){0, 20000}, NULL);
+  }
 }
 
 static tpf_status_t m_health(tpf_endpoint_t *ep) {
@@ -301,6 +375,9 @@ static void m_destroy(tpf_endpoint_t *ep) {
     let_go(me->notice_sends, ep->size, 0);
     MPI_Comm_free(&me->comm);
   }
+  if (me->local) me->local->transport->destroy(me->local);
+  free(me->local_rank);
+  free(me->local_records);
   tpf_free(me->buffer);
   free(me->slots);
   free(me->slot_peers);
@@ -326,7 +403,76 @@ static const tpf_transport_t mpi_transport = {
     .progress = m_progress,
 };
 
-tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, tpf_endpoint_t **ep) {
+/* The same, when some peers share this host's memory: their buffers are
+ * readable and their progress counters can be waited for. */
+static const tpf_transport_t hybrid_transport = {
+    .name = "mpi+shm",
+    .exchange = m_exchange,
+    .reserve = m_reserve,
+    .buffer = m_buffer,
+    .post = m_post,
+    .test = m_test,
+    .wait = m_wait,
+    .fail = m_fail,
+    .health = m_health,
+    .destroy = m_destroy,
+    .reserve_requests = m_reserve_requests,
+    .send = m_send,
+    .recv = m_recv,
+    .done = m_done,
+    .complete = m_complete,
+    .progress = m_progress,
+    .shares = m_shares,
+};
+
+/* Makes the shared-memory group of the ranks of this host (or, with
+ * hosts_of > 0, of each run of hosts_of consecutive ranks). Collective over
+ * me->comm; on any rank's failure every rank fails. */
+static tpf_status_t join_host(mpi_endpoint_t *me, int hosts_of, const char *shm_dir,
+                              const tpf_transport_config_t *cfg) {
+  const int W = me->base.size, r = me->base.rank;
+  MPI_Comm host;
+  int rc = hosts_of > 0 ? MPI_Comm_split(me->comm, r / hosts_of, r, &host)
+                        : MPI_Comm_split_type(me->comm, MPI_COMM_TYPE_SHARED, r, MPI_INFO_NULL, &host);
+  if (rc != MPI_SUCCESS) return tpf_fail(TPF_ERR_SYSTEM, "MPI could not group the ranks by host");
+  int L = 1, lr = 0;
+  MPI_Comm_size(host, &L);
+  MPI_Comm_rank(host, &lr);
+  /* which host each rank is on (its first rank), and its rank there */
+  int mine[2] = {r - lr, lr}, *all = malloc(sizeof(int) * 2 * (size_t)W);
+  me->local_rank = malloc(sizeof(int) * (size_t)W);
+  me->local_records = malloc((size_t)L * TPF_EXCHANGE_MAX_BYTES);
+  int ok = all && me->local_rank && me->local_records;
+  struct {
+    int32_t status;
+    tpf_unique_id_t id;
+  } start = {TPF_OK, {{0}}};
+  if (L > 1 && lr == 0) start.status = ok ? tpf_get_unique_id(&start.id) : TPF_ERR_NOMEM;
+  if (L > 1) MPI_Bcast(&start, (int)sizeof start, MPI_BYTE, 0, host);
+  MPI_Allgather(mine, 2, MPI_INT, all ? all : mine, all ? 2 : 0, MPI_INT, me->comm);
+  if (ok && L > 1 && start.status == TPF_OK)
+    start.status = tpf_transport_shm_create(L, lr, &start.id, shm_dir, cfg, &me->local);
+  else if (!ok)
+    start.status = TPF_ERR_NOMEM;
+  char why[400];
+  snprintf(why, sizeof why, "%s", start.status == TPF_OK ? "" : tpf_last_error());
+  int worst = start.status;
+  MPI_Allreduce(&start.status, &worst, 1, MPI_INT, MPI_MIN, me->comm);
+  MPI_Comm_free(&host);
+  if (worst == TPF_OK) {
+    /* the base rank of this host of every rank, the same as mine: readable */
+    for (int q = 0; q < W; q++) me->local_rank[q] = L > 1 && all[2 * q] == r - lr ? all[2 * q + 1] : -1;
+    if (L > 1) me->base.transport = &hybrid_transport;
+  }
+  free(all);
+  if (worst == TPF_OK) return TPF_OK;
+  if (start.status != TPF_OK) return tpf_fail((tpf_status_t)start.status, "%s", why);
+  return tpf_fail((tpf_status_t)worst, "another rank could not join its host's shared memory");
+}
+
+tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, int hosts_of,
+                                      tpf_endpoint_t **ep) {
+  const char *shm_dir = cfg->shm_dir;
   int size = 0, rank = 0;
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(comm, &rank);
@@ -366,6 +512,13 @@ tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_
     free(me->records_in);
     free(me);
     return tpf_fail(TPF_ERR_SYSTEM, "MPI could not set up the communicator: %.*s", len, text);
+  }
+  if (hosts_of >= 0) {
+    tpf_status_t s = join_host(me, hosts_of, shm_dir, cfg);
+    if (s != TPF_OK) {
+      m_destroy(&me->base);
+      return s;
+    }
   }
   *ep = &me->base;
   return TPF_OK;

@@ -306,6 +306,13 @@ static tpf_status_t s_health(tpf_endpoint_t *ep) {
   return atomic_load(&me->hdr->failed) == TPF_OK ? TPF_OK : failure(me);
 }
 
+static tpf_status_t s_check(tpf_endpoint_t *ep, int q) {
+  shm_endpoint_t *me = self(ep);
+  tpf_status_t s = s_health(ep);
+  if (s == TPF_OK && check_peer(me, q) != TPF_OK) s = failure(me);
+  return s;
+}
+
 static void s_destroy(tpf_endpoint_t *ep) {
   shm_endpoint_t *me = self(ep);
   for (int q = 0; me->peers && q < ep->size; q++) {
@@ -334,6 +341,7 @@ static const tpf_transport_t shm_transport = {
     .wait = s_wait,
     .fail = s_fail,
     .health = s_health,
+    .check = s_check,
     .destroy = s_destroy,
 };
 

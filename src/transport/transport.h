@@ -9,7 +9,8 @@
  *
  * A message transport (MPI) has no memory its peers can read: buffer()
  * gives only this rank's own workspace, post/test/wait are NULL, and data
- * moves by the non-blocking send/recv below instead. Their requests live in
+ * moves by the non-blocking send/recv below instead (except with the peers
+ * that shares() names, which are reached as over shared memory). Their requests live in
  * numbered slots that the schedule picks; every slot a call uses is
  * completed before the call returns. */
 #ifndef TPF_TRANSPORT_TRANSPORT_H
@@ -56,6 +57,9 @@ typedef struct tpf_transport {
   void (*fail)(tpf_endpoint_t *ep, tpf_status_t status, const char *why);
   /* TPF_OK, or the group's failure, recorded as this thread's error. */
   tpf_status_t (*health)(tpf_endpoint_t *ep);
+  /* NULL, or TPF_OK while rank q can still make progress, else the group's
+   * failure (e.g. q died), recorded. For waits that poll with test(). */
+  tpf_status_t (*check)(tpf_endpoint_t *ep, int q);
   /* Releases this rank's endpoint; shared state goes with the last one. */
   void (*destroy)(tpf_endpoint_t *ep);
 
@@ -73,6 +77,11 @@ typedef struct tpf_transport {
   tpf_status_t (*complete)(tpf_endpoint_t *ep, int slot);
   /* Drives the progress of every pending slot (between GEMM blocks). */
   void (*progress)(tpf_endpoint_t *ep);
+  /* NULL, or whether peer q shares this rank's memory (a message transport
+   * whose ranks on one host use shared memory): then q's buffer is
+   * readable, and post/test/wait work with q, as on a shared-memory
+   * transport. Symmetric: q shares with this rank too. */
+  int (*shares)(tpf_endpoint_t *ep, int q);
 } tpf_transport_t;
 
 /* Whether the transport moves data by messages rather than shared memory. */
@@ -84,8 +93,9 @@ struct tpf_endpoint {
 };
 
 typedef struct tpf_transport_config {
-  int64_t timeout_ns; /* longest wait for a peer */
-  int64_t spin_ns;    /* busy-wait before sleeping */
+  int64_t timeout_ns;  /* longest wait for a peer */
+  int64_t spin_ns;     /* busy-wait before sleeping */
+  const char *shm_dir; /* tmpfs for shared memory (the MPI transport's hosts) */
 } tpf_transport_config_t;
 
 /* Ranks as processes of one host, over shared memory in the tmpfs
