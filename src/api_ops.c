@@ -198,7 +198,7 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
   if (s == TPF_OK) s = check_rs(comm, a, b, out, &o, &p);
   if (s == TPF_OK) {
     p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k,
-                                   comm->size);
+                                   comm->size, tpf_transport_is_message(comm->ep->transport));
     p.chunks = tpf_mm_rs_chunks(o.comm_turn, largest_block(comm), p.n, p.k);
     p.trace = o.trace;
     s = tpf_mm_rs_reserve(comm, &p);

@@ -1,10 +1,11 @@
 /* tpfuse bench: MatmulReduceScatter fused against unfused, in one run.
  *
- * For each configuration every rank (a thread, or a forked process with
- * --transport shm) times, over the same inputs: the unfused path (GEMM, then
- * the reduce-scatter), the fused ring and direct schedules, the rank's GEMM
- * alone (tpf_gemm) and the communication alone (tpf_reduce_scatter of the
- * m x n fp32 partials).
+ * For each configuration every rank (a thread, a forked process with
+ * --transport shm, or an MPI process with --transport mpi) times, over the
+ * same inputs: the unfused path (GEMM, then the reduce-scatter), the fused
+ * ring and direct schedules, the automatic choice, the rank's GEMM alone
+ * (tpf_gemm) and the communication alone (tpf_reduce_scatter of the m x n
+ * fp32 partials), and under MPI the user's baseline (baseline.h).
  * A call's time is the slowest rank's; figures are medians over the
  * repetitions. Inputs are small integers, so every output of every
  * repetition is checked bit for bit against the exact result (#wrong).
@@ -31,8 +32,8 @@
 #include "tpfuse_mpi.h"
 #endif
 
-enum { MAX_REPS = 50, KINDS = 6, EVENTS = 512 };
-enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM, T_DIRECT, T_BASELINE };
+enum { MAX_REPS = 50, KINDS = 7, EVENTS = 512 };
+enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM, T_DIRECT, T_BASELINE, T_AUTO };
 
 typedef struct bench_shape {
   int64_t m, k, n;
@@ -95,6 +96,7 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   unfused.algo = TPF_ALGO_UNFUSED;
   fused.algo = TPF_ALGO_RING;
   direct.algo = TPF_ALGO_DIRECT;
+  tpf_mm_options_t automatic = TPF_MM_OPTIONS_INIT; /* what the library picks */
   tpf_status_t s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused); /* warm-up, and the exact result */
   memcpy(expect, out, (size_t)(rows * n) * esize(b->dtype));
   size_t out_bytes = (size_t)(rows * n) * esize(b->dtype);
@@ -107,37 +109,41 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
         res->traces[algo][r] = (tpf_trace_t){res->events[algo][r], EVENTS, 0, 0};
         (algo == 0 ? &unfused : algo == 1 ? &fused : &direct)->trace = &res->traces[algo][r];
       }
+    /* one call of each kind, in this order, each timed on this rank */
+    double t[KINDS] = {0};
     double t0 = now();
     s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused);
-    double t1 = now();
+    t[T_UNFUSED] = now() - t0;
     res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
     memset(out, 0, out_bytes);
+    t0 = now();
     if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused);
-    double t2 = now();
+    t[T_FUSED] = now() - t0;
     res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
+    t0 = now();
     if (s == TPF_OK) s = tpf_gemm(comm, &ma, &mb, &mp, NULL);
-    double t3 = now();
+    t[T_GEMM] = now() - t0;
+    t0 = now();
     if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
-    double t4 = now();
+    t[T_COMM] = now() - t0;
     memset(out, 0, out_bytes);
+    t0 = now();
     if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct);
-    double t5 = now();
+    t[T_DIRECT] = now() - t0;
     res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
-    double t6 = t5;
+    memset(out, 0, out_bytes);
+    t0 = now();
+    if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &automatic);
+    t[T_AUTO] = now() - t0;
+    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
     if (s == TPF_OK && user) { /* what a user writes without tpfuse (MPI only) */
       memset(out, 0, out_bytes);
+      t0 = now();
       baseline_call(user, a, bm, b->dtype, out);
-      t6 = now();
+      t[T_BASELINE] = now() - t0;
       res->baseline_wrong[r] += memcmp(out, expect, out_bytes) != 0;
     }
-    if (rep >= 0) {
-      res->seconds[T_BASELINE][rep][r] = t6 - t5;
-      res->seconds[T_UNFUSED][rep][r] = t1 - t0;
-      res->seconds[T_FUSED][rep][r] = t2 - t1;
-      res->seconds[T_GEMM][rep][r] = t3 - t2;
-      res->seconds[T_COMM][rep][r] = t4 - t3;
-      res->seconds[T_DIRECT][rep][r] = t5 - t4;
-    }
+    for (int kind = 0; kind < KINDS && rep >= 0; kind++) res->seconds[kind][rep][r] = t[kind];
   }
   res->status[r] = s;
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
@@ -238,7 +244,8 @@ static void help(void) {
   printf("usage: tpfuse bench [options]\n"
          "\n"
          "Times MatmulReduceScatter fused (ring and direct) against unfused (GEMM, then\n"
-         "reduce-scatter) in one run, with the GEMM alone and the communication alone,\n"
+         "reduce-scatter) and the automatic choice (auto) in one run, with the GEMM\n"
+         "alone and the communication alone,\n"
          "on a sweep of shapes; verifies every output (integer inputs, bit for bit);\n"
          "exits 1 on a wrong result. One line per configuration and algorithm:\n"
          "  m k n dtype ranks algo | time(us) TFLOP/s algbw busbw #wrong |\n"
@@ -353,51 +360,54 @@ int cmd_bench(int argc, char **argv) {
         long wrong = 0, baseline_wrong = 0;
         for (int r = 0; r < W; r++) wrong += res->wrong[r], baseline_wrong += res->baseline_wrong[r];
         total_wrong += wrong;
-        double t_unfused = median_of(res, T_UNFUSED, reps, W), t_fused = median_of(res, T_FUSED, reps, W);
-        double t_gemm = median_of(res, T_GEMM, reps, W), t_comm = median_of(res, T_COMM, reps, W);
-        double t_direct = median_of(res, T_DIRECT, reps, W);
-        double t_baseline = median_of(res, T_BASELINE, reps, W);
-        static const char *const algo_names[] = {"unfused", "ring", "direct", "baseline"};
+        double t_unfused = median_of(res, T_UNFUSED, reps, W), t_gemm = median_of(res, T_GEMM, reps, W);
+        double t_comm = median_of(res, T_COMM, reps, W), t_baseline = median_of(res, T_BASELINE, reps, W);
+        /* the rows: tpfuse's algorithms (the first three traced), then the user's baseline */
+        static const struct { int kind; const char *name; } rows[] = {
+            {T_UNFUSED, "unfused"}, {T_FUSED, "ring"}, {T_DIRECT, "direct"}, {T_AUTO, "auto"}, {T_BASELINE, "baseline"}};
         double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
         double bytes = (double)sh.m * (double)sh.n * 4;
-        for (int algo = 0; algo < (with_baseline ? 4 : 3); algo++) {
-          if (algo < 3) { /* tpfuse's algorithms have traces */
+        char speedups[200] = "";
+        for (int row = 0; row < (with_baseline ? 5 : 4); row++) {
+          const char *name = rows[row].name;
+          double t = median_of(res, rows[row].kind, reps, W);
+          if (row < 3) {
             char title[160];
             snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m,
-                     (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, transport_text(processes),
-                     algo_names[algo]);
+                     (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, transport_text(processes), name);
             tpf_event_t *ev[64];
             int counts[64];
-            for (int r = 0; r < W; r++) ev[r] = res->events[algo][r], counts[r] = res->traces[algo][r].count;
+            for (int r = 0; r < W; r++) ev[r] = res->events[row][r], counts[r] = res->traces[row][r].count;
             timeline_add(timeline, title, W, ev, counts);
           }
-          double t = algo == 0 ? t_unfused : algo == 1 ? t_fused : algo == 2 ? t_direct : t_baseline, exposed = t - t_gemm > 0 ? t - t_gemm : 0;
+          double exposed = t - t_gemm > 0 ? t - t_gemm : 0;
           double overlap = t_comm > 0 ? 100 * (t_comm - exposed) / t_comm : 0;
           if (overlap < 0) overlap = 0;
-          if (algo == 3) { /* the user's code: no GEMM-alone or overlap figures of its own */
-            printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | %9s %9s %11s %8s | %.3f\n",
-                   (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo_names[algo],
-                   t * 1e6, flops / t / 1e12, bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, baseline_wrong, "-", "-",
-                   "-", "-", t / t_unfused);
-          } else
-          printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | %9.1f %9.1f %11.1f %7.0f%% | %.3f\n",
-                 (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, algo_names[algo],
-                 t * 1e6, flops / t / 1e12, bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, wrong, t_gemm * 1e6,
-                 t_comm * 1e6, exposed * 1e6, overlap, t / t_unfused);
+          int user = rows[row].kind == T_BASELINE;
+          long row_wrong = user ? baseline_wrong : wrong;
+          printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | ", (long long)sh.m,
+                 (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, name, t * 1e6, flops / t / 1e12,
+                 bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, row_wrong);
+          if (user) /* the user's code: no GEMM-alone or overlap figures of its own */
+            printf("%9s %9s %11s %8s | %.3f\n", "-", "-", "-", "-", t / t_unfused);
+          else
+            printf("%9.1f %9.1f %11.1f %7.0f%% | %.3f\n", t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
+                   t / t_unfused);
+          if (with_baseline && !user)
+            snprintf(speedups + strlen(speedups), sizeof speedups - strlen(speedups), "%s%s %.2fx",
+                     row ? ", " : "", name, t_baseline / t);
           if (json)
             fprintf(json,
                     "{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
                     "\"time_us\":%.2f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
                     "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
                     (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
-                    transport_text(processes), algo_names[algo], t * 1e6, flops / t / 1e12,
-                    bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, algo == 3 ? baseline_wrong : wrong,
-                    t_gemm * 1e6, t_comm * 1e6,
-                    exposed * 1e6, overlap, t / t_unfused);
+                    transport_text(processes), name, t * 1e6, flops / t / 1e12, bytes / t / 1e9,
+                    bytes / t / 1e9 * (W - 1) / W, row_wrong, t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
+                    t / t_unfused);
         }
         if (with_baseline)
-          printf("# speedup over the baseline: unfused %.2fx, ring %.2fx, direct %.2fx%s\n", t_baseline / t_unfused,
-                 t_baseline / t_fused, t_baseline / t_direct, baseline_wrong ? " (the baseline was WRONG)" : "");
+          printf("# speedup over the baseline: %s%s\n", speedups, baseline_wrong ? " (the baseline was WRONG)" : "");
         fflush(stdout);
       }
   if (json) fclose(json);

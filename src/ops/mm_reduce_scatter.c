@@ -37,14 +37,15 @@ static int64_t max_owner_rows(const tpf_rs_problem_t *p, int size) {
   return most;
 }
 
-tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k,
-                                 int size) {
+tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size,
+                                 int messages) {
   if (requested != TPF_ALGO_AUTO) return requested;
   /* The ring hands work over W times per call; each step's GEMM must
    * outweigh a hand-over (a few microseconds between ranks, more when ranks
-   * share cores), else one GEMM and one reduction are faster. */
+   * share cores; tens of microseconds for an MPI message, and MPI moves
+   * data only when polled), else one GEMM and one reduction are faster. */
   double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
-  return size > 1 && step_flops >= 4e6 ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
+  return size > 1 && step_flops >= (messages ? 32e6 : 4e6) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
 }
 
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {

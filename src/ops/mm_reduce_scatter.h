@@ -18,8 +18,10 @@ typedef struct tpf_rs_problem {
   tpf_trace_t *trace;         /* NULL, or where to log events */
 } tpf_rs_problem_t;
 
-/* The algorithm a call runs: `requested` unless it is AUTO. */
-tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size);
+/* The algorithm a call runs: `requested` unless it is AUTO (over a
+ * message transport when `messages`). */
+tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size,
+                                 int messages);
 
 /* Chunks per owner block for comm_turn (0 = automatic). */
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k);
