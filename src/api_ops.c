@@ -264,6 +264,8 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   if (s == TPF_OK) {
     mine.m = p.m, mine.n = p.n;
     describe_call(&mine, comm, &o, in->dtype);
+    mine.in_addr = (uint64_t)(uintptr_t)in->data; /* for peers that read it in place */
+    mine.in_ld = p.in_ld;
   }
   if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
   return tpf_rsc_run(comm, &p);

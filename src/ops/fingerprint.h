@@ -23,6 +23,10 @@ typedef struct tpf_fingerprint {
   int32_t algo;       /* as resolved on this rank */
   int32_t even_split; /* row_counts == NULL */
   uint64_t row_counts_hash;
+  /* Not compared: where this rank's input is, for peers that read it in
+   * place (the reduce-scatter over transports that can). */
+  uint64_t in_addr;
+  int64_t in_ld;
   char rejection[400]; /* the rank's own error, when status != TPF_OK */
 } tpf_fingerprint_t;
 

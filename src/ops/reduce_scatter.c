@@ -1,6 +1,7 @@
 /* Reduce-scatter over the shared-memory model of the transport table.
  *
- * Each rank copies, chunk by chunk, the rows it holds for the other owners
+ * Ranks that share an address space (threads) read each other's inputs in
+ * place (run_in_place). Otherwise each rank copies, chunk by chunk, the rows it holds for the other owners
  * into its buffer (in the input dtype: half the bytes for fp16/bf16), in a
  * staggered order (first the block of rank r+1, then r+2, ...) so that no
  * two ranks feed the same owner at once, posting each chunk as it lands.
@@ -38,7 +39,8 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
   return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
 }
 
-size_t tpf_rsc_buffer_bytes(const tpf_rsc_problem_t *p) {
+size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  if (comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE) return 0; /* inputs are read where they are */
   return (size_t)(p->m * p->n) * tpf_dtype_size(p->dtype);
 }
 
@@ -97,13 +99,49 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
 
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
-  if (!tpf_transport_is_message(ep->transport)) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(p));
+  if (!tpf_transport_is_message(ep->transport)) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
   tpf_status_t s = ep->transport->reserve(ep, tpf_rsc_msg_buffer_bytes(p, comm->size));
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
 }
 
+/* In place (ranks that share an address space): the owner reads its rows
+ * of every peer's input where it is, chunk by chunk, and sums them in rank
+ * order with the same arithmetic as below; nothing is copied. Each rank
+ * returns once every peer is done reading its input. */
+static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_transport_t *tr = ep->transport;
+  const int W = comm->size, r = comm->rank;
+  const size_t es = tpf_dtype_size(p->dtype);
+  const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
+  const tpf_fingerprint_t *fp = comm->fingerprints; /* every rank's input address */
+  const void **from = (const void **)comm->peer_scratch;
+  int64_t *lds = comm->ld_scratch;
+  for (int c = 0; c < p->chunks; c++) {
+    int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
+    for (int q = 0; q < W; q++) {
+      from[q] = q == r ? (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es
+                       : tr->peer_memory(ep, q, (uintptr_t)fp[q].in_addr + (size_t)((first + r0) * fp[q].in_ld) * es);
+      lds[q] = q == r ? p->in_ld : fp[q].in_ld;
+    }
+    int64_t t = tpf_trace_begin(p->trace);
+    tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, p->divisor, p->bias,
+                 (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld);
+    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
+  }
+  const uint32_t consumed = comm->consumed_base + 1;
+  tr->post(ep, TPF_COUNTER_CONSUMED, consumed);
+  int64_t t = tpf_trace_begin(p->trace);
+  tpf_status_t st = TPF_OK;
+  for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed);
+  tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
+  comm->consumed_base += 1;
+  return st;
+}
+
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   if (tpf_transport_is_message(comm->ep->transport)) return tpf_rsc_msg_run(comm, p);
+  if (comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE) return run_in_place(comm, p);
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;

@@ -22,8 +22,8 @@ typedef struct tpf_rsc_problem {
 /* Chunks per owner block for comm_turn (0 = automatic). */
 int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype);
 
-/* Bytes of shared buffer each rank needs. */
-size_t tpf_rsc_buffer_bytes(const tpf_rsc_problem_t *p);
+/* Bytes of shared buffer each rank needs (over shared memory). */
+size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p);
 
 /* Sums rows [first, first + rows) of W sources (src[q], leading dimension
  * src_ld[q], in src_dtype) in fp32 in the order q = 0 .. W-1, divides, adds

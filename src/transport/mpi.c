@@ -489,7 +489,7 @@ tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_
   }
   for (int i = 0; i < 2 * size; i++) me->exchange_requests[i] = MPI_REQUEST_NULL;
   for (int i = 0; i < size; i++) me->notice_sends[i] = MPI_REQUEST_NULL;
-  me->base = (tpf_endpoint_t){&mpi_transport, rank, size};
+  me->base = (tpf_endpoint_t){&mpi_transport, rank, size, TPF_PEER_READS_NONE};
   me->timeout_ns = cfg->timeout_ns;
   me->spin_ns = cfg->spin_ns;
   me->notice_recv = MPI_REQUEST_NULL;

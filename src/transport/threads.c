@@ -158,6 +158,12 @@ static void t_destroy(tpf_endpoint_t *ep) {
   if (atomic_fetch_sub(&g->live_endpoints, 1) == 1) group_free(g);
 }
 
+/* Ranks share one address space: a peer's memory is simply there. */
+static const void *t_peer_memory(tpf_endpoint_t *ep, int q, uintptr_t addr) {
+  (void)ep, (void)q;
+  return (const void *)addr;
+}
+
 static const tpf_transport_t threads_transport = {
     .name = "threads",
     .exchange = t_exchange,
@@ -169,6 +175,7 @@ static const tpf_transport_t threads_transport = {
     .fail = t_fail,
     .health = t_health,
     .destroy = t_destroy,
+    .peer_memory = t_peer_memory,
 };
 
 tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t *cfg,
@@ -192,7 +199,7 @@ tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t
   pthread_mutex_init(&g->fail_lock, NULL);
   g->waiter = (tpf_waiter_t){cfg->spin_ns, cfg->timeout_ns, &g->failed, &g->sleepers, 0};
   for (int q = 0; q < size; q++) {
-    made[q]->base = (tpf_endpoint_t){&threads_transport, q, size};
+    made[q]->base = (tpf_endpoint_t){&threads_transport, q, size, TPF_PEER_READS_IN_PLACE};
     made[q]->group = g;
     eps[q] = &made[q]->base;
   }

@@ -60,6 +60,10 @@ typedef struct tpf_transport {
   /* NULL, or TPF_OK while rank q can still make progress, else the group's
    * failure (e.g. q died), recorded. For waits that poll with test(). */
   tpf_status_t (*check)(tpf_endpoint_t *ep, int q);
+  /* NULL, or (when ep->peer_reads is TPF_PEER_READS_IN_PLACE) a pointer
+   * through which this rank reads peer q's own, not shared, memory at an
+   * address q published: ranks that share an address space. */
+  const void *(*peer_memory)(tpf_endpoint_t *ep, int q, uintptr_t addr);
   /* Releases this rank's endpoint; shared state goes with the last one. */
   void (*destroy)(tpf_endpoint_t *ep);
 
@@ -87,9 +91,13 @@ typedef struct tpf_transport {
 /* Whether the transport moves data by messages rather than shared memory. */
 static inline int tpf_transport_is_message(const tpf_transport_t *t) { return t->send != NULL; }
 
+/* Whether a rank can read its peers' own memory (the same on every rank). */
+enum { TPF_PEER_READS_NONE, TPF_PEER_READS_IN_PLACE };
+
 struct tpf_endpoint {
   const tpf_transport_t *transport;
   int rank, size;
+  int peer_reads; /* TPF_PEER_READS_* */
 };
 
 typedef struct tpf_transport_config {
