@@ -12,21 +12,21 @@
 
 typedef struct mpi_setup {
   MPI_Comm comm;
-  int hosts_of; /* see tpf_transport_mpi_create */
+  int hosts; /* see tpf_transport_mpi_create */
 } mpi_setup_t;
 
 static tpf_status_t make_endpoint(void *arg, const tpf_transport_config_t *tcfg, tpf_endpoint_t **ep) {
   const mpi_setup_t *setup = arg;
-  return tpf_transport_mpi_create(setup->comm, tcfg, setup->hosts_of, ep);
+  return tpf_transport_mpi_create(setup->comm, tcfg, setup->hosts, ep);
 }
 
 /* TPF_MPI_LOCAL: shm -> 0, mpi -> -1, shm:N -> N. */
-static tpf_status_t parse_local(int *hosts_of) {
+static tpf_status_t parse_local(int *hosts) {
   const char *text = tpf_env_string(TPF_ENV_MPI_LOCAL);
   char *end = NULL;
-  if (strcmp(text, "shm") == 0) *hosts_of = 0;
-  else if (strcmp(text, "mpi") == 0) *hosts_of = -1;
-  else if (strncmp(text, "shm:", 4) == 0 && (*hosts_of = (int)strtol(text + 4, &end, 10)) > 0 && *end == '\0') return TPF_OK;
+  if (strcmp(text, "shm") == 0) *hosts = 0;
+  else if (strcmp(text, "mpi") == 0) *hosts = -1;
+  else if (strncmp(text, "shm:", 4) == 0 && (*hosts = (int)strtol(text + 4, &end, 10)) > 0 && *end == '\0') return TPF_OK;
   else return tpf_fail(TPF_ERR_INVALID, "TPF_MPI_LOCAL='%s' must be shm, mpi or shm:N (N >= 1)", text);
   return TPF_OK;
 }
@@ -54,7 +54,7 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
     return tpf_fail(TPF_ERR_INVALID, "mpi_comm must be an intra-communicator");
   /* One name per communicator and process: the pid and a process counter. */
   mpi_setup_t setup = {mpi_comm, 0};
-  tpf_status_t s = parse_local(&setup.hosts_of);
+  tpf_status_t s = parse_local(&setup.hosts);
   if (s != TPF_OK) return s;
   static int made;
   char prefix[48];

@@ -25,7 +25,7 @@ static const tpf_setting_t table[TPF_ENV_COUNT] = {
                            "the id tpf_comm_init_rank uses when given an all-zero one (`tpfuse id`)"},
     [TPF_ENV_MPI_LOCAL] = {"TPF_MPI_LOCAL", NULL, "shm",
                            "over MPI, how ranks on one host talk: shm (shared memory) | mpi (MPI messages) | "
-                           "shm:N (as if hosts held N consecutive ranks each: for tests)"},
+                           "shm:N (as if the ranks were dealt round-robin to N hosts: for tests)"},
 };
 
 const char *tpf_env_name(tpf_env_id_t id) { return table[id].name; }

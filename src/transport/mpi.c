@@ -426,51 +426,57 @@ static const tpf_transport_t hybrid_transport = {
 };
 
 /* Makes the shared-memory group of the ranks of this host (or, with
- * hosts_of > 0, of each run of hosts_of consecutive ranks). Collective over
+ * hosts > 0, as if rank r were on host r mod hosts). Collective over
  * me->comm; on any rank's failure every rank fails. */
-static tpf_status_t join_host(mpi_endpoint_t *me, int hosts_of, const char *shm_dir,
+static tpf_status_t join_host(mpi_endpoint_t *me, int hosts, const char *shm_dir,
                               const tpf_transport_config_t *cfg) {
   const int W = me->base.size, r = me->base.rank;
   MPI_Comm host;
-  int rc = hosts_of > 0 ? MPI_Comm_split(me->comm, r / hosts_of, r, &host)
+  int rc = hosts > 0 ? MPI_Comm_split(me->comm, r % hosts, r, &host)
                         : MPI_Comm_split_type(me->comm, MPI_COMM_TYPE_SHARED, r, MPI_INFO_NULL, &host);
   if (rc != MPI_SUCCESS) return tpf_fail(TPF_ERR_SYSTEM, "MPI could not group the ranks by host");
   int L = 1, lr = 0;
   MPI_Comm_size(host, &L);
   MPI_Comm_rank(host, &lr);
-  /* which host each rank is on (its first rank), and its rank there */
-  int mine[2] = {r - lr, lr}, *all = malloc(sizeof(int) * 2 * (size_t)W);
   me->local_rank = malloc(sizeof(int) * (size_t)W);
   me->local_records = malloc((size_t)L * TPF_EXCHANGE_MAX_BYTES);
-  int ok = all && me->local_rank && me->local_records;
+  int *host_ranks = malloc(sizeof(int) * 2 * (size_t)L);
+  int ok = me->local_rank && me->local_records && host_ranks;
+  if (ok) { /* the rank in comm of each rank of this host (hosts need not hold consecutive ranks) */
+    MPI_Group of_host, of_comm;
+    MPI_Comm_group(host, &of_host);
+    MPI_Comm_group(me->comm, &of_comm);
+    for (int i = 0; i < L; i++) host_ranks[i] = i;
+    MPI_Group_translate_ranks(of_host, L, host_ranks, of_comm, host_ranks + L);
+    MPI_Group_free(&of_host);
+    MPI_Group_free(&of_comm);
+    for (int q = 0; q < W; q++) me->local_rank[q] = -1;
+    for (int i = 0; L > 1 && i < L; i++) me->local_rank[host_ranks[L + i]] = i;
+  }
+  free(host_ranks);
   struct {
     int32_t status;
     tpf_unique_id_t id;
   } start = {TPF_OK, {{0}}};
   if (L > 1 && lr == 0) start.status = ok ? tpf_get_unique_id(&start.id) : TPF_ERR_NOMEM;
   if (L > 1) MPI_Bcast(&start, (int)sizeof start, MPI_BYTE, 0, host);
-  MPI_Allgather(mine, 2, MPI_INT, all ? all : mine, all ? 2 : 0, MPI_INT, me->comm);
-  if (ok && L > 1 && start.status == TPF_OK)
+  if (!ok) start.status = TPF_ERR_NOMEM;
+  else if (L > 1 && start.status == TPF_OK)
     start.status = tpf_transport_shm_create(L, lr, &start.id, shm_dir, cfg, &me->local);
-  else if (!ok)
-    start.status = TPF_ERR_NOMEM;
   char why[400];
-  snprintf(why, sizeof why, "%s", start.status == TPF_OK ? "" : tpf_last_error());
+  snprintf(why, sizeof why, "%s", start.status == TPF_OK ? "could not allocate" : tpf_last_error());
   int worst = start.status;
-  MPI_Allreduce(&start.status, &worst, 1, MPI_INT, MPI_MIN, me->comm);
+  MPI_Allreduce(&start.status, &worst, 1, MPI_INT, MPI_MIN, me->comm); /* everyone, or no one */
   MPI_Comm_free(&host);
   if (worst == TPF_OK) {
-    /* the base rank of this host of every rank, the same as mine: readable */
-    for (int q = 0; q < W; q++) me->local_rank[q] = L > 1 && all[2 * q] == r - lr ? all[2 * q + 1] : -1;
     if (L > 1) me->base.transport = &hybrid_transport;
+    return TPF_OK;
   }
-  free(all);
-  if (worst == TPF_OK) return TPF_OK;
   if (start.status != TPF_OK) return tpf_fail((tpf_status_t)start.status, "%s", why);
   return tpf_fail((tpf_status_t)worst, "another rank could not join its host's shared memory");
 }
 
-tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, int hosts_of,
+tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, int hosts,
                                       tpf_endpoint_t **ep) {
   const char *shm_dir = cfg->shm_dir;
   int size = 0, rank = 0;
@@ -513,8 +519,8 @@ tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_
     free(me);
     return tpf_fail(TPF_ERR_SYSTEM, "MPI could not set up the communicator: %.*s", len, text);
   }
-  if (hosts_of >= 0) {
-    tpf_status_t s = join_host(me, hosts_of, shm_dir, cfg);
+  if (hosts >= 0) {
+    tpf_status_t s = join_host(me, hosts, shm_dir, cfg);
     if (s != TPF_OK) {
       m_destroy(&me->base);
       return s;

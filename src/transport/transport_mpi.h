@@ -9,10 +9,10 @@
 
 /* This process's endpoint among the ranks of `comm` (collective over comm:
  * it duplicates it). Ranks that share a host talk through shared memory
- * (in cfg->shm_dir) when hosts_of is 0, as if hosts held runs of hosts_of
- * consecutive ranks when it is > 0 (for tests), and only through MPI
- * messages when it is -1. */
-tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, int hosts_of,
+ * (in cfg->shm_dir) when `hosts` is 0, as if rank r were on host
+ * r mod hosts when it is > 0 (for tests: hosts that hold ranks that are not
+ * consecutive), and only through MPI messages when it is -1. */
+tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_t *cfg, int hosts,
                                       tpf_endpoint_t **ep);
 
 #endif
