@@ -15,7 +15,9 @@ extern "C" {
 
 /* Makes this process's rank of a tpfuse communicator over every process of
  * mpi_comm (its rank and size are mpi_comm's). Collective over mpi_comm:
- * every process calls it, between MPI_Init and MPI_Finalize. tpfuse works
+ * every process calls it, between MPI_Init and MPI_Finalize; if any rank's
+ * settings (cfg, environment) are rejected, every rank fails (its own
+ * message, or "another rank rejected its settings"). tpfuse works
  * on a private duplicate of mpi_comm whose errors return: an MPI failure is
  * a tpfuse status (TPF_ERR_PEER with MPI's message), never an abort of the
  * job. MPI moves data only inside MPI calls, so operators poll it while

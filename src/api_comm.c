@@ -205,6 +205,11 @@ tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id
   return TPF_OK;
 }
 
+tpf_status_t tpf_config_check(const tpf_config_t *cfg) {
+  settings_t set;
+  return resolve(cfg, &set);
+}
+
 tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, int ranks_on_host,
                                     tpf_endpoint_maker_fn make, void *arg, const char *name_prefix) {
   if (!comm) return tpf_fail(TPF_ERR_INVALID, "comm is NULL");

@@ -9,6 +9,10 @@
 /* Makes this rank's endpoint with the resolved transport settings. */
 typedef tpf_status_t (*tpf_endpoint_maker_fn)(void *arg, const tpf_transport_config_t *tcfg, tpf_endpoint_t **ep);
 
+/* TPF_OK if cfg (and the environment) would be accepted; else the error,
+ * recorded. */
+tpf_status_t tpf_config_check(const tpf_config_t *cfg);
+
 /* Resolves cfg (threads_per_rank 0 = this host's cores over ranks_on_host),
  * makes the endpoint and the communicator, named "<name_prefix>-r<rank>".
  * Writes *comm only on success. */

@@ -52,10 +52,20 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
   int inter = 0;
   if (MPI_Comm_test_inter(mpi_comm, &inter) != MPI_SUCCESS || inter)
     return tpf_fail(TPF_ERR_INVALID, "mpi_comm must be an intra-communicator");
-  /* One name per communicator and process: the pid and a process counter. */
+  /* Every rank learns whether any rank rejects its settings before the
+   * collective calls below, so that a rejection cannot leave the others
+   * waiting in them. */
   mpi_setup_t setup = {mpi_comm, 0};
   tpf_status_t s = parse_local(&setup.hosts);
+  if (s == TPF_OK) s = tpf_config_check(cfg);
+  int mine = s, worst = s;
+  if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MIN, mpi_comm) != MPI_SUCCESS)
+    return tpf_fail(TPF_ERR_SYSTEM, "MPI could not agree on the settings");
   if (s != TPF_OK) return s;
+  if (worst != TPF_OK)
+    return tpf_fail((tpf_status_t)worst, "another rank rejected its settings (%s)",
+                    tpf_status_string((tpf_status_t)worst));
+  /* One name per communicator and process: the pid and a process counter. */
   static int made;
   char prefix[48];
   snprintf(prefix, sizeof prefix, "tpf-mpi-%d-%d", (int)getpid(), ++made);

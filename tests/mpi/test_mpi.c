@@ -14,7 +14,8 @@
  *                     rank that rejects its arguments (TPF_ERR_PEER on the
  *                     others), a rank that never calls (TPF_ERR_TIMEOUT at
  *                     the timeout), tpf_comm_abort (TPF_ERR_ABORTED
- *                     promptly), bad arguments to tpf_comm_init_mpi.
+ *                     promptly), bad arguments to tpf_comm_init_mpi (one
+ *                     rank's settings rejected: every rank fails).
  *   test_mpi exit     the last rank exits in the middle of the job; the
  *                     others must not hang (the caller bounds the time).
  * Every process prints its failures; the exit status is non-zero on any. */
@@ -231,6 +232,12 @@ static int faults(void) {
   CHECK_STATUS(tpf_comm_init_mpi(NULL, MPI_COMM_WORLD, NULL), TPF_ERR_INVALID);
   CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_NULL, NULL), TPF_ERR_INVALID);
   CHECK(strstr(tpf_last_error(), "MPI_COMM_NULL") != NULL, "message: %s", tpf_last_error());
+  /* one rank's settings rejected: every rank fails, none waits in a collective */
+  tpf_config_t bad = TPF_CONFIG_INIT;
+  bad.timeout_ms = me == 1 ? -5 : 1000;
+  tpf_status_t got = tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, &bad);
+  CHECK(got == TPF_ERR_INVALID && strstr(tpf_last_error(), me == 1 ? "timeout_ms" : "another rank") != NULL,
+        "bad settings on rank 1: rank %d got %s: %s", me, tpf_status_string(got), tpf_last_error());
 
   /* a healthy call first, then mismatched k: every rank TPF_ERR_MISMATCH */
   comm = fresh(5000);
