@@ -24,8 +24,11 @@ extern "C" {
  * they multiply; any MPI thread level is enough, as long as one thread at a
  * time calls tpfuse and MPI. Every wait ends at cfg's timeout; a rank that
  * fails (timeout, tpf_comm_abort, an MPI error) tells the others, which
- * return its status. threads_per_rank 0 divides the cores of each host
- * among the ranks on it. Destroy the communicator before MPI_Finalize.
+ * return its status. Ranks that share a host talk through shared memory
+ * (in cfg->shm_dir, as tpf_comm_init_rank does) and through MPI only with
+ * other hosts; TPF_MPI_LOCAL=mpi sends everything through MPI. The results
+ * are the same bits either way, and the same as thread ranks'.
+ * threads_per_rank 0 divides the cores of each host among the ranks on it. Destroy the communicator before MPI_Finalize.
  * Writes *comm only on success. */
 TPF_API tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg);
 
