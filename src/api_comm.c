@@ -171,6 +171,16 @@ static int all_zero(const tpf_unique_id_t *id) {
   return 1;
 }
 
+typedef struct shm_setup {
+  int world_size, rank;
+  tpf_unique_id_t id;
+} shm_setup_t;
+
+static tpf_status_t make_shm_endpoint(void *arg, const tpf_transport_config_t *tcfg, tpf_endpoint_t **ep) {
+  const shm_setup_t *setup = arg;
+  return tpf_transport_shm_create(setup->world_size, setup->rank, &setup->id, tcfg->shm_dir, tcfg, ep);
+}
+
 tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id_t id, int rank,
                                 const tpf_config_t *cfg) {
   if (!comm) return tpf_fail(TPF_ERR_INVALID, "comm is NULL");
@@ -178,8 +188,7 @@ tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id
     return tpf_fail(TPF_ERR_INVALID, "world_size=%d must be in [1, %d]", world_size, MAX_RANKS);
   if (rank < 0 || rank >= world_size)
     return tpf_fail(TPF_ERR_INVALID, "rank=%d must be in [0, world_size=%d)", rank, world_size);
-  settings_t set;
-  tpf_status_t s = resolve(cfg, &set);
+  tpf_status_t s = tpf_config_check(cfg);
   if (s != TPF_OK) return s;
   if (all_zero(&id)) {
     const char *text = tpf_env_string(TPF_ENV_UNIQUE_ID);
@@ -188,21 +197,10 @@ tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id
     if ((s = tpf_unique_id_from_string(text, &id)) != TPF_OK)
       return tpf_fail(s, "TPF_UNIQUE_ID: %s", tpf_last_error());
   }
-  if (set.threads == 0) set.threads = tpf_default_threads(world_size);
-  tpf_transport_config_t tcfg = {(int64_t)set.timeout_ms * 1000000, (int64_t)set.spin_us * 1000, set.shm_dir};
-  tpf_endpoint_t *ep;
-  if ((s = tpf_transport_shm_create(world_size, rank, &id, set.shm_dir, &tcfg, &ep)) != TPF_OK) return s;
-  char name[64];
-  snprintf(name, sizeof name, "tpf-shm-%02x%02x%02x%02x-r%d", id.bytes[4], id.bytes[5], id.bytes[6],
-           id.bytes[7], rank);
-  tpf_comm_t *made;
-  if ((s = comm_make(ep, set.isa, &set, name, &made)) != TPF_OK) {
-    ep->transport->destroy(ep);
-    return s;
-  }
-  tpf_registry_add(made);
-  *comm = made;
-  return TPF_OK;
+  shm_setup_t setup = {world_size, rank, id};
+  char prefix[48];
+  snprintf(prefix, sizeof prefix, "tpf-shm-%02x%02x%02x%02x", id.bytes[4], id.bytes[5], id.bytes[6], id.bytes[7]);
+  return tpf_comm_init_endpoint(comm, cfg, world_size, make_shm_endpoint, &setup, prefix);
 }
 
 tpf_status_t tpf_config_check(const tpf_config_t *cfg) {
