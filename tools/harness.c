@@ -231,7 +231,9 @@ static tpf_status_t run_mpi(const rs_case_t *c, const tpf_config_t *cfg, worker_
   MPI_Comm_rank(MPI_COMM_WORLD, &me);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (size != c->world_size) {
-    fprintf(stderr, "world size %d, but MPI_COMM_WORLD has %d processes\n", c->world_size, size);
+    if (me == 0)
+      fprintf(stderr, "world size %d, but MPI_COMM_WORLD has %d processes (start it with mpirun -n %d)\n",
+              c->world_size, size, c->world_size);
     return TPF_ERR_INVALID;
   }
   *local_rank = me;
