@@ -2,6 +2,10 @@
 
 #include "commands.h"
 
+#ifdef TPF_WITH_MPI
+#include <mpi.h>
+#endif
+
 int cmd_id(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     printf("usage: tpfuse id\n\n"
@@ -25,7 +29,8 @@ int cmd_info(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     printf("usage: tpfuse info\n\n"
            "Prints the library version, the CPU features found, the GEMM kernel that\n"
-           "calls would use, and every environment variable tpfuse reads, with its\n"
+           "calls would use, the transports this build has (with the MPI library it\n"
+           "was built against), and every environment variable tpfuse reads, with its\n"
            "value here and its default.\n");
     return 0;
   }
@@ -35,6 +40,18 @@ int cmd_info(int argc, char **argv) {
   const char *kernel = tpf_gemm_kernel();
   if (kernel) printf("gemm kernel:    %s\n", kernel);
   else printf("gemm kernel:    none: %s\n", tpf_last_error());
+#ifdef TPF_WITH_MPI
+  char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(mpi, &len); /* allowed before MPI_Init */
+  for (int i = 0; i < len; i++) {
+    if (mpi[i] == '\n' || mpi[i] == ',') len = i; /* its first words */
+    else if (mpi[i] == '\t') mpi[i] = ' ';
+  }
+  printf("transports:     threads, shm, mpi (%.*s)\n", len, mpi);
+#else
+  printf("transports:     threads, shm (built without MPI)\n");
+#endif
   printf("environment:\n");
   for (int i = 0; i < tpf_setting_count(); i++) {
     const tpf_setting_t *s = tpf_setting_get(i);
