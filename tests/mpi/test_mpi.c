@@ -111,9 +111,8 @@ static void *run_rsc(void *arg) {
 /* The standalone reduce-scatter over MPI and over thread ranks: same bits. */
 static void check_reduce_scatter(tpf_dtype_t t, int64_t n, int64_t pad, const int64_t *counts, int avg, int turn) {
   const size_t es = t == TPF_FLOAT32 ? 4 : 2;
-  int64_t m = 0, first = 0;
+  int64_t m = 0;
   for (int q = 0; q < world; q++) m += counts[q];
-  for (int q = 0; q < me; q++) first += counts[q];
   const int64_t ld = n + pad;
   rsc_job_t *jobs = calloc((size_t)world, sizeof *jobs);
   void *bias = malloc((size_t)n * es);
@@ -155,7 +154,6 @@ static void check_reduce_scatter(tpf_dtype_t t, int64_t n, int64_t pad, const in
   CHECK(memcmp(mine, jobs[me].out.data, (size_t)(counts[me] * n) * es) == 0,
         "reduce-scatter %s n=%lld pad=%lld avg=%d turn=%d: rank %d differs from thread ranks", dtype_text(t),
         (long long)n, (long long)pad, avg, turn, me);
-  (void)first;
   for (int q = 0; q < world; q++) free(jobs[q].in.data), free(jobs[q].out.data);
   free(jobs), free(bias), free(mine), free(comms), free(threads);
 }
