@@ -62,7 +62,7 @@ int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k
 }
 
 /* Rows of the largest chunk of any block: the size of a slot place. */
-static int64_t place_rows(const tpf_rs_problem_t *p, int size) {
+int64_t tpf_mm_rs_place_rows(const tpf_rs_problem_t *p, int size) {
   return (max_owner_rows(p, size) + p->chunks - 1) / p->chunks;
 }
 
@@ -73,7 +73,15 @@ int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, 
 
 size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size) {
   if (p->algo != TPF_ALGO_RING) return sizeof(float) * (size_t)(p->m * p->n);
-  return sizeof(float) * 2 * (size_t)(p->chunks * place_rows(p, size) * p->n);
+  return sizeof(float) * 2 * (size_t)(p->chunks * tpf_mm_rs_place_rows(p, size) * p->n);
+}
+
+void tpf_mm_rs_final_epilogue(const tpf_rs_problem_t *p, int64_t r0, tpf_gemm_epilogue_t *epi) {
+  epi->divisor = p->divisor;
+  epi->bias = p->bias;
+  epi->out = (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype);
+  epi->out_dtype = p->out_dtype;
+  epi->out_ld = p->out_ld;
 }
 
 /* First row of chunk c of a block of `rows` rows cut into `chunks`. */
@@ -84,7 +92,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;
   const int prev = (r + W - 1) % W, next = (r + 1) % W;
-  const int64_t place_floats = place_rows(p, W) * p->n, slot_floats = N * place_floats;
+  const int64_t place_floats = tpf_mm_rs_place_rows(p, W) * p->n, slot_floats = N * place_floats;
   float *mine = tr->buffer(ep, r);
   const float *from_prev = tr->buffer(ep, prev);
   const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
@@ -105,11 +113,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
         epi.addend = from_prev + (size_t)((s - 1) % 2) * slot_floats + c * place_floats;
       }
       if (final) {
-        epi.divisor = p->divisor;
-        epi.bias = p->bias;
-        epi.out = (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype);
-        epi.out_dtype = p->out_dtype;
-        epi.out_ld = p->out_ld;
+        tpf_mm_rs_final_epilogue(p, r0, &epi);
       } else {
         if (s >= 2) { /* the slot still holds step s-2: has next read it? */
           int64_t t = tpf_trace_begin(p->trace);

@@ -39,10 +39,6 @@ static int64_t largest(const int64_t *offsets, int W) {
 
 static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
-static int place_rows(const tpf_rs_problem_t *p, int W) {
-  return (int)((largest(p->row_offsets, W) + p->chunks - 1) / p->chunks);
-}
-
 static int tag_of(int64_t sequence) { return (int)(sequence % TPF_MESSAGE_TAG_LIMIT); }
 
 /* Whether peer q is reached through memory rather than messages. */
@@ -50,13 +46,8 @@ static int shares(tpf_endpoint_t *ep, int q) {
   return q != ep->rank && ep->transport->shares && ep->transport->shares(ep, q);
 }
 
-/* Publishes a counter to the peers of this host, if there are any. */
-static void post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
-  if (ep->transport->post) ep->transport->post(ep, counter, value);
-}
-
 size_t tpf_mm_rs_msg_buffer_bytes(const tpf_rs_problem_t *p, int W) {
-  if (p->algo == TPF_ALGO_RING) return sizeof(float) * 4 * (size_t)(p->chunks * place_rows(p, W) * p->n);
+  if (p->algo == TPF_ALGO_RING) return 2 * tpf_mm_rs_buffer_bytes(p, W); /* the send slots, then as many receive slots */
   return sizeof(float) * (size_t)((p->m + W * largest(p->row_offsets, W)) * p->n);
 }
 
@@ -116,7 +107,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   const int W = comm->size, r = comm->rank, N = p->chunks;
   const int prev = (r + W - 1) % W, next = (r + 1) % W;
   const int prev_shares = shares(ep, prev), next_shares = shares(ep, next);
-  const int64_t place = (int64_t)place_rows(p, W) * p->n, slot_floats = N * place;
+  const int64_t place = tpf_mm_rs_place_rows(p, W) * p->n, slot_floats = N * place;
   float *sends = tr->buffer(ep, r), *recvs = sends + 2 * slot_floats;
   const float *prev_sends = prev_shares ? tr->buffer(ep, prev) : NULL;
   const size_t place_bytes = sizeof(float) * (size_t)place;
@@ -143,11 +134,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       if (st != TPF_OK) break;
       float *slot = sends + (s % 2) * slot_floats + c * place;
       if (final) {
-        epi.divisor = p->divisor;
-        epi.bias = p->bias;
-        epi.out = (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype);
-        epi.out_dtype = p->out_dtype;
-        epi.out_ld = p->out_ld;
+        tpf_mm_rs_final_epilogue(p, r0, &epi);
       } else {
         /* the slot's chunk of step s - 2 must be gone before it is refilled */
         if (s >= 2 && next_shares)
@@ -160,12 +147,12 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
       multiply(comm, r1 - r0, &a_rows, &epi, p->trace, s, c);
       if (s > 0 && prev_shares)
-        post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 1) * N + c + 1));
+        tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 1) * N + c + 1));
       else if (s > 0 && s + 1 < W - 1) /* the receive slot is free again: for step s + 1 */
         st = tr->recv(ep, 2 * N + ((s + 1) % 2) * N + c, prev, recvs + ((s + 1) % 2) * slot_floats + c * place,
                       place_bytes, tag_of((s + 1) * N + c));
       if (!final && next_shares)
-        post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+        tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
       else if (!final && st == TPF_OK)
         st = tr->send(ep, (s % 2) * N + c, next, slot, sizeof(float) * (size_t)((r1 - r0) * p->n), tag_of(s * N + c));
     }
@@ -276,7 +263,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   if (!fused && st == TPF_OK) {
     tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial, TPF_FLOAT32, n};
     multiply(comm, p->m, &p->a, &epi, p->trace, -1, -1);
-    post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(W * N));
+    tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(W * N));
   }
   for (int s = 0; s < W && st == TPF_OK; s++) {
     int j = (r + s) % W;
@@ -287,7 +274,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
         tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial + first * n, TPF_FLOAT32, n};
         tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
         multiply(comm, r1 - r0, &a_rows, &epi, p->trace, s, c);
-        post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+        tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
       }
       if (j != r && !shares(ep, j))
         st = tr->send(ep, s * N + c, j, partial + first * n, sizeof(float) * (size_t)((r1 - r0) * n), c);
@@ -301,7 +288,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
     if ((st = await_chunk(ep, &arrivals, reduced, p->trace)) == TPF_OK)
       reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, p->divisor, p->bias, p->out, p->out_dtype, p->out_ld,
                    p->trace);
-  if (st == TPF_OK) post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
+  if (st == TPF_OK) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
   st = await_local_readers(ep, consumed + 1, p->trace, st);
   comm->produced_base += (uint32_t)(W * N);
   comm->consumed_base += 1;
@@ -358,7 +345,7 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
         tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
         from = to;
       }
-      if (local) post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
+      if (local) tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
       else st = tr->send(ep, s * N + c, j, from, (size_t)(count * n) * es, c);
     }
   }
@@ -367,7 +354,7 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   for (int c = 0; c < N && st == TPF_OK; c++)
     if ((st = await_chunk(ep, &arrivals, c, p->trace)) == TPF_OK)
       reduce_chunk(comm, p->dtype, own_rows, N, c, n, p->divisor, p->bias, p->out, p->dtype, p->out_ld, p->trace);
-  if (st == TPF_OK) post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
+  if (st == TPF_OK) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
   st = await_local_readers(ep, consumed + 1, p->trace, st);
   comm->produced_base += (uint32_t)((W - 1) * N);
   comm->consumed_base += 1;

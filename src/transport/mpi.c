@@ -253,12 +253,15 @@ static float *m_buffer(tpf_endpoint_t *ep, int q) {
   return q == ep->rank ? me->buffer : NULL;
 }
 
-static int m_shares(tpf_endpoint_t *ep, int q) { return q != ep->rank && self(ep)->local_rank[q] >= 0; }
+static int m_shares(tpf_endpoint_t *ep, int q) {
+  mpi_endpoint_t *me = self(ep);
+  return me->local && q != ep->rank && me->local_rank[q] >= 0;
+}
 
-/* Progress counters, for the ranks of this host (hybrid table only). */
+/* Progress counters, for the peers that share this host (none without). */
 static void m_post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
   mpi_endpoint_t *me = self(ep);
-  me->local->transport->post(me->local, counter, value);
+  if (me->local) me->local->transport->post(me->local, counter, value);
 }
 
 static int m_test(tpf_endpoint_t *ep, int q, tpf_counter_t counter, uint32_t value) {
@@ -396,24 +399,6 @@ static const tpf_transport_t mpi_transport = {
     .exchange = m_exchange,
     .reserve = m_reserve,
     .buffer = m_buffer,
-    .fail = m_fail,
-    .health = m_health,
-    .destroy = m_destroy,
-    .reserve_requests = m_reserve_requests,
-    .send = m_send,
-    .recv = m_recv,
-    .done = m_done,
-    .complete = m_complete,
-    .progress = m_progress,
-};
-
-/* The same, when some peers share this host's memory: their buffers are
- * readable and their progress counters can be waited for. */
-static const tpf_transport_t hybrid_transport = {
-    .name = "mpi+shm",
-    .exchange = m_exchange,
-    .reserve = m_reserve,
-    .buffer = m_buffer,
     .post = m_post,
     .test = m_test,
     .wait = m_wait,
@@ -473,7 +458,6 @@ static tpf_status_t join_host(mpi_endpoint_t *me, int hosts, const char *shm_dir
   MPI_Allreduce(&start.status, &worst, 1, MPI_INT, MPI_MIN, me->comm); /* everyone, or no one */
   MPI_Comm_free(&host);
   if (worst == TPF_OK) {
-    if (L > 1) me->base.transport = &hybrid_transport;
     return TPF_OK;
   }
   if (start.status != TPF_OK) return tpf_fail((tpf_status_t)start.status, "%s", why);

@@ -7,12 +7,12 @@
  * Counters only grow (modulo 2^32); what a value means is up to the
  * schedule that posts it.
  *
- * A message transport (MPI) has no memory its peers can read: buffer()
- * gives only this rank's own workspace, post/test/wait are NULL, and data
- * moves by the non-blocking send/recv below instead (except with the peers
- * that shares() names, which are reached as over shared memory). Their requests live in
- * numbered slots that the schedule picks; every slot a call uses is
- * completed before the call returns. */
+ * A message transport (MPI) reaches most peers by the non-blocking
+ * send/recv below; only the peers that shares() names (those of this host)
+ * are reached as over shared memory: buffer() of any other peer is NULL,
+ * and post/test/wait concern only the sharing peers (post is harmless when
+ * there are none). Requests live in numbered slots that the schedule picks;
+ * every slot a call uses is completed before the call returns. */
 #ifndef TPF_TRANSPORT_TRANSPORT_H
 #define TPF_TRANSPORT_TRANSPORT_H
 
