@@ -91,7 +91,7 @@ static tpf_status_t run(tpf_gemm_engine_t *engine, float **bias32, size_t *bias_
   if ((s = tpf_gemm_set_b(engine, a->cols, n, &ob, keep)) != TPF_OK) return s;
   int64_t ldo = tpf_matrix_ld(out);
   tpf_gemm_epilogue_t epi = {o->accumulate ? out->data : NULL, ldo, 1.0f, o->bias ? *bias32 : NULL,
-                             out->data, out->dtype, ldo};
+                             out->data, out->dtype, ldo, 0};
   tpf_gemm_multiply(engine, a->rows, &oa, &epi);
   return TPF_OK;
 }

@@ -250,7 +250,7 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   if (s == TPF_OK) {
     p = (tpf_rsc_problem_t){in->rows, in->cols, in->data, in->dtype, tpf_matrix_ld(in), comm->row_offsets,
                             o.reduce_op == TPF_AVG ? (float)comm->size : 1.0f, NULL, out->data,
-                            tpf_matrix_ld(out), tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype),
+                            tpf_matrix_ld(out), tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype, tpf_rsc_staged(comm)),
                             o.trace};
     s = tpf_rsc_reserve(comm, &p);
   }

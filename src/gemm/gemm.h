@@ -9,6 +9,7 @@
 #ifndef TPF_GEMM_GEMM_H
 #define TPF_GEMM_GEMM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +38,17 @@ struct tpf_gemm_epilogue {
   void *out;            /* m x n, row-major, rounded once to out_dtype */
   tpf_dtype_t out_dtype;
   int64_t out_ld;
+  int stream;           /* a hint, no effect on the values: out will not be
+                           read soon, so its stores may bypass the caches
+                           (no read for ownership; big reduce-scatter
+                           outputs). Such stores are weakly ordered: the
+                           caller runs tpf_gemm_stream_fence() before it
+                           returns out to anyone. */
 };
+
+/* Orders the streamed stores of earlier epilogues before later stores (a
+ * full fence: on x86 it also waits for streaming stores). */
+static inline void tpf_gemm_stream_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 
 /* The portable epilogue, the specification of tpf_finish_fn. */
 void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,

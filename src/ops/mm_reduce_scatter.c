@@ -104,7 +104,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     for (int c = 0; c < N; c++) {
       int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
       tpf_status_t st;
-      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n};
+      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n, 0};
       if (s > 0) {
         int64_t t = tpf_trace_begin(p->trace);
         st = tr->wait(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
@@ -142,6 +142,13 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   return st;
 }
 
+/* The epilogue that finishes the sums of rank r's own rows from r0 on. */
+static tpf_gemm_epilogue_t own_block_epilogue(const tpf_rs_problem_t *p, int64_t r0, int stream) {
+  size_t es = tpf_dtype_size(p->out_dtype);
+  return tpf_sum_epilogue(p->divisor, p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->out_dtype,
+                          p->out_ld, stream);
+}
+
 static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
@@ -149,7 +156,7 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   const uint32_t ready = comm->produced_base + 1, done = comm->consumed_base + 1;
   float *partial = tr->buffer(ep, r);
 
-  tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial, TPF_FLOAT32, p->n};
+  tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial, TPF_FLOAT32, p->n, 0};
   int64_t t = tpf_trace_begin(p->trace);
   tpf_gemm_multiply(&comm->gemm, p->m, &p->a, &epi);
   tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, -1, -1, -1);
@@ -165,8 +172,9 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     t = tpf_trace_begin(p->trace);
     const void **partials = (const void **)comm->peer_scratch;
     for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q), comm->ld_scratch[q] = p->n;
-    tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r], owner_rows(p, r), p->n,
-                 p->divisor, p->bias, p->out, p->out_dtype, p->out_ld);
+    tpf_gemm_epilogue_t final =
+        own_block_epilogue(p, 0, tpf_sum_streams(owner_rows(p, r) * p->n * (int64_t)tpf_dtype_size(p->out_dtype)));
+    tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r], owner_rows(p, r), p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, -1, -1);
     t = tpf_trace_begin(p->trace);
     tr->post(ep, TPF_COUNTER_CONSUMED, done);
@@ -185,9 +193,8 @@ static void reduce_own_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int c)
   for (int q = 0; q < W; q++) partials[q] = comm->ep->transport->buffer(comm->ep, q), comm->ld_scratch[q] = p->n;
   int64_t rows = owner_rows(p, r), r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
   int64_t t = tpf_trace_begin(p->trace);
-  tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r] + r0, r1 - r0, p->n, p->divisor,
-               p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype), p->out_dtype,
-               p->out_ld);
+  tpf_gemm_epilogue_t final = own_block_epilogue(p, r0, 0); /* posts follow: no streaming */
+  tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r] + r0, r1 - r0, p->n, &final);
   tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
 }
 
@@ -211,7 +218,7 @@ static tpf_status_t run_direct(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     int64_t rows = owner_rows(p, j);
     for (int c = 0; c < N; c++) {
       int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
-      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial + first * p->n, TPF_FLOAT32, p->n};
+      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial + first * p->n, TPF_FLOAT32, p->n, 0};
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
       int64_t t = tpf_trace_begin(p->trace);
       tpf_gemm_multiply(&comm->gemm, r1 - r0, &a_rows, &epi);
@@ -251,7 +258,7 @@ tpf_status_t tpf_mm_rs_reserve(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_mm_rs_msg_requests(p, comm->size)) : s;
 }
 
-tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+static tpf_status_t run_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   if (tpf_transport_is_message(comm->ep->transport)) return tpf_mm_rs_msg_run(comm, p);
   switch (p->algo) {
   case TPF_ALGO_RING: return run_ring(comm, p);
@@ -259,4 +266,10 @@ tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   case TPF_ALGO_UNFUSED: return run_unfused(comm, p);
   default: return tpf_fail(TPF_ERR_INTERNAL, "algorithm %d reached the schedule", (int)p->algo);
   }
+}
+
+tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  tpf_status_t st = run_schedule(comm, p);
+  tpf_gemm_stream_fence(); /* the sums may have streamed into out */
+  return st;
 }

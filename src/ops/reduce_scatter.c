@@ -1,14 +1,15 @@
 /* Reduce-scatter over the shared-memory model of the transport table.
  *
  * Ranks that share an address space (threads) read each other's inputs in
- * place (run_in_place). Otherwise each rank copies, chunk by chunk, the rows it holds for the other owners
- * into its buffer (in the input dtype: half the bytes for fp16/bf16), in a
- * staggered order (first the block of rank r+1, then r+2, ...) so that no
- * two ranks feed the same owner at once, posting each chunk as it lands.
- * Then it reduces its own block, chunk by chunk, as the peers' chunks
- * arrive: it sums the W inputs in fp32 in the fixed order 0, 1, ..., W-1
- * (its own rows straight from its input), divides (avg), adds the bias and
- * rounds once. The result does not depend on timing. */
+ * place (run_in_place). Processes stage the rows they hold for each owner
+ * through a few small slots (run_staged): chunk by chunk, each rank copies
+ * its rows of every other owner's block into the slot kept for that owner
+ * (in the input dtype: half the bytes for fp16/bf16), and between copies it
+ * sums its own block's chunk from its input and the peers' slots. The slots
+ * are reused round-robin, so the copies and the sums stay in cache and
+ * memory sees each input byte once, as in place. Either way an owner sums
+ * its W inputs in fp32 in the fixed order 0, 1, ..., W-1, divides (avg),
+ * adds the bias and rounds once: the result does not depend on timing. */
 #include "reduce_scatter.h"
 #include "schedules_msg.h"
 
@@ -28,20 +29,50 @@ tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n) {
   return s;
 }
 
-int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype) {
+/* Slots per (producer, owner) pair on the staged path: a producer may run
+ * this many chunks ahead of an owner's sums. */
+enum { STAGE_SLOTS = 4 };
+
+int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype, int staged) {
   if (comm_turn > 0) return comm_turn;
-  /* Automatic: chunks of about 256 KiB (they stay in cache between the
-   * copy and the sum), at most 16 per block. */
   int64_t row_bytes = n * (int64_t)tpf_dtype_size(dtype);
-  int64_t rows = (256 * 1024) / (row_bytes > 0 ? row_bytes : 1);
+  if (row_bytes < 1) row_bytes = 1;
+  /* Staged: chunks of about 128 KiB, so that a rank's slots for one owner
+   * (STAGE_SLOTS chunks) stay in its L2 cache between the copy and the
+   * peer's sum, and the hand-overs (a cache line each) stay rare; 64 KiB
+   * chunks were 20% slower, 256 KiB the same (W=2, 16 MiB per rank). */
+  if (staged) {
+    int64_t rows = (128 * 1024 + row_bytes - 1) / row_bytes;
+    int64_t chunks = (max_block_rows + rows - 1) / rows;
+    return chunks < 1 ? 1 : chunks > 4096 ? 4096 : (int)chunks;
+  }
+  /* Otherwise chunks of about 256 KiB, at most 16 per block (messages:
+   * each chunk is a message; in place: chunks only pace the trace). */
+  int64_t rows = (256 * 1024) / row_bytes;
   if (rows < 1) rows = 1;
   int64_t chunks = max_block_rows / rows;
   return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
 }
 
+int tpf_rsc_staged(const tpf_comm_t *comm) {
+  return !tpf_transport_is_message(comm->ep->transport) && comm->ep->peer_reads != TPF_PEER_READS_IN_PLACE;
+}
+
+/* Rows of the largest chunk of any block: the size of a slot. */
+static int64_t slot_rows(const tpf_rsc_problem_t *p, int W) {
+  int64_t most = 0;
+  for (int q = 0; q < W; q++)
+    if (block_rows(p, q) > most) most = block_rows(p, q);
+  return (most + p->chunks - 1) / p->chunks;
+}
+
+static size_t slot_bytes(const tpf_rsc_problem_t *p, int W) {
+  return (size_t)(slot_rows(p, W) * p->n) * tpf_dtype_size(p->dtype);
+}
+
 size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  if (comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE) return 0; /* inputs are read where they are */
-  return (size_t)(p->m * p->n) * tpf_dtype_size(p->dtype);
+  if (!tpf_rsc_staged(comm)) return 0; /* inputs are read where they are */
+  return (size_t)(comm->size - 1) * STAGE_SLOTS * slot_bytes(p, comm->size);
 }
 
 static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
@@ -74,27 +105,58 @@ static void add_row(float *acc, const void *src, tpf_dtype_t t, int64_t n, int f
   }
 }
 
-/* Copies rows [first, first + rows) of the input to the same rows of the
- * (dense, ld n) buffer. */
-static void copy_rows(const tpf_rsc_problem_t *p, void *buffer, int64_t first, int64_t rows) {
+/* Copies rows [first, first + rows) of the input to the (dense, ld n) slot. */
+static void copy_rows(const tpf_rsc_problem_t *p, void *slot, int64_t first, int64_t rows) {
   size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
-  for (int64_t i = first; i < first + rows; i++)
-    memcpy((char *)buffer + (size_t)(i * p->n) * es, (const char *)p->in + (size_t)(i * p->in_ld) * es, row_bytes);
+  for (int64_t i = 0; i < rows; i++)
+    memcpy((char *)slot + (size_t)(i * p->n) * es, (const char *)p->in + (size_t)((first + i) * p->in_ld) * es,
+           row_bytes);
+}
+
+int tpf_sum_streams(int64_t block_bytes) {
+  /* A block larger than this leaves the caches before anyone reads it (the
+   * call reads at least twice as many input bytes): writing it past the
+   * caches saves reading every line before it is written (W=2, fp32, 16 MiB
+   * per rank in place: 3.0 -> 2.6 ms). */
+  return block_bytes >= (int64_t)4 << 20;
+}
+
+tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out, tpf_dtype_t out_dtype,
+                                     int64_t out_ld, int stream) {
+  return (tpf_gemm_epilogue_t){NULL, 0, divisor, bias, out, out_dtype, out_ld, stream};
 }
 
 void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_ld, tpf_dtype_t src_dtype,
-                  int64_t first, int64_t rows, int64_t n, float divisor, const float *bias, void *out,
-                  tpf_dtype_t out_dtype, int64_t out_ld) {
-  const size_t es = tpf_dtype_size(src_dtype), out_es = tpf_dtype_size(out_dtype);
-  float *acc = comm->row_scratch;
+                  int64_t first, int64_t rows, int64_t n, const tpf_gemm_epilogue_t *final) {
+  const int W = comm->size;
+  const size_t es = tpf_dtype_size(src_dtype), out_es = tpf_dtype_size(final->out_dtype);
   tpf_finish_fn finish = comm->gemm.isa->for_dtype[TPF_FLOAT32]->finish;
-  for (int64_t i = 0; i < rows; i++) {
-    for (int q = 0; q < comm->size; q++)
-      add_row(acc, (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es, src_dtype, n, q == 0);
-    /* the GEMM's epilogue: divide, add the bias, round once (vectorised) */
-    tpf_gemm_epilogue_t epi = {NULL, n, divisor, bias, (char *)out + (size_t)(i * out_ld) * out_es, out_dtype, n};
-    finish(&epi, acc, n, 0, 1, 0, n);
+  /* fp32 sources: the epilogue adds the last one to the sum of the others
+   * (source 0 itself when W <= 2): the same additions in the same order,
+   * one pass less. */
+  const int last_by_epilogue = src_dtype == TPF_FLOAT32 && W >= 2, direct = src_dtype == TPF_FLOAT32 && W <= 2;
+  tpf_gemm_epilogue_t epi = *final;
+  if (direct) { /* all rows in one go, read where they are */
+    epi.addend = W == 2 ? (const float *)src[1] + first * src_ld[1] : NULL;
+    epi.addend_ld = W == 2 ? src_ld[1] : 0;
+    finish(&epi, (const float *)src[0] + first * src_ld[0], src_ld[0], 0, rows, 0, n);
+    return;
   }
+  for (int64_t i = 0; i < rows; i++) {
+    for (int q = 0; q < W - last_by_epilogue; q++)
+      add_row(comm->row_scratch, (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es, src_dtype, n, q == 0);
+    epi.addend = last_by_epilogue ? (const float *)((const char *)src[W - 1] + (size_t)((first + i) * src_ld[W - 1]) * es)
+                                  : NULL;
+    epi.out = (char *)final->out + (size_t)(i * final->out_ld) * out_es;
+    finish(&epi, comm->row_scratch, n, 0, 1, 0, n);
+  }
+}
+
+/* The epilogue that finishes the sums of rank r's own rows from r0 on. */
+static tpf_gemm_epilogue_t own_chunk_epilogue(const tpf_rsc_problem_t *p, int64_t r0, int stream) {
+  size_t es = tpf_dtype_size(p->dtype);
+  return tpf_sum_epilogue(p->divisor, p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld,
+                          stream);
 }
 
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
@@ -117,6 +179,7 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const tpf_fingerprint_t *fp = comm->fingerprints; /* every rank's input address */
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
+  const int streams = tpf_sum_streams(rows * p->n * (int64_t)es);
   for (int c = 0; c < p->chunks; c++) {
     int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
     for (int q = 0; q < W; q++) {
@@ -125,8 +188,8 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
       lds[q] = q == r ? p->in_ld : fp[q].in_ld;
     }
     int64_t t = tpf_trace_begin(p->trace);
-    tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, p->divisor, p->bias,
-                 (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld);
+    tpf_gemm_epilogue_t final = own_chunk_epilogue(p, r0, streams);
+    tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
   }
   const uint32_t consumed = comm->consumed_base + 1;
@@ -139,63 +202,79 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   return st;
 }
 
-tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  if (tpf_transport_is_message(comm->ep->transport)) return tpf_rsc_msg_run(comm, p);
-  if (comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE) return run_in_place(comm, p);
+/* Staged (processes): in round c a rank copies chunk c of every other
+ * owner's block into that owner's slot c mod STAGE_SLOTS, posting each, then
+ * sums chunk c - 1 of its own block, so a peer's copy of a chunk overlaps
+ * the sum of the previous one. PRODUCED counts the chunks a rank has copied
+ * (round c, owner r + 1 + s: value c * (W - 1) + s + 1); CONSUMED counts the
+ * own chunks summed, and a producer refills a slot only when its owner has
+ * summed the chunk it held. Round c needs only rounds before c of the other
+ * ranks (STAGE_SLOTS >= 2), so the schedule cannot deadlock. */
+static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;
   const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
-  const size_t es = tpf_dtype_size(p->dtype);
-  tpf_status_t st = TPF_OK;
-
-  /* 1. Hand out: the blocks of r+1, r+2, ..., chunk by chunk. */
-  char *mine = (char *)tr->buffer(ep, r);
-  for (int s = 0; s < W - 1; s++) {
-    int j = (r + 1 + s) % W;
-    int64_t rows = block_rows(p, j);
-    for (int c = 0; c < N; c++) {
-      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
-      int64_t t = tpf_trace_begin(p->trace);
-      copy_rows(p, mine, p->row_offsets[j] + r0, r1 - r0);
-      tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
-      tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
-    }
-  }
-
-  /* 2. Reduce the own block as the chunks arrive. */
+  const size_t es = tpf_dtype_size(p->dtype), slot = slot_bytes(p, W);
+  const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
-  const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
-  for (int q = 0; q < W; q++) {
-    from[q] = q == r ? (const char *)p->in + (size_t)(first * p->in_ld) * es
-                     : (const char *)tr->buffer(ep, q) + (size_t)(first * p->n) * es;
-    lds[q] = q == r ? p->in_ld : p->n;
-  }
-  for (int c = 0; c < N && st == TPF_OK; c++) {
-    int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
-    for (int q = 0; q < W && st == TPF_OK; q++) {
-      if (q == r) continue;
-      int s = ((r - q - 1) % W + W) % W; /* the step at which q copies r's block */
+  char *mine = (char *)tr->buffer(ep, r);
+  tpf_status_t st = TPF_OK;
+  for (int c = 0; c <= N && st == TPF_OK; c++) {
+    for (int s = 0; s < W - 1 && c < N && st == TPF_OK; s++) { /* hand out chunk c */
+      int j = (r + 1 + s) % W;
       int64_t t = tpf_trace_begin(p->trace);
-      st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
-      tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, q);
+      if (c >= STAGE_SLOTS) { /* the slot held chunk c - STAGE_SLOTS: has j summed it? */
+        st = tr->wait(ep, j, TPF_COUNTER_CONSUMED, consumed + (uint32_t)(c - STAGE_SLOTS + 1));
+        tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, j);
+        if (st != TPF_OK) break;
+        t = tpf_trace_begin(p->trace);
+      }
+      int64_t r0 = chunk_start(block_rows(p, j), N, c), r1 = chunk_start(block_rows(p, j), N, c + 1);
+      copy_rows(p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0);
+      tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
+      tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(c * (W - 1) + s + 1));
     }
+    if (c == 0 || st != TPF_OK) continue;
+    const int d = c - 1; /* sum own chunk d */
+    int64_t r0 = chunk_start(rows, N, d), r1 = chunk_start(rows, N, d + 1);
+    for (int q = 0; q < W && st == TPF_OK; q++) {
+      if (q == r) {
+        from[q] = (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es, lds[q] = p->in_ld;
+        continue;
+      }
+      int s = ((r - q - 1) % W + W) % W; /* q hands r's block out at s */
+      int64_t t = tpf_trace_begin(p->trace);
+      st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(d * (W - 1) + s + 1));
+      tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, d, q);
+      from[q] = (const char *)tr->buffer(ep, q) + (size_t)(s * STAGE_SLOTS + d % STAGE_SLOTS) * slot, lds[q] = p->n;
+    }
+    if (st != TPF_OK) break;
     int64_t t = tpf_trace_begin(p->trace);
-    if (st == TPF_OK)
-      tpf_sum_rows(comm, from, lds, p->dtype, r0, r1 - r0, p->n, p->divisor, p->bias,
-                   (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld);
-    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
+    tpf_gemm_epilogue_t final = own_chunk_epilogue(p, r0, 0); /* a streamed store would hold up the
+                                                                    * next hand-over until it reached memory */
+    tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, &final);
+    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, d, -1);
+    tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)(d + 1));
   }
-
-  /* 3. Return only when every peer has read what this rank handed out. */
+  /* Return only when every owner has summed what this rank handed out:
+   * then the slots are free for the next call (or for destroy). */
   if (st == TPF_OK) {
-    tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
     int64_t t = tpf_trace_begin(p->trace);
-    for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + 1);
+    for (int q = 0; q < W && st == TPF_OK; q++)
+      if (q != r) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + (uint32_t)N);
     tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
   }
   comm->produced_base += (uint32_t)((W - 1) * N);
-  comm->consumed_base += 1;
+  comm->consumed_base += (uint32_t)N;
+  return st;
+}
+
+tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  tpf_status_t st = tpf_transport_is_message(comm->ep->transport)            ? tpf_rsc_msg_run(comm, p)
+                    : comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE ? run_in_place(comm, p)
+                                                                      : run_staged(comm, p);
+  tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st;
 }

@@ -19,19 +19,38 @@ typedef struct tpf_rsc_problem {
   tpf_trace_t *trace;        /* NULL, or where to log events */
 } tpf_rsc_problem_t;
 
-/* Chunks per owner block for comm_turn (0 = automatic). */
-int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype);
+/* Chunks per owner block for comm_turn (0 = automatic); `staged`: as
+ * tpf_rsc_staged says. */
+int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype, int staged);
+
+/* Whether the ranks stage their inputs through small shared slots
+ * (processes over shared memory) rather than reading them in place
+ * (threads) or sending messages. */
+int tpf_rsc_staged(const tpf_comm_t *comm);
 
 /* Bytes of shared buffer each rank needs (over shared memory). */
 size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p);
 
 /* Sums rows [first, first + rows) of W sources (src[q], leading dimension
- * src_ld[q], in src_dtype) in fp32 in the order q = 0 .. W-1, divides, adds
- * the bias and rounds once into `out` (rows x n). Uses comm->row_scratch
- * (n floats, reserved by the caller). */
+ * src_ld[q], in src_dtype) in fp32 in the order q = 0 .. W-1 and finishes
+ * them with `final` (divide, add the bias, round once into final->out, of
+ * `rows` rows; its addend is not used). Uses comm->row_scratch (n floats,
+ * reserved by the caller). */
 void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_ld, tpf_dtype_t src_dtype,
-                  int64_t first, int64_t rows, int64_t n, float divisor, const float *bias, void *out,
-                  tpf_dtype_t out_dtype, int64_t out_ld);
+                  int64_t first, int64_t rows, int64_t n, const tpf_gemm_epilogue_t *final);
+
+/* The epilogue that finishes summed rows into out (rows of out_ld in
+ * out_dtype); `stream`: its stores bypass the caches (see
+ * tpf_sum_streams). */
+tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out, tpf_dtype_t out_dtype,
+                                     int64_t out_ld, int stream);
+
+/* Whether sums into an output block of `block_bytes` should stream past
+ * the caches. Only for sums that run to their end without handing
+ * anything to a peer: on x86 a hand-over (an atomic store) waits until
+ * every streamed store has reached memory, which cost more than it saved
+ * when posted between chunks. */
+int tpf_sum_streams(int64_t block_bytes);
 
 /* Reserves this rank's buffer (and requests, over messages). Local. */
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p);

@@ -122,7 +122,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     int64_t rows = rows_of(p->row_offsets, j);
     for (int c = 0; c < N && st == TPF_OK; c++) {
       int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
-      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n};
+      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n, 0};
       const int64_t at = ((s - 1) % 2) * slot_floats + c * place; /* step s - 1's chunk c */
       if (s > 0 && prev_shares) {
         st = wait_counter(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1), p->trace, s, c);
@@ -231,14 +231,16 @@ static tpf_status_t await_chunk(tpf_endpoint_t *ep, const arrivals_t *a, int c, 
   return st;
 }
 
-/* Sums chunk c of the own block from the sources own_sources() set. */
-static void reduce_chunk(tpf_comm_t *comm, tpf_dtype_t dtype, int64_t own_rows, int N, int c, int64_t n, float divisor,
-                         const float *bias, void *out, tpf_dtype_t out_dtype, int64_t out_ld, tpf_trace_t *trace) {
+/* Sums chunk c of the own block from the sources own_sources() set and
+ * finishes it with `block` (whose out is the block's first row). */
+static void reduce_chunk(tpf_comm_t *comm, tpf_dtype_t dtype, int64_t own_rows, int N, int c, int64_t n,
+                         const tpf_gemm_epilogue_t *block, tpf_trace_t *trace) {
   int64_t r0 = chunk_start(own_rows, N, c);
+  tpf_gemm_epilogue_t epi = *block;
+  epi.out = (char *)block->out + (size_t)(r0 * block->out_ld) * tpf_dtype_size(block->out_dtype);
   int64_t t = tpf_trace_begin(trace);
   tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, dtype, r0,
-               chunk_start(own_rows, N, c + 1) - r0, n, divisor, bias,
-               (char *)out + (size_t)(r0 * out_ld) * tpf_dtype_size(out_dtype), out_dtype, out_ld);
+               chunk_start(own_rows, N, c + 1) - r0, n, &epi);
   tpf_trace_end(trace, t, TPF_EVENT_REDUCE, -1, c, -1);
 }
 
@@ -259,9 +261,11 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   char *received = (char *)(partial + p->m * n);
   tpf_status_t st = post_receives(ep, arrivals.recv_base, N, received, sizeof(float), own_rows, n);
   own_sources(comm, partial + p->row_offsets[r] * n, n, received, sizeof(float), own_rows, p->row_offsets[r], n);
+  /* (no streamed sums: the hand-overs between them would wait for them) */
+  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, 0);
   int reduced = 0;
   if (!fused && st == TPF_OK) {
-    tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial, TPF_FLOAT32, n};
+    tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial, TPF_FLOAT32, n, 0};
     multiply(comm, p->m, &p->a, &epi, p->trace, -1, -1);
     tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(W * N));
   }
@@ -271,7 +275,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
     for (int c = 0; c < N && st == TPF_OK; c++) {
       int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
       if (fused) {
-        tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial + first * n, TPF_FLOAT32, n};
+        tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial + first * n, TPF_FLOAT32, n, 0};
         tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
         multiply(comm, r1 - r0, &a_rows, &epi, p->trace, s, c);
         tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
@@ -280,14 +284,12 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
         st = tr->send(ep, s * N + c, j, partial + first * n, sizeof(float) * (size_t)((r1 - r0) * n), c);
       int made = s == 0 ? c + 1 : N; /* own chunks multiplied so far */
       for (; fused && st == TPF_OK && reduced < made && chunk_arrived(ep, &arrivals, reduced); reduced++)
-        reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, p->divisor, p->bias, p->out, p->out_dtype, p->out_ld,
-                     p->trace);
+        reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, &block, p->trace);
     }
   }
   for (; reduced < N && st == TPF_OK; reduced++)
     if ((st = await_chunk(ep, &arrivals, reduced, p->trace)) == TPF_OK)
-      reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, p->divisor, p->bias, p->out, p->out_dtype, p->out_ld,
-                   p->trace);
+      reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, &block, p->trace);
   if (st == TPF_OK) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
   st = await_local_readers(ep, consumed + 1, p->trace, st);
   comm->produced_base += (uint32_t)(W * N);
@@ -351,9 +353,10 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   }
   own_sources(comm, (const char *)p->in + (size_t)(p->row_offsets[r] * p->in_ld) * es, p->in_ld, received, es,
               own_rows, p->row_offsets[r], n);
+  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, 0);
   for (int c = 0; c < N && st == TPF_OK; c++)
     if ((st = await_chunk(ep, &arrivals, c, p->trace)) == TPF_OK)
-      reduce_chunk(comm, p->dtype, own_rows, N, c, n, p->divisor, p->bias, p->out, p->dtype, p->out_ld, p->trace);
+      reduce_chunk(comm, p->dtype, own_rows, N, c, n, &block, p->trace);
   if (st == TPF_OK) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
   st = await_local_readers(ep, consumed + 1, p->trace, st);
   comm->produced_base += (uint32_t)((W - 1) * N);

@@ -92,7 +92,7 @@ static outcome_t run_case(const tpf_gemm_isa_t *isa, int threads, const shape_ca
     for (int64_t j = 0; j < c->n; j++) bias[j] = (float)uniform();
   }
   rng = saved; /* the same inputs for every ISA and thread count */
-  tpf_gemm_epilogue_t epi = {addend, out_ld, c->divisor, bias, out, out_t, out_ld};
+  tpf_gemm_epilogue_t epi = {addend, out_ld, c->divisor, bias, out, out_t, out_ld, 0};
   tpf_gemm_set_b(&e, c->k, c->n, &b.op, keep_b);
   tpf_gemm_multiply(&e, c->m, &a.op, &epi);
 
@@ -220,7 +220,7 @@ static void check_nan_inf(const tpf_gemm_isa_t *isa) {
     tpf_gemm_engine_t e;
     tpf_gemm_engine_init(&e, isa, 1);
     tpf_gemm_operand_t oa = {a, t, K, 0}, ob = {b, t, N, 0};
-    tpf_gemm_epilogue_t epi = {NULL, N, 1.0f, NULL, out, TPF_FLOAT32, N};
+    tpf_gemm_epilogue_t epi = {NULL, N, 1.0f, NULL, out, TPF_FLOAT32, N, 0};
     tpf_gemm_set_b(&e, K, N, &ob, ti % 2);
     tpf_gemm_multiply(&e, M, &oa, &epi);
     int bad = 0;
@@ -255,7 +255,7 @@ static void check_bits_stable(const tpf_gemm_isa_t *isa) {
       const int64_t cuts[] = {0, 1, 5, 64, 65, 200, 301};
       for (size_t c = 0; c + 1 < sizeof cuts / sizeof *cuts; c++) {
         tpf_gemm_operand_t rows = tpf_gemm_operand_from_row(a.op, threads == 1 ? 0 : cuts[c]);
-        tpf_gemm_epilogue_t part = {NULL, N, 1.0f, NULL, dst + (threads == 1 ? 0 : cuts[c] * N), TPF_FLOAT32, N};
+        tpf_gemm_epilogue_t part = {NULL, N, 1.0f, NULL, dst + (threads == 1 ? 0 : cuts[c] * N), TPF_FLOAT32, N, 0};
         tpf_gemm_multiply(&e, threads == 1 ? M : cuts[c + 1] - cuts[c], &rows, &part);
         if (threads == 1) break;
       }
@@ -270,9 +270,11 @@ static void check_bits_stable(const tpf_gemm_isa_t *isa) {
 
 /* Every kernel's epilogue against the portable one, bit for bit, on
  * special values: NaN payloads, infinities, subnormals, ties of both output
- * dtypes, overflow; with and without addend, divisor and bias. */
+ * dtypes, overflow; with and without addend, divisor and bias; and with
+ * streaming stores asked for, into outputs that start at every alignment
+ * (a short first vector, whole aligned ones, a tail). */
 static void check_epilogue(const tpf_gemm_isa_t *isa) {
-  enum { ROWS = 3, COLS = 45, LD = 48 };
+  enum { ROWS = 3, COLS = 45, LD = 48, SHIFTS = 16 };
   static float acc[ROWS * LD], addend[ROWS * LD], bias[COLS];
   static const uint32_t specials[] = {0x7fc00000, 0xffc00001, 0x7f800001, 0x7fa00000, 0x7f800000, 0xff800000,
                                       0x00000001, 0x80000010, 0x007fffff, 0x33800000, 0x33000000, 0x387fc000,
@@ -286,20 +288,26 @@ static void check_epilogue(const tpf_gemm_isa_t *isa) {
   }
   for (int j = 0; j < COLS; j++) bias[j] = (float)uniform();
   const tpf_dtype_t outs[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
-  for (int variant = 0; variant < 24; variant++) {
+  for (int variant = 0; variant < 48; variant++) {
     tpf_dtype_t t = outs[variant % 3];
-    static uint32_t got[ROWS * LD], want[ROWS * LD];
-    memset(got, 0, sizeof got), memset(want, 0, sizeof want);
-    tpf_gemm_epilogue_t epi = {variant & 4 ? addend : NULL, LD, variant & 8 ? 3.0f : 1.0f,
-                               variant & 16 ? bias : NULL, got, t, LD};
-    for (int k = 0; k < 3; k++) {
-      const tpf_gemm_kernel_t *kern = isa->for_dtype[k];
-      epi.out = got;
-      kern->finish(&epi, acc, LD, 0, ROWS, 1, COLS - 1); /* columns 1.., an odd width */
-      epi.out = want;
-      tpf_gemm_finish_portable(&epi, acc, LD, 0, ROWS, 1, COLS - 1);
-      CHECK(memcmp(got, want, sizeof got) == 0, "%s (%s kernel): epilogue variant %d to %s differs from the portable one",
-            isa->name, kern->name, variant, tpf_dtype_name(t));
+    const int stream = (variant & 32) != 0;
+    for (int shift = 0; shift < (stream ? SHIFTS : 1); shift++) { /* elements before the output */
+      _Alignas(64) static uint32_t got[ROWS * LD + SHIFTS], want[ROWS * LD + SHIFTS];
+      memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+      const size_t at = (size_t)shift * (t == TPF_FLOAT32 ? 4 : 2);
+      tpf_gemm_epilogue_t epi = {variant & 4 ? addend : NULL, LD, variant & 8 ? 3.0f : 1.0f,
+                                 variant & 16 ? bias : NULL, NULL, t, LD, stream};
+      for (int k = 0; k < 3; k++) {
+        const tpf_gemm_kernel_t *kern = isa->for_dtype[k];
+        epi.out = (char *)got + at;
+        kern->finish(&epi, acc, LD, 0, ROWS, 1, COLS - 1); /* columns 1.., an odd width */
+        tpf_gemm_stream_fence();
+        epi.out = (char *)want + at;
+        tpf_gemm_finish_portable(&epi, acc, LD, 0, ROWS, 1, COLS - 1);
+        CHECK(memcmp(got, want, sizeof got) == 0,
+              "%s (%s kernel): epilogue variant %d to %s (stream %d, shift %d) differs from the portable one",
+              isa->name, kern->name, variant, tpf_dtype_name(t), stream, shift);
+      }
     }
   }
 }

@@ -3,8 +3,10 @@
  * feeding two FMAs; and an 8 x 32 one for products of at most 16 rows. Plus
  * packing of A and B with vector loads and conversions, and the epilogue. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "common/half.h"
 #include "gemm/gemm.h"
 #include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
@@ -131,6 +133,15 @@ static __m256i to_bf16(__m512 v) {
   return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
 }
 
+/* Elements to store before out + at is aligned for streaming stores (a
+ * whole vector of 16 elements), or 16 when it never will be. */
+static int64_t to_alignment(const tpf_gemm_epilogue_t *epi, size_t at) {
+  size_t es = tpf_dtype_size(epi->out_dtype), bytes = 16 * es;
+  uintptr_t addr = (uintptr_t)epi->out + at * es;
+  if (addr % es != 0) return 16;
+  return (int64_t)(((bytes - addr % bytes) % bytes) / es);
+}
+
 void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                        int64_t rows, int64_t j0, int64_t cols) {
   const __m512 divisor = _mm512_set1_ps(epi->divisor);
@@ -138,20 +149,28 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
     const float *src = acc + i * ldc;
     const float *add = epi->addend ? epi->addend + (i0 + i) * epi->addend_ld + j0 : NULL;
     size_t out_row = (size_t)((i0 + i) * epi->out_ld + j0);
-    for (int64_t j = 0; j < cols; j += 16) {
-      __mmask16 m = cols - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - j)) - 1);
+    /* Streaming: a short first vector brings the stores to alignment. */
+    int64_t head = epi->stream ? to_alignment(epi, out_row) : 0;
+    for (int64_t j = 0, len; j < cols; j += len) {
+      len = cols - j < 16 ? cols - j : 16;
+      if (j == 0 && head > 0 && head < len) len = head;
+      const int stream = epi->stream && len == 16 && to_alignment(epi, out_row + (size_t)j) == 0;
+      __mmask16 m = (__mmask16)((1u << len) - 1);
       __m512 v = _mm512_maskz_loadu_ps(m, src + j);
       if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add + j), v);
       if (epi->divisor != 1.0f) v = _mm512_div_ps(v, divisor);
       if (epi->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, epi->bias + j0 + j));
-      switch (epi->out_dtype) {
-      case TPF_FLOAT16:
-        _mm256_mask_storeu_epi16((uint16_t *)epi->out + out_row + j, m,
-                                 _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        break;
-      case TPF_BFLOAT16: _mm256_mask_storeu_epi16((uint16_t *)epi->out + out_row + j, m, to_bf16(v)); break;
-      default: _mm512_mask_storeu_ps((float *)epi->out + out_row + j, m, v); break;
+      if (epi->out_dtype == TPF_FLOAT32) {
+        float *dst = (float *)epi->out + out_row + j;
+        if (stream) _mm512_stream_ps(dst, v);
+        else _mm512_mask_storeu_ps(dst, m, v);
+        continue;
       }
+      __m256i h = epi->out_dtype == TPF_FLOAT16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+                                                : to_bf16(v);
+      uint16_t *dst = (uint16_t *)epi->out + out_row + j;
+      if (stream) _mm256_stream_si256((__m256i *)dst, h);
+      else _mm256_mask_storeu_epi16(dst, m, h);
     }
   }
 }
