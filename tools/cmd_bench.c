@@ -15,17 +15,16 @@
  * alone, exposed = time - gemm, overlap = share of comm hidden. */
 #define _GNU_SOURCE
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "baseline.h"
 #include "commands.h"
+#include "ranks.h"
 #include "timeline.h"
 
 #ifdef TPF_WITH_MPI
@@ -50,7 +49,7 @@ typedef struct bench_results {
   double seconds[KINDS][MAX_REPS][64];
   long wrong[64];
   long baseline_wrong[64];
-  int status[64];
+  tpf_status_t status[64];
   char error[64][256];
   /* the last repetition's events: unfused [0], ring [1], direct [2] */
   tpf_event_t events[3][64][EVENTS];
@@ -151,31 +150,25 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   free(a), free(bm), free(out), free(expect), free(partial), free(part_out);
 }
 
-typedef struct thread_job {
+typedef struct rank_job {
   const bench_setup_t *b;
-  tpf_comm_t *comm;
-  int r;
   bench_results_t *res;
-} thread_job_t;
+} rank_job_t;
 
-static void *thread_main(void *p) {
-  thread_job_t *j = p;
-  run_rank(j->b, j->comm, j->r, j->res);
-  return NULL;
+static void rank_main(tpf_comm_t *comm, int r, void *arg) {
+  rank_job_t *job = arg;
+  run_rank(job->b, comm, r, job->res);
 }
 
 static tpf_status_t run_setup(const bench_setup_t *b, bench_results_t *res) {
-  const int W = b->world_size;
   tpf_config_t cfg = TPF_CONFIG_INIT;
   cfg.threads_per_rank = b->threads_per_rank;
   memset(res, 0, sizeof *res);
+  rank_job_t job = {b, res};
+  tpf_status_t s = ranks_run(b->processes, b->world_size, &cfg, rank_main, &job, res->status, res->error);
 #ifdef TPF_WITH_MPI
-  if (b->processes == RS_MPI) { /* this process is rank `me`; then everyone learns all */
+  if (b->processes == RS_MPI) { /* every process learns every rank's figures */
     int me = mpi_rank();
-    tpf_comm_t *comm;
-    res->status[me] = tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, &cfg);
-    if (res->status[me] == TPF_OK) run_rank(b, comm, me, res), tpf_comm_destroy(comm);
-    else snprintf(res->error[me], sizeof res->error[me], "%s", tpf_last_error());
     if (res->status[me] != TPF_OK) fprintf(stderr, "tpfuse bench: rank %d: %s\n", me, res->error[me]);
     MPI_Allreduce(MPI_IN_PLACE, res->seconds, KINDS * MAX_REPS * 64, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, res->wrong, 64, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
@@ -187,36 +180,11 @@ static tpf_status_t run_setup(const bench_setup_t *b, bench_results_t *res) {
                     MPI_COMM_WORLD);
       int counts[64];
       MPI_Allgather(&count, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
-      for (int r = 0; r < W; r++) res->traces[algo][r].count = counts[r];
+      for (int r = 0; r < b->world_size; r++) res->traces[algo][r].count = counts[r];
     }
-    return TPF_OK;
   }
 #endif
-  if (b->processes == RS_THREADS) {
-    tpf_comm_t *comms[64];
-    tpf_status_t s = tpf_comm_init_all(comms, W, &cfg);
-    if (s != TPF_OK) return s;
-    pthread_t th[64];
-    thread_job_t jobs[64];
-    for (int r = 0; r < W; r++) jobs[r] = (thread_job_t){b, comms[r], r, res}, pthread_create(&th[r], NULL, thread_main, &jobs[r]);
-    for (int r = 0; r < W; r++) pthread_join(th[r], NULL);
-    for (int r = 0; r < W; r++) tpf_comm_destroy(comms[r]);
-    return TPF_OK;
-  }
-  tpf_unique_id_t id;
-  tpf_status_t s = tpf_get_unique_id(&id);
-  if (s != TPF_OK) return s;
-  pid_t pids[64];
-  for (int r = 0; r < W; r++)
-    if ((pids[r] = fork()) == 0) {
-      tpf_comm_t *comm;
-      res->status[r] = tpf_comm_init_rank(&comm, W, id, r, &cfg);
-      if (res->status[r] == TPF_OK) run_rank(b, comm, r, res), tpf_comm_destroy(comm);
-      else snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
-      _exit(0);
-    }
-  for (int r = 0; r < W; r++) waitpid(pids[r], NULL, 0);
-  return TPF_OK;
+  return s;
 }
 
 static int by_value(const void *x, const void *y) {

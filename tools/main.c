@@ -41,6 +41,8 @@ static void usage(FILE *to) {
           "         a 128x512 @ b 512x64, verified on every rank\n"
           "  run    one verified MatmulReduceScatter call with the shape and options you give\n"
           "  bench  fused against unfused over a sweep, with GEMM and communication alone\n"
+          "  bench-rs  the standalone reduce-scatter over a sweep of sizes (under MPI,\n"
+          "         against MPI_Reduce_scatter_block)\n"
           "  info   version, CPU features, GEMM kernels, environment variables\n"
           "  id     a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)\n"
           "\n"
@@ -83,6 +85,7 @@ static int run_command(int argc, char **argv) {
   if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
   if (strcmp(cmd, "id") == 0) return cmd_id(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench-rs") == 0) return cmd_bench_rs(argc - 1, argv + 1);
   fprintf(stderr, "tpfuse: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

@@ -1,0 +1,315 @@
+/* tpfuse bench-rs: the standalone reduce-scatter (tpf_reduce_scatter), the
+ * communication half of the operator on its own, in the manner of
+ * nccl-tests: for each size every rank calls it back to back, each call
+ * timed; a call's time is the slowest rank's, figures are medians over the
+ * repetitions. Under MPI the same run also times what a user writes
+ * without tpfuse, MPI_Reduce_scatter_block (16-bit inputs converted to fp32
+ * and back, as MPI has no such types), over the same inputs.
+ *
+ * Inputs are small integers, so every output of every repetition is
+ * compared bit for bit with the exact sums (#wrong).
+ *
+ * Columns: the output bytes per rank, the elements per rank (count), time,
+ * algbw = bytes of one rank's input (count x W elements) / time and
+ * busbw = algbw * (W-1)/W, as nccl-tests defines them for reduce-scatter. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "commands.h"
+#include "ranks.h"
+
+#ifdef TPF_WITH_MPI
+#include <mpi.h>
+#endif
+
+enum { MAX_REPS = 200, MAX_RANKS = 64, SIZES = 16 };
+enum { K_TPFUSE, K_MPI, KINDS };
+
+typedef struct rs_setup {
+  int world_size, processes, reps;
+  tpf_dtype_t dtype;
+  int64_t rows, n; /* each rank's output block */
+} rs_setup_t;
+
+/* Shared with forked ranks. */
+typedef struct rs_results {
+  double seconds[KINDS][MAX_REPS][MAX_RANKS];
+  long wrong[KINDS][MAX_RANKS];
+  tpf_status_t status[MAX_RANKS];
+  char error[MAX_RANKS][256];
+} rs_results_t;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
+
+/* Rank q's input element at index i: a small integer (exact in every
+ * dtype, and so are sums of up to 64 of them). */
+static float input_value(int q, int64_t i) {
+  uint64_t h = ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)q + 1) * 0xc2b2ae3d27d4eb4full;
+  return (float)((int)((h >> 41) % 5) - 2);
+}
+
+/* What a user writes without tpfuse (MPI only): fp32 MPI_Reduce_scatter_block. */
+static void mpi_reduce_scatter(const void *in, void *out, float *in32, float *out32, int64_t count, int64_t total,
+                               tpf_dtype_t t) {
+#ifdef TPF_WITH_MPI
+  if (t == TPF_FLOAT32) {
+    MPI_Reduce_scatter_block(in, out, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    return;
+  }
+  tpf_convert(in, t, in32, TPF_FLOAT32, (size_t)total);
+  MPI_Reduce_scatter_block(in32, out32, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  tpf_convert(out32, TPF_FLOAT32, out, t, (size_t)count);
+#else
+  (void)in, (void)out, (void)in32, (void)out32, (void)count, (void)total, (void)t;
+#endif
+}
+
+typedef struct rs_job {
+  const rs_setup_t *b;
+  rs_results_t *res;
+} rs_job_t;
+
+static void run_rank(tpf_comm_t *comm, int r, void *arg) {
+  const rs_job_t *job = arg;
+  const rs_setup_t *b = job->b;
+  rs_results_t *res = job->res;
+  const int W = b->world_size;
+  const int64_t rows = b->rows, n = b->n, m = rows * W, count = rows * n;
+  const size_t es = esize(b->dtype), out_bytes = (size_t)count * es;
+  char *in = malloc((size_t)(m * n) * es), *out = calloc((size_t)count, es), *expect = malloc(out_bytes);
+  const int with_mpi = b->processes == RS_MPI;
+  float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)(m * n)) : NULL;
+  float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)count) : NULL;
+  tpf_status_t s = in && out && expect && (!with_mpi || (in32 && out32)) ? TPF_OK : TPF_ERR_NOMEM;
+  for (int64_t i = 0; s == TPF_OK && i < m * n; i++) {
+    float v = input_value(r, i);
+    tpf_convert(&v, TPF_FLOAT32, in + (size_t)i * es, b->dtype, 1);
+  }
+  for (int64_t i = 0; s == TPF_OK && i < count; i++) { /* the exact sums of this rank's rows */
+    float sum = 0;
+    for (int q = 0; q < W; q++) sum += input_value(q, r * count + i);
+    tpf_convert(&sum, TPF_FLOAT32, expect + (size_t)i * es, b->dtype, 1);
+  }
+  tpf_matrix_t mi = {in, b->dtype, m, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
+  for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
+    memset(out, 0, out_bytes);
+    double t0 = now();
+    s = tpf_reduce_scatter(comm, &mi, &mo, NULL);
+    double t = now() - t0;
+    if (rep >= 0) res->seconds[K_TPFUSE][rep][r] = t, res->wrong[K_TPFUSE][r] += memcmp(out, expect, out_bytes) != 0;
+    if (s != TPF_OK || !with_mpi) continue;
+    memset(out, 0, out_bytes);
+    t0 = now();
+    mpi_reduce_scatter(in, out, in32, out32, count, m * n, b->dtype);
+    t = now() - t0;
+    if (rep >= 0) res->seconds[K_MPI][rep][r] = t, res->wrong[K_MPI][r] += memcmp(out, expect, out_bytes) != 0;
+  }
+  res->status[r] = s;
+  if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
+  free(in), free(out), free(expect), free(in32), free(out32);
+}
+
+static tpf_status_t run_setup(const rs_setup_t *b, rs_results_t *res) {
+  memset(res, 0, sizeof *res);
+  rs_job_t job = {b, res};
+  tpf_status_t s = ranks_run(b->processes, b->world_size, NULL, run_rank, &job, res->status, res->error);
+#ifdef TPF_WITH_MPI
+  if (b->processes == RS_MPI) { /* every process learns every rank's figures */
+    MPI_Allreduce(MPI_IN_PLACE, res->seconds, KINDS * MAX_REPS * MAX_RANKS, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, res->wrong, KINDS * MAX_RANKS, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, res->status, MAX_RANKS, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  }
+#endif
+  return s;
+}
+
+static int by_value(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+/* Median over repetitions of the slowest rank's time. */
+static double median_of(const rs_results_t *res, int kind, int reps, int W) {
+  double t[MAX_REPS];
+  for (int rep = 0; rep < reps; rep++) {
+    t[rep] = 0;
+    for (int r = 0; r < W; r++)
+      if (res->seconds[kind][rep][r] > t[rep]) t[rep] = res->seconds[kind][rep][r];
+  }
+  qsort(t, (size_t)reps, sizeof(double), by_value);
+  return t[reps / 2];
+}
+
+static const char *dtype_text(tpf_dtype_t t) {
+  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+}
+
+/* "64K", "16M", "4096": bytes; -1 if not a size. */
+static int64_t parse_bytes(const char *text) {
+  char *end;
+  long long v = strtoll(text, &end, 10);
+  if (end == text || v <= 0) return -1;
+  if (*end == 'K' || *end == 'k') v <<= 10, end++;
+  else if (*end == 'M' || *end == 'm') v <<= 20, end++;
+  else if (*end == 'G' || *end == 'g') v <<= 30, end++;
+  return *end ? -1 : v;
+}
+
+static void help(void) {
+  printf("usage: tpfuse bench-rs [options]\n"
+         "\n"
+         "Times the standalone reduce-scatter (tpf_reduce_scatter, sum) over a sweep of\n"
+         "sizes, nccl-tests style: calls back to back, each timed, the slowest rank's\n"
+         "time per call, medians over the repetitions; every output is checked bit for\n"
+         "bit (integer inputs); exits 1 on a wrong result. Under MPI the same run times\n"
+         "MPI_Reduce_scatter_block on the same inputs (16-bit dtypes converted to fp32\n"
+         "and back, as a user would) and prints tpfuse's speedup. One line per size:\n"
+         "  bytes count dtype W | time(us) algbw busbw #wrong | [mpi(us) algbw busbw\n"
+         "  #wrong | speedup]\n"
+         "bytes and count are one rank's output (count elements); algbw is one rank's\n"
+         "input bytes (count x W elements) over the time, busbw = algbw x (W-1)/W.\n"
+         "\n"
+         "  --transport T      threads (default) | shm (forked processes) | mpi (start\n"
+         "                     it under mpirun: every process is one rank)\n"
+         "  --world-size LIST  e.g. 2,4 (default 2; under MPI, mpirun's)\n"
+         "  --dtype LIST       e.g. fp32,bf16 (default fp32)\n"
+         "  --bytes LIST       output bytes per rank, e.g. 64K,16M (default\n"
+         "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
+         "  --reps N           repetitions (default 20, at most %d)\n"
+         "  --json FILE        also write one JSON object per line\n",
+         MAX_REPS);
+}
+
+int cmd_bench_rs(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    help();
+    return 0;
+  }
+  int64_t sizes[SIZES] = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
+  int nsizes = 5, worlds[8] = {2}, nworlds = 1, processes = RS_THREADS, reps = 20, ntypes = 1;
+  tpf_dtype_t types[3] = {TPF_FLOAT32};
+  const char *json_path = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    char copy[256];
+    if ((v = option_value(argc, argv, &i, "--transport"))) {
+      if ((processes = parse_transport(v)) < 0) return 2;
+    } else if ((v = option_value(argc, argv, &i, "--reps"))) {
+      reps = atoi(v);
+    } else if ((v = option_value(argc, argv, &i, "--json"))) {
+      json_path = v;
+    } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
+      snprintf(copy, sizeof copy, "%s", v);
+      nworlds = 0;
+      for (char *t = strtok(copy, ","); t && nworlds < 8; t = strtok(NULL, ",")) worlds[nworlds++] = atoi(t);
+    } else if ((v = option_value(argc, argv, &i, "--bytes"))) {
+      snprintf(copy, sizeof copy, "%s", v);
+      nsizes = 0;
+      for (char *t = strtok(copy, ","); t && nsizes < SIZES; t = strtok(NULL, ","))
+        if ((sizes[nsizes++] = parse_bytes(t)) < 0) {
+          fprintf(stderr, "tpfuse bench-rs: --bytes %s: expected sizes such as 4096, 64K, 16M\n", t);
+          return 2;
+        }
+    } else if ((v = option_value(argc, argv, &i, "--dtype"))) {
+      snprintf(copy, sizeof copy, "%s", v);
+      ntypes = 0;
+      for (char *t = strtok(copy, ","); t && ntypes < 3; t = strtok(NULL, ",")) {
+        int d = parse_dtype(t);
+        if (d < 0) {
+          fprintf(stderr, "tpfuse bench-rs: --dtype %s: choose fp16, bf16 or fp32\n", t);
+          return 2;
+        }
+        types[ntypes++] = (tpf_dtype_t)d;
+      }
+    } else {
+      fprintf(stderr, "tpfuse bench-rs: unknown option '%s' (see --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (reps < 1 || reps > MAX_REPS) {
+    fprintf(stderr, "tpfuse bench-rs: --reps %d: choose 1 to %d\n", reps, MAX_REPS);
+    return 2;
+  }
+  if (processes == RS_MPI) worlds[0] = mpi_size(), nworlds = 1;
+  const int with_mpi = processes == RS_MPI;
+  rs_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (res == MAP_FAILED) {
+    fprintf(stderr, "tpfuse bench-rs: out of memory\n");
+    return 1;
+  }
+  FILE *json = json_path ? fopen(json_path, "w") : NULL;
+  printf("# tpfuse %s reduce-scatter (sum), transport %s, %d repetitions, medians of the slowest rank\n",
+         tpf_version(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
+  printf("%10s %10s %5s %3s | %10s %7s %7s %6s |", "bytes", "count", "dtype", "W", "time(us)", "algbw", "busbw",
+         "#wrong");
+  if (with_mpi) printf(" %10s %7s %7s %6s | %s", "mpi(us)", "algbw", "busbw", "#wrong", "speedup");
+  printf("\n");
+  long total_wrong = 0;
+  int failed = 0;
+  for (int wi = 0; wi < nworlds; wi++)
+    for (int ti = 0; ti < ntypes; ti++)
+      for (int si = 0; si < nsizes; si++) {
+        const int W = worlds[wi];
+        /* rows of up to 1024 elements that make up the size exactly */
+        const int64_t elems = sizes[si] / (int64_t)esize(types[ti]);
+        int64_t n = elems < 1024 ? elems : 1024;
+        while (n > 1 && elems % n) n--;
+        if (W < 1 || W > MAX_RANKS || n < 1) {
+          fprintf(stderr, "tpfuse bench-rs: skipping %lld bytes for W=%d\n", (long long)sizes[si], W);
+          continue;
+        }
+        rs_setup_t b = {W, processes, reps, types[ti], elems / n, n};
+        tpf_status_t s = run_setup(&b, res);
+        for (int r = 0; r < W && s == TPF_OK; r++)
+          if (res->status[r] != TPF_OK) s = res->status[r];
+        if (s != TPF_OK) {
+          for (int r = 0; r < W; r++)
+            if (res->status[r] != TPF_OK)
+              fprintf(stderr, "tpfuse bench-rs: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]),
+                      res->error[r]);
+          failed = 1;
+          continue;
+        }
+        long wrong[KINDS] = {0};
+        for (int k = 0; k < KINDS; k++)
+          for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
+        total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
+        const int64_t count = b.rows * b.n;
+        const double in_bytes = (double)count * W * (double)esize(b.dtype), bus = (double)(W - 1) / W;
+        double t = median_of(res, K_TPFUSE, reps, W);
+        printf("%10lld %10lld %5s %3d | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b.dtype)),
+               (long long)count, dtype_text(b.dtype), W, t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
+               wrong[K_TPFUSE]);
+        double tm = with_mpi ? median_of(res, K_MPI, reps, W) : 0;
+        if (with_mpi)
+          printf(" %10.1f %7.2f %7.2f %6ld | %.2fx", tm * 1e6, in_bytes / tm / 1e9, in_bytes / tm / 1e9 * bus,
+                 wrong[K_MPI], tm / t);
+        printf("\n");
+        if (json) {
+          fprintf(json,
+                  "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"time_us\":%.2f,"
+                  "\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
+                  (long long)(count * (int64_t)esize(b.dtype)), (long long)count, dtype_text(b.dtype), W,
+                  transport_text(processes), t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
+          if (with_mpi)
+            fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
+                    in_bytes / tm / 1e9, wrong[K_MPI], tm / t);
+          fprintf(json, "}\n");
+        }
+        fflush(stdout);
+      }
+  if (json) fclose(json);
+  munmap(res, sizeof *res);
+  printf("%s\n", total_wrong ? "WRONG RESULTS" : failed ? "FAILED" : "all results verified");
+  return total_wrong || failed ? 1 : 0;
+}
