@@ -3,6 +3,7 @@
 #include "ranks.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -17,6 +18,24 @@
 #endif
 
 enum { MAX_RANKS = 64 };
+
+/* Binds the calling thread (and the threads it starts later) to rank r's
+ * share of the cores this process may use, when there is at least one
+ * core per rank: a rank that the scheduler moves, or starts on a core
+ * another rank uses, turns the timings of both into noise. */
+static void bind_rank(int r, int W) {
+  cpu_set_t allowed, share;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  const int cores = CPU_COUNT(&allowed);
+  if (cores < W) return;
+  CPU_ZERO(&share);
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET(cpu, &allowed)) {
+      if (seen * W / cores == r) CPU_SET(cpu, &share); /* cores [r * cores / W, (r + 1) * cores / W) */
+      seen++;
+    }
+  sched_setaffinity(0, sizeof share, &share);
+}
 
 /* Runs body on rank r once its communicator is made (or records why not). */
 static void start_rank(tpf_status_t made, tpf_comm_t *comm, int r, rank_body_fn body, void *arg,
@@ -80,6 +99,7 @@ tpf_status_t ranks_run(int processes, int world_size, const tpf_config_t *cfg, r
       status[r] = TPF_ERR_SYSTEM;
       snprintf(error[r], sizeof error[r], "fork of rank %d failed", r);
     } else if (pids[r] == 0) {
+      bind_rank(r, W);
       tpf_comm_t *comm = NULL;
       tpf_status_t made = tpf_comm_init_rank(&comm, W, id, r, cfg);
       start_rank(made, comm, r, body, arg, status, error);
