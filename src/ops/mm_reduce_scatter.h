@@ -18,10 +18,14 @@ typedef struct tpf_rs_problem {
   tpf_trace_t *trace;         /* NULL, or where to log events */
 } tpf_rs_problem_t;
 
-/* The algorithm a call runs: `requested` unless it is AUTO (over a
- * message transport when `messages`). */
+/* How the ranks of a communicator reach each other, for the choice below. */
+typedef enum tpf_reach { TPF_REACH_IN_PLACE, TPF_REACH_SHARED, TPF_REACH_MESSAGES } tpf_reach_t;
+
+/* The algorithm a call runs: `requested` unless it is AUTO. A function of
+ * the call's shape, dtype, world size and `reach` only, so that every rank
+ * makes the same choice. */
 tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size,
-                                 int messages);
+                                 tpf_dtype_t dtype, tpf_reach_t reach);
 
 /* Chunks per owner block for comm_turn (0 = automatic). */
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k);
