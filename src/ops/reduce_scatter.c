@@ -1,7 +1,8 @@
 /* Reduce-scatter over the shared-memory model of the transport table.
  *
  * Ranks that share an address space (threads) read each other's inputs in
- * place (run_in_place). Processes stage the rows they hold for each owner
+ * place (run_in_place). Processes (over shm, or MPI ranks that all share
+ * one host) stage the rows they hold for each owner
  * through a few small slots (run_staged): chunk by chunk, each rank copies
  * its rows of every other owner's block into the slot kept for that owner
  * (in the input dtype: half the bytes for fp16/bf16), and between copies it
@@ -54,8 +55,19 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
   return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
 }
 
+/* Whether every peer is reached through shared memory (a message
+ * transport whose ranks are all on this host). */
+static int every_peer_shares(const tpf_comm_t *comm) {
+  tpf_endpoint_t *ep = comm->ep;
+  if (!ep->transport->shares) return 0;
+  for (int q = 0; q < comm->size; q++)
+    if (q != comm->rank && !ep->transport->shares(ep, q)) return 0;
+  return 1;
+}
+
 int tpf_rsc_staged(const tpf_comm_t *comm) {
-  return !tpf_transport_is_message(comm->ep->transport) && comm->ep->peer_reads != TPF_PEER_READS_IN_PLACE;
+  if (comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE) return 0;
+  return !tpf_transport_is_message(comm->ep->transport) || every_peer_shares(comm);
 }
 
 /* Rows of the largest chunk of any block: the size of a slot. */
@@ -161,7 +173,8 @@ static tpf_gemm_epilogue_t own_chunk_epilogue(const tpf_rsc_problem_t *p, int64_
 
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
-  if (!tpf_transport_is_message(ep->transport)) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
+  if (!tpf_transport_is_message(ep->transport) || tpf_rsc_staged(comm))
+    return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
   tpf_status_t s = ep->transport->reserve(ep, tpf_rsc_msg_buffer_bytes(p, comm->size));
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
 }
@@ -272,9 +285,9 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_status_t st = tpf_transport_is_message(comm->ep->transport)            ? tpf_rsc_msg_run(comm, p)
-                    : comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE ? run_in_place(comm, p)
-                                                                      : run_staged(comm, p);
+  tpf_status_t st = tpf_rsc_staged(comm)                                  ? run_staged(comm, p)
+                    : tpf_transport_is_message(comm->ep->transport)        ? tpf_rsc_msg_run(comm, p)
+                                                                           : run_in_place(comm, p);
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st;
 }

@@ -24,8 +24,9 @@ typedef struct tpf_rsc_problem {
 int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype, int staged);
 
 /* Whether the ranks stage their inputs through small shared slots
- * (processes over shared memory) rather than reading them in place
- * (threads) or sending messages. */
+ * (processes over shared memory, MPI ranks all on one host) rather than
+ * reading them in place (threads) or sending messages. The same on every
+ * rank. */
 int tpf_rsc_staged(const tpf_comm_t *comm);
 
 /* Bytes of shared buffer each rank needs (over shared memory). */
