@@ -139,6 +139,32 @@ static void my_panels(int64_t panels, int t, int threads, int64_t *first, int64_
   *last = panels * (t + 1) / threads;
 }
 
+void tpf_accumulate_portable(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
+  switch (t) { /* the dtype switch outside the loops, so that each vectorises */
+  case TPF_FLOAT32: {
+    const float *s = src;
+    if (first) memcpy(acc, s, sizeof(float) * (size_t)n);
+    else for (int64_t j = 0; j < n; j++) acc[j] += s[j];
+    break;
+  }
+  case TPF_BFLOAT16: {
+    const uint16_t *s = src;
+    for (int64_t j = 0; j < n; j++) {
+      uint32_t bits = (uint32_t)s[j] << 16;
+      float v;
+      memcpy(&v, &bits, sizeof v);
+      acc[j] = first ? v : acc[j] + v;
+    }
+    break;
+  }
+  case TPF_FLOAT16: {
+    const uint16_t *s = src;
+    for (int64_t j = 0; j < n; j++) acc[j] = first ? tpf_f16_to_f32(s[j]) : acc[j] + tpf_f16_to_f32(s[j]);
+    break;
+  }
+  }
+}
+
 void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                          int64_t rows, int64_t j0, int64_t cols) {
   for (int64_t i = 0; i < rows; i++) {

@@ -50,6 +50,9 @@ struct tpf_gemm_epilogue {
  * full fence: on x86 it also waits for streaming stores). */
 static inline void tpf_gemm_stream_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 
+/* The portable row sum, the specification of tpf_accumulate_fn. */
+void tpf_accumulate_portable(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
+
 /* The portable epilogue, the specification of tpf_finish_fn. */
 void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,
                               int64_t i0, int64_t rows, int64_t j0, int64_t cols);

@@ -36,6 +36,11 @@ typedef struct tpf_gemm_epilogue tpf_gemm_epilogue_t;
 typedef void (*tpf_finish_fn)(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,
                               int64_t i0, int64_t rows, int64_t j0, int64_t cols);
 
+/* acc[j] = src[j] (first) or acc[j] + src[j], for j < n, with src in dtype
+ * t converted exactly to fp32: the sums of the reduce-scatter. Every ISA's
+ * gives the same bits. */
+typedef void (*tpf_accumulate_fn)(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
+
 /* Packs rows [i0, i0+rows) x k [p0, p0+kb) of A into panels of mr rows. */
 typedef void (*tpf_pack_a_fn)(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
                               int64_t p0, int64_t kb, int mr);
@@ -57,6 +62,7 @@ typedef struct tpf_gemm_kernel {
   tpf_pack_a_fn pack_a;
   tpf_pack_b_fn pack_b;
   tpf_finish_fn finish;
+  tpf_accumulate_fn accumulate;
   /* NULL, or a kernel with fewer rows (same format, nr and kc, so the same
    * packed B, and the same sums, so the same bits) for products of at most
    * 2 * narrow->mr rows, which a tall tile would mostly pad */

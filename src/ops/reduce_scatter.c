@@ -89,34 +89,6 @@ size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) 
 
 static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
-/* acc[j] (+)= src[j] as fp32, j < n; the dtype switch outside the loops so
- * that each loop vectorises. */
-static void add_row(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
-  switch (t) {
-  case TPF_FLOAT32: {
-    const float *s = src;
-    if (first) memcpy(acc, s, sizeof(float) * (size_t)n);
-    else for (int64_t j = 0; j < n; j++) acc[j] += s[j];
-    break;
-  }
-  case TPF_BFLOAT16: {
-    const uint16_t *s = src;
-    for (int64_t j = 0; j < n; j++) {
-      uint32_t bits = (uint32_t)s[j] << 16;
-      float v;
-      memcpy(&v, &bits, sizeof v);
-      acc[j] = first ? v : acc[j] + v;
-    }
-    break;
-  }
-  case TPF_FLOAT16: {
-    const uint16_t *s = src;
-    for (int64_t j = 0; j < n; j++) acc[j] = first ? tpf_f16_to_f32(s[j]) : acc[j] + tpf_f16_to_f32(s[j]);
-    break;
-  }
-  }
-}
-
 /* Copies rows [first, first + rows) of the input to the (dense, ld n) slot. */
 static void copy_rows(const tpf_rsc_problem_t *p, void *slot, int64_t first, int64_t rows) {
   size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
@@ -128,8 +100,8 @@ static void copy_rows(const tpf_rsc_problem_t *p, void *slot, int64_t first, int
 int tpf_sum_streams(int64_t block_bytes) {
   /* A block larger than this leaves the caches before anyone reads it (the
    * call reads at least twice as many input bytes): writing it past the
-   * caches saves reading every line before it is written (W=2, fp32, 16 MiB
-   * per rank in place: 3.0 -> 2.6 ms). */
+   * caches saves reading every line before it is written (W=2, fp32, 4 MiB
+   * per rank in place: 0.42 ms streamed, 0.2-1.1 ms not). */
   return block_bytes >= (int64_t)4 << 20;
 }
 
@@ -142,7 +114,7 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
                   int64_t first, int64_t rows, int64_t n, const tpf_gemm_epilogue_t *final) {
   const int W = comm->size;
   const size_t es = tpf_dtype_size(src_dtype), out_es = tpf_dtype_size(final->out_dtype);
-  tpf_finish_fn finish = comm->gemm.isa->for_dtype[TPF_FLOAT32]->finish;
+  const tpf_gemm_kernel_t *kernel = comm->gemm.isa->for_dtype[TPF_FLOAT32];
   /* fp32 sources: the epilogue adds the last one to the sum of the others
    * (source 0 itself when W <= 2): the same additions in the same order,
    * one pass less. */
@@ -151,16 +123,21 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
   if (direct) { /* all rows in one go, read where they are */
     epi.addend = W == 2 ? (const float *)src[1] + first * src_ld[1] : NULL;
     epi.addend_ld = W == 2 ? src_ld[1] : 0;
-    finish(&epi, (const float *)src[0] + first * src_ld[0], src_ld[0], 0, rows, 0, n);
+    kernel->finish(&epi, (const float *)src[0] + first * src_ld[0], src_ld[0], 0, rows, 0, n);
     return;
   }
+  /* Row by row, streamed stores measured far slower (W=2, bf16, 16 MiB per
+   * rank: 8.3 instead of 2.4 ms): each row's short burst of them between
+   * the sums into the cached scratch row. */
+  epi.stream = 0;
   for (int64_t i = 0; i < rows; i++) {
     for (int q = 0; q < W - last_by_epilogue; q++)
-      add_row(comm->row_scratch, (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es, src_dtype, n, q == 0);
+      kernel->accumulate(comm->row_scratch, (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es, src_dtype,
+                         n, q == 0);
     epi.addend = last_by_epilogue ? (const float *)((const char *)src[W - 1] + (size_t)((first + i) * src_ld[W - 1]) * es)
                                   : NULL;
     epi.out = (char *)final->out + (size_t)(i * final->out_ld) * out_es;
-    finish(&epi, comm->row_scratch, n, 0, 1, 0, n);
+    kernel->finish(&epi, comm->row_scratch, n, 0, 1, 0, n);
   }
 }
 

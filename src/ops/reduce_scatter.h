@@ -42,7 +42,8 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
 
 /* The epilogue that finishes summed rows into out (rows of out_ld in
  * out_dtype); `stream`: its stores bypass the caches (see
- * tpf_sum_streams). */
+ * tpf_sum_streams), where tpf_sum_rows finishes all rows in one go (fp32
+ * sources, W <= 2). */
 tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out, tpf_dtype_t out_dtype,
                                      int64_t out_ld, int stream);
 

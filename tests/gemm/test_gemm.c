@@ -312,6 +312,39 @@ static void check_epilogue(const tpf_gemm_isa_t *isa) {
   }
 }
 
+/* Every kernel's row sum against the portable one, bit for bit: each
+ * source dtype, first and accumulating, every length up to a few vectors
+ * (tails), on special values (NaN payloads, infinities, subnormals, -0). */
+static void check_accumulate(const tpf_gemm_isa_t *isa) {
+  enum { N = 70 };
+  static const uint16_t specials16[] = {0x7e01, 0xfc00, 0x7c00, 0x0001, 0x8001, 0x03ff, 0x8000, 0x7fc1,
+                                        0xff80, 0x7f80, 0x0080, 0x807f, 0x3c00, 0xbc01, 0x7bff, 0x0000};
+  static uint16_t half[N];
+  static float single[N], base[N];
+  for (int j = 0; j < N; j++) {
+    half[j] = j % 2 ? specials16[(j / 2) % 16] : (uint16_t)(rng = rng * 6364136223846793005ull + 1);
+    uint32_t bits = j % 3 ? (uint32_t)(rng = rng * 6364136223846793005ull + 1) : (uint32_t)specials16[j % 16] << 16;
+    memcpy(&single[j], &bits, 4);
+    base[j] = (float)uniform() - 0.5f;
+  }
+  base[3] = -0.0f;
+  const tpf_dtype_t types[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
+  for (int k = 0; k < 3; k++)
+    for (int ti = 0; ti < 3; ti++)
+      for (int first = 0; first < 2; first++)
+        for (int64_t n = 0; n <= N; n += n < 20 ? 1 : 7) {
+          float got[N + 1], want[N + 1];
+          memcpy(got, base, sizeof base), memcpy(want, base, sizeof base);
+          got[n] = want[n] = 42.0f; /* past the end: left alone */
+          const void *src = types[ti] == TPF_FLOAT32 ? (const void *)single : (const void *)half;
+          isa->for_dtype[k]->accumulate(got, src, types[ti], n, first);
+          tpf_accumulate_portable(want, src, types[ti], n, first);
+          CHECK(memcmp(got, want, sizeof(float) * (size_t)(n + 1)) == 0,
+                "%s (%s kernel): row sum of %lld %s values (first %d) differs from the portable one", isa->name,
+                isa->for_dtype[k]->name, (long long)n, tpf_dtype_name(types[ti]), first);
+        }
+}
+
 int main(int argc, char **argv) {
   int full = argc > 1 && strcmp(argv[1], "full") == 0;
   const tpf_gemm_isa_t *portable = NULL;
@@ -325,6 +358,7 @@ int main(int argc, char **argv) {
       continue;
     }
     check_epilogue(isa);
+    check_accumulate(isa);
     check_shapes(isa, portable, full);
     check_ranges(isa);
     check_nan_inf(isa);

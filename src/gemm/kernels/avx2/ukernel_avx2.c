@@ -65,4 +65,4 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 }
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
-    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, tpf_pack_a_f32, pack_b, tpf_gemm_finish_portable, NULL};
+    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, tpf_pack_a_f32, pack_b, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL};

@@ -175,9 +175,38 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
   }
 }
 
+/* fp16 -> fp32, exact; the instruction quiets signaling NaNs, which are
+ * widened as they are instead, as tpf_f16_to_f32 does (wide: h's 16-bit
+ * values as 32-bit integers). */
+static __m512 half_to_float(__m256i h, __m512i wide) {
+  const __m512i exp_quiet = _mm512_set1_epi32(0x7e00), payload = _mm512_set1_epi32(0x1ff);
+  __mmask16 signaling = _mm512_cmpeq_epi32_mask(_mm512_and_si512(wide, exp_quiet), _mm512_set1_epi32(0x7c00)) &
+                        _mm512_test_epi32_mask(wide, payload);
+  __m512i kept = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(wide, _mm512_set1_epi32(0x8000)), 16),
+                                 _mm512_or_si512(_mm512_set1_epi32(0x7f800000),
+                                                 _mm512_slli_epi32(_mm512_and_si512(wide, _mm512_set1_epi32(0x3ff)), 13)));
+  return _mm512_mask_mov_ps(_mm512_cvtph_ps(h), signaling, _mm512_castsi512_ps(kept));
+}
+
+void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+    __m512 v;
+    if (t == TPF_FLOAT32) {
+      v = _mm512_maskz_loadu_ps(m, (const float *)src + j);
+    } else {
+      __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)src + j);
+      __m512i wide = _mm512_cvtepu16_epi32(h);
+      v = t == TPF_FLOAT16 ? half_to_float(h, wide) : _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+    }
+    if (!first) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + j), v);
+    _mm512_mask_storeu_ps(acc + j, m, v);
+  }
+}
+
 static const tpf_gemm_kernel_t narrow_f32 = {
     "avx512-narrow", TPF_PACK_F32, NARROW_MR, NR, 256, 224, 512, 0, ukernel_narrow, pack_a, pack_b,
-    tpf_finish_avx512, NULL};
+    tpf_finish_avx512, tpf_accumulate_avx512, NULL};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 256, 224, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, &narrow_f32};
+    "avx512", TPF_PACK_F32, MR, NR, 256, 224, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_f32};
