@@ -33,6 +33,8 @@
 
 enum { MAX_REPS = 50, KINDS = 7, EVENTS = 512 };
 enum { T_UNFUSED, T_FUSED, T_GEMM, T_COMM, T_DIRECT, T_BASELINE, T_AUTO };
+/* The calls of one repetition (the baseline last: MPI only). */
+enum { U_UNFUSED, U_RING, U_ALONE, U_DIRECT, U_AUTO, U_BASELINE, UNITS };
 
 typedef struct bench_shape {
   int64_t m, k, n;
@@ -108,39 +110,35 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
         res->traces[algo][r] = (tpf_trace_t){res->events[algo][r], EVENTS, 0, 0};
         (algo == 0 ? &unfused : algo == 1 ? &fused : &direct)->trace = &res->traces[algo][r];
       }
-    /* one call of each kind, in this order, each timed on this rank */
+    /* One call of each kind, each timed on this rank, every output checked.
+     * Each repetition starts with another kind: a call also times the skew
+     * with which the ranks left the previous one, which would otherwise
+     * always fall on the same kind. Every rank runs the same order. */
     double t[KINDS] = {0};
-    double t0 = now();
-    s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused);
-    t[T_UNFUSED] = now() - t0;
-    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
-    memset(out, 0, out_bytes);
-    t0 = now();
-    if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused);
-    t[T_FUSED] = now() - t0;
-    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
-    t0 = now();
-    if (s == TPF_OK) s = tpf_gemm(comm, &ma, &mb, &mp, NULL);
-    t[T_GEMM] = now() - t0;
-    t0 = now();
-    if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
-    t[T_COMM] = now() - t0;
-    memset(out, 0, out_bytes);
-    t0 = now();
-    if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct);
-    t[T_DIRECT] = now() - t0;
-    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
-    memset(out, 0, out_bytes);
-    t0 = now();
-    if (s == TPF_OK) s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &automatic);
-    t[T_AUTO] = now() - t0;
-    res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
-    if (s == TPF_OK && user) { /* what a user writes without tpfuse (MPI only) */
+    const int units = user ? UNITS : UNITS - 1;
+    for (int j = 0; j < units && s == TPF_OK; j++) {
+      const int unit = (j + (rep > 0 ? rep : 0)) % units;
       memset(out, 0, out_bytes);
-      t0 = now();
-      baseline_call(user, a, bm, b->dtype, out);
-      t[T_BASELINE] = now() - t0;
-      res->baseline_wrong[r] += memcmp(out, expect, out_bytes) != 0;
+      double t0 = now();
+      switch (unit) {
+      case U_UNFUSED: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused), t[T_UNFUSED] = now() - t0; break;
+      case U_RING: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused), t[T_FUSED] = now() - t0; break;
+      case U_DIRECT: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct), t[T_DIRECT] = now() - t0; break;
+      case U_AUTO: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &automatic), t[T_AUTO] = now() - t0; break;
+      case U_ALONE: /* the GEMM alone, then the communication alone */
+        s = tpf_gemm(comm, &ma, &mb, &mp, NULL);
+        t[T_GEMM] = now() - t0;
+        t0 = now();
+        if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
+        t[T_COMM] = now() - t0;
+        continue;
+      default: /* what a user writes without tpfuse (MPI only) */
+        baseline_call(user, a, bm, b->dtype, out);
+        t[T_BASELINE] = now() - t0;
+        res->baseline_wrong[r] += memcmp(out, expect, out_bytes) != 0;
+        continue;
+      }
+      res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
     }
     for (int kind = 0; kind < KINDS && rep >= 0; kind++) res->seconds[kind][rep][r] = t[kind];
   }

@@ -49,13 +49,14 @@ static void start_rank(tpf_status_t made, tpf_comm_t *comm, int r, rank_body_fn 
 
 typedef struct thread_job {
   tpf_comm_t *comm;
-  int r;
+  int r, W;
   rank_body_fn body;
   void *arg;
 } thread_job_t;
 
 static void *thread_main(void *p) {
   thread_job_t *j = p;
+  bind_rank(j->r, j->W);
   j->body(j->comm, j->r, j->arg);
   return NULL;
 }
@@ -84,7 +85,7 @@ tpf_status_t ranks_run(int processes, int world_size, const tpf_config_t *cfg, r
     if (s != TPF_OK) return TPF_OK;
     pthread_t th[MAX_RANKS];
     thread_job_t jobs[MAX_RANKS];
-    for (int r = 0; r < W; r++) jobs[r] = (thread_job_t){comms[r], r, body, arg}, pthread_create(&th[r], NULL, thread_main, &jobs[r]);
+    for (int r = 0; r < W; r++) jobs[r] = (thread_job_t){comms[r], r, W, body, arg}, pthread_create(&th[r], NULL, thread_main, &jobs[r]);
     for (int r = 0; r < W; r++) pthread_join(th[r], NULL);
     for (int r = 0; r < W; r++) tpf_comm_destroy(comms[r]);
     return TPF_OK;

@@ -14,9 +14,9 @@ typedef void (*rank_body_fn)(tpf_comm_t *comm, int rank, void *arg);
  * world_size is ignored) and runs body on every rank this process holds;
  * returns when they are done. With RS_SHM the ranks are forked: what body
  * writes for the caller must be in memory shared with them (mmap
- * MAP_SHARED), as must status and error; each forked rank is bound to its
- * share of this process's cores when there is at least one core per rank
- * (under MPI, binding is mpirun's job). A rank whose communicator could
+ * MAP_SHARED), as must status and error. Each rank (its thread, or its
+ * forked process) is bound to its share of this process's cores when there
+ * is at least one core per rank (under MPI, binding is mpirun's job). A rank whose communicator could
  * not be made gets its status and message in status[rank] and error[rank]
  * (TPF_OK and "" otherwise) and does not run body. Returns TPF_OK, or why
  * the ranks could not be started at all (recorded). */

@@ -59,10 +59,12 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
   /* The ring hands work over W times per call; each step's GEMM must
    * outweigh a hand-over (a few microseconds between ranks, more when ranks
    * share cores; tens of microseconds for an MPI message, and MPI moves
-   * data only when polled), else one GEMM and one reduction are faster. */
+   * data only when polled), else one GEMM and one reduction are faster:
+   * over shared memory the ring measured 3-7% slower at 4 MFLOP per step
+   * (128 x 512 x 64, W=2) and even at 8. */
   double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
   if (reach == TPF_REACH_MESSAGES) return step_flops >= 32e6 ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
-  return step_flops >= 4e6 && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
+  return step_flops >= 8e6 && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
 }
 
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {
