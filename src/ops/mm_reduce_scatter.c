@@ -37,19 +37,24 @@ static int64_t max_owner_rows(const tpf_rs_problem_t *p, int size) {
   return most;
 }
 
-/* The largest k at which the ring beats the unfused path over shared
- * memory, measured with `tpfuse bench --shape 2048,K,2048` (W=2, K from
- * 128 to 4096, both transports, bf16 and fp32; the README has the table).
- * The ring hides the unfused path's sum pass, whose share of the time
- * falls as 1/k, but pays a share that does not fall: B streamed through
- * the cache once per chunk, and the peer's partial read inside the GEMM
- * epilogue. Thread ranks read it in place, processes from a peer's cache;
- * the bf16 kernel (pairs of products per instruction) runs about twice as
- * fast as the fp32 one, which doubles the share the ring can hide. */
+/* The largest k at which the ring beats the unfused path, measured with
+ * `tpfuse bench --shape 2048,K,2048` (W=2, K from 128 to 4096, bf16 and
+ * fp32; the README has the tables). The ring hides the unfused path's
+ * reduction, whose share of the time falls as 1/k, but pays a share that
+ * does not fall: B streamed through the cache once per chunk, the peer's
+ * partial read inside the GEMM epilogue, and over messages the polling
+ * between GEMM blocks. Thread ranks read the partial in place, processes
+ * from a peer's cache; the bf16 kernel (pairs of products per instruction)
+ * runs about twice as fast as the fp32 one, which doubles the share the
+ * ring can hide. Over messages (TCP) the reduction is slow enough that the
+ * dtype made no difference. */
 static int64_t ring_max_k(tpf_dtype_t dtype, tpf_reach_t reach) {
   const int fast_kernel = dtype == TPF_BFLOAT16;
-  if (reach == TPF_REACH_IN_PLACE) return fast_kernel ? 2048 : 256;
-  return fast_kernel ? 384 : 128;
+  switch (reach) {
+  case TPF_REACH_IN_PLACE: return fast_kernel ? 2048 : 256;
+  case TPF_REACH_SHARED: return fast_kernel ? 384 : 128;
+  default: return 1024;
+  }
 }
 
 tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size,
@@ -63,8 +68,8 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
    * over shared memory the ring measured 3-7% slower at 4 MFLOP per step
    * (128 x 512 x 64, W=2) and even at 8. */
   double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
-  if (reach == TPF_REACH_MESSAGES) return step_flops >= 32e6 ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
-  return step_flops >= 8e6 && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
+  double min_step = reach == TPF_REACH_MESSAGES ? 32e6 : 8e6;
+  return step_flops >= min_step && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
 }
 
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {
