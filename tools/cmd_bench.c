@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "baseline.h"
 #include "commands.h"
 #include "ranks.h"
+#include "timing.h"
 #include "timeline.h"
 
 #ifdef TPF_WITH_MPI
@@ -57,12 +57,6 @@ typedef struct bench_results {
   tpf_event_t events[3][64][EVENTS];
   tpf_trace_t traces[3][64];
 } bench_results_t;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
 
@@ -119,22 +113,22 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
     for (int j = 0; j < units && s == TPF_OK; j++) {
       const int unit = (j + (rep > 0 ? rep : 0)) % units;
       memset(out, 0, out_bytes);
-      double t0 = now();
+      double t0 = timing_now();
       switch (unit) {
-      case U_UNFUSED: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused), t[T_UNFUSED] = now() - t0; break;
-      case U_RING: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused), t[T_FUSED] = now() - t0; break;
-      case U_DIRECT: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct), t[T_DIRECT] = now() - t0; break;
-      case U_AUTO: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &automatic), t[T_AUTO] = now() - t0; break;
+      case U_UNFUSED: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused), t[T_UNFUSED] = timing_now() - t0; break;
+      case U_RING: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused), t[T_FUSED] = timing_now() - t0; break;
+      case U_DIRECT: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct), t[T_DIRECT] = timing_now() - t0; break;
+      case U_AUTO: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &automatic), t[T_AUTO] = timing_now() - t0; break;
       case U_ALONE: /* the GEMM alone, then the communication alone */
         s = tpf_gemm(comm, &ma, &mb, &mp, NULL);
-        t[T_GEMM] = now() - t0;
-        t0 = now();
+        t[T_GEMM] = timing_now() - t0;
+        t0 = timing_now();
         if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
-        t[T_COMM] = now() - t0;
+        t[T_COMM] = timing_now() - t0;
         continue;
       default: /* what a user writes without tpfuse (MPI only) */
         baseline_call(user, a, bm, b->dtype, out);
-        t[T_BASELINE] = now() - t0;
+        t[T_BASELINE] = timing_now() - t0;
         res->baseline_wrong[r] += memcmp(out, expect, out_bytes) != 0;
         continue;
       }
@@ -185,25 +179,9 @@ static tpf_status_t run_setup(const bench_setup_t *b, bench_results_t *res) {
   return s;
 }
 
-static int by_value(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
-
 /* Median over repetitions of the slowest rank's time. */
 static double median_of(const bench_results_t *res, int kind, int reps, int W) {
-  double t[MAX_REPS];
-  for (int rep = 0; rep < reps; rep++) {
-    t[rep] = 0;
-    for (int r = 0; r < W; r++)
-      if (res->seconds[kind][rep][r] > t[rep]) t[rep] = res->seconds[kind][rep][r];
-  }
-  qsort(t, (size_t)reps, sizeof(double), by_value);
-  return t[reps / 2];
-}
-
-static const char *dtype_text(tpf_dtype_t t) {
-  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+  return timing_median_slowest(&res->seconds[kind][0][0], reps, W, 64);
 }
 
 static void help(void) {

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "commands.h"
 #include "ranks.h"
+#include "timing.h"
 
 #ifdef TPF_WITH_MPI
 #include <mpi.h>
@@ -42,12 +42,6 @@ typedef struct rs_results {
   tpf_status_t status[MAX_RANKS];
   char error[MAX_RANKS][256];
 } rs_results_t;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
 
@@ -105,16 +99,16 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
    * kind would also time the ranks' skew as they leave that one. */
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
     memset(out, 0, out_bytes);
-    double t0 = now();
+    double t0 = timing_now();
     s = tpf_reduce_scatter(comm, &mi, &mo, NULL);
-    double t = now() - t0;
+    double t = timing_now() - t0;
     if (rep >= 0) res->seconds[K_TPFUSE][rep][r] = t, res->wrong[K_TPFUSE][r] += memcmp(out, expect, out_bytes) != 0;
   }
   for (int rep = -1; rep < b->reps && s == TPF_OK && with_mpi; rep++) {
     memset(out, 0, out_bytes);
-    double t0 = now();
+    double t0 = timing_now();
     mpi_reduce_scatter(in, out, in32, out32, count, m * n, b->dtype);
-    double t = now() - t0;
+    double t = timing_now() - t0;
     if (rep >= 0) res->seconds[K_MPI][rep][r] = t, res->wrong[K_MPI][r] += memcmp(out, expect, out_bytes) != 0;
   }
   res->status[r] = s;
@@ -136,25 +130,9 @@ static tpf_status_t run_setup(const rs_setup_t *b, rs_results_t *res) {
   return s;
 }
 
-static int by_value(const void *x, const void *y) {
-  double a = *(const double *)x, b = *(const double *)y;
-  return (a > b) - (a < b);
-}
-
 /* Median over repetitions of the slowest rank's time. */
 static double median_of(const rs_results_t *res, int kind, int reps, int W) {
-  double t[MAX_REPS];
-  for (int rep = 0; rep < reps; rep++) {
-    t[rep] = 0;
-    for (int r = 0; r < W; r++)
-      if (res->seconds[kind][rep][r] > t[rep]) t[rep] = res->seconds[kind][rep][r];
-  }
-  qsort(t, (size_t)reps, sizeof(double), by_value);
-  return t[reps / 2];
-}
-
-static const char *dtype_text(tpf_dtype_t t) {
-  return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+  return timing_median_slowest(&res->seconds[kind][0][0], reps, W, MAX_RANKS);
 }
 
 /* "64K", "16M", "4096": bytes; -1 if not a size. */

@@ -20,6 +20,8 @@ const char *option_value(int argc, char **argv, int *i, const char *name);
 
 /* Parses fp16|bf16|fp32; -1 if none. */
 int parse_dtype(const char *text);
+/* fp16, bf16 or fp32. */
+const char *dtype_text(tpf_dtype_t t);
 
 /* "threads" -> RS_THREADS, "shm" -> RS_SHM (forked processes), "mpi" ->
  * RS_MPI (built with MPI); -1 (and a message) else. */

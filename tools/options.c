@@ -53,7 +53,7 @@ int wants_help(int argc, char **argv) {
   return 0;
 }
 
-static const char *dtype_text(tpf_dtype_t t) {
+const char *dtype_text(tpf_dtype_t t) {
   return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
 }
 

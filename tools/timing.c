@@ -1,0 +1,33 @@
+/* Timing for the benchmarks (see timing.h). */
+#include "timing.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+double timing_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+double timing_median_slowest(const double *seconds, int reps, int W, int stride) {
+  double *t = malloc(sizeof(double) * (size_t)(reps > 0 ? reps : 1));
+  if (!t || reps < 1) {
+    free(t);
+    return 0;
+  }
+  for (int rep = 0; rep < reps; rep++) {
+    t[rep] = 0;
+    for (int r = 0; r < W; r++)
+      if (seconds[rep * stride + r] > t[rep]) t[rep] = seconds[rep * stride + r];
+  }
+  qsort(t, (size_t)reps, sizeof(double), by_value);
+  double median = t[reps / 2];
+  free(t);
+  return median;
+}
