@@ -251,10 +251,10 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   if (s == TPF_OK && tpf_spans_overlap(so, si)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps in in memory");
   if (s == TPF_OK && tpf_spans_overlap(so, sbias)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
   if (s == TPF_OK) {
+    int chunks = tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype, tpf_rsc_staged(comm));
     p = (tpf_rsc_problem_t){in->rows, in->cols, in->data, in->dtype, tpf_matrix_ld(in), comm->row_offsets,
                             o.reduce_op == TPF_AVG ? (float)comm->size : 1.0f, NULL, out->data,
-                            tpf_matrix_ld(out), tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype, tpf_rsc_staged(comm)),
-                            o.trace};
+                            tpf_matrix_ld(out), chunks, o.trace};
     s = tpf_rsc_reserve(comm, &p);
   }
   if (s == TPF_OK) {

@@ -66,7 +66,7 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
    * share cores; tens of microseconds for an MPI message, and MPI moves
    * data only when polled), else one GEMM and one reduction are faster:
    * over shared memory the ring measured 3-7% slower at 4 MFLOP per step
-   * (128 x 512 x 64, W=2) and even at 8. */
+   * (128 x 512 x 64, W=2) and about even at 8. */
   double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
   double min_step = reach == TPF_REACH_MESSAGES ? 32e6 : 8e6;
   return step_flops >= min_step && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
@@ -166,7 +166,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   return st;
 }
 
-/* The epilogue that finishes the sums of rank r's own rows from r0 on. */
+/* The epilogue that finishes the sums of this rank's own rows from r0 on. */
 static tpf_gemm_epilogue_t own_block_epilogue(const tpf_rs_problem_t *p, int64_t r0, int stream) {
   size_t es = tpf_dtype_size(p->out_dtype);
   return tpf_sum_epilogue(p->divisor, p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->out_dtype,

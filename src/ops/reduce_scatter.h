@@ -49,9 +49,8 @@ tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out
 
 /* Whether sums into an output block of `block_bytes` should stream past
  * the caches. Only for sums that run to their end without handing
- * anything to a peer: on x86 a hand-over (an atomic store) waits until
- * every streamed store has reached memory, which cost more than it saved
- * when posted between chunks. */
+ * anything to a peer: interleaved with copies and hand-overs (the staged
+ * path) streamed stores measured slower. */
 int tpf_sum_streams(int64_t block_bytes);
 
 /* Reserves this rank's buffer (and requests, over messages). Local. */

@@ -9,9 +9,12 @@ extern const tpf_gemm_kernel_t tpf_kernel_avx512_f32;
 
 /* The epilogue with 16-lane vectors: the same operations and bits as
  * tpf_gemm_finish_portable. */
-void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
 void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                        int64_t rows, int64_t j0, int64_t cols);
+
+/* The row sum with 16-lane vectors: the same bits as
+ * tpf_accumulate_portable. */
+void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
 
 /* Packing of A into the bf16-pairs format (a plain bf16 A is copied a
  * 32-bit pair at a time; anything else goes to the portable packer). */
