@@ -74,24 +74,54 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
   }
 }
 
-/* Rows of a plain A, converted 16 at a time, then laid into the panel. */
+/* r[i] becomes column i of the 16 x 16 block whose row i r[i] was. */
+static void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) { /* then pairs of pairs */
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; i++) { /* then 128-bit lanes */
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+/* Rows of a plain A, converted 16 k at a time, and laid into the panel by
+ * transposing 16 x 16 blocks in registers (mr <= 16): panel element (p, i)
+ * is A[i][p]. */
 static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
                    int64_t kb, int mr) {
   if (a->transposed) {
     tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
     return;
   }
-  float *out = dst, line[16];
+  float *out = dst;
   const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2;
+  const __mmask16 lanes = (__mmask16)((1u << mr) - 1);
   for (int64_t panel = 0; panel < rows; panel += mr, out += kb * mr) {
     int64_t live = rows - panel < mr ? rows - panel : mr;
-    for (int64_t i = 0; i < mr; i++) {
-      const char *row = (const char *)a->data + ((size_t)((i0 + panel + i) * a->ld) + (size_t)p0) * esize;
-      for (int64_t p = 0; p < kb; p += 16) {
-        int n = kb - p < 16 ? (int)(kb - p) : 16;
-        _mm512_storeu_ps(line, i < live ? load16(row + (size_t)p * esize, a->dtype, n) : _mm512_setzero_ps());
-        for (int t = 0; t < n; t++) out[(p + t) * mr + i] = line[t];
-      }
+    const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
+    for (int64_t p = 0; p < kb; p += 16) {
+      int n = kb - p < 16 ? (int)(kb - p) : 16;
+      __m512 r[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = i < live ? load16(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, a->dtype, n)
+                        : _mm512_setzero_ps();
+      transpose16(r);
+      for (int t = 0; t < n; t++) _mm512_mask_storeu_ps(out + (p + t) * mr, lanes, r[t]);
     }
   }
 }
@@ -102,22 +132,24 @@ void tpf_pack_a_bf16_avx512(void *dst, const tpf_gemm_operand_t *a, int64_t i0, 
     tpf_pack_a_bf16(dst, a, i0, rows, p0, kb, mr);
     return;
   }
+  /* Pairs of k as 32-bit units: the same transpose as pack_a, 16 pairs
+   * (32 values of k) at a time; an odd k's last pair gets a zero high half
+   * from the masked load. */
   uint32_t *out = dst;
-  const int64_t pairs = (kb + 1) / 2, whole = kb / 2;
+  const int64_t pairs = (kb + 1) / 2;
+  const __mmask16 lanes = (__mmask16)((1u << mr) - 1);
   for (int64_t panel = 0; panel < rows; panel += mr, out += pairs * mr) {
     int64_t live = rows - panel < mr ? rows - panel : mr;
-    for (int64_t i = 0; i < mr; i++) {
-      const uint16_t *row = (const uint16_t *)a->data + (i0 + panel + i) * a->ld + p0;
-      if (i >= live) {
-        for (int64_t q = 0; q < pairs; q++) out[q * mr + i] = 0;
-        continue;
-      }
-      for (int64_t q = 0; q < whole; q++) {
-        uint32_t pair;
-        memcpy(&pair, row + 2 * q, sizeof pair);
-        out[q * mr + i] = pair;
-      }
-      if (whole < pairs) out[whole * mr + i] = row[2 * whole]; /* odd k: the high half is zero */
+    const uint16_t *first = (const uint16_t *)a->data + (i0 + panel) * a->ld + p0;
+    for (int64_t p = 0; p < kb; p += 32) {
+      int values = kb - p < 32 ? (int)(kb - p) : 32, n = (values + 1) / 2;
+      __mmask32 mask = values == 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << values) - 1);
+      __m512 r[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = i < live ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask, first + i * a->ld + p))
+                        : _mm512_setzero_ps();
+      transpose16(r);
+      for (int t = 0; t < n; t++) _mm512_mask_storeu_ps((float *)(out + (p / 2 + t) * mr), lanes, r[t]);
     }
   }
 }
