@@ -1,18 +1,32 @@
+/* The pool (see pool.h). Handing a job over costs a condition-variable
+ * wake-up only when a worker has gone to sleep: after each job a worker
+ * polls for the next one for a while (WORKER_SPIN_NS), since the fused
+ * schedules run many short GEMMs back to back and waking a sleeping thread
+ * takes tens of microseconds on a virtual machine. The caller waits for the
+ * workers' shares by polling too, yielding the core now and then, so that
+ * more threads than cores still progress. */
+#define _GNU_SOURCE
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "status.h"
+
+enum { WORKER_SPIN_NS = 100 * 1000 };
 
 struct tpf_pool {
   int threads;
   pthread_t *workers;
   pthread_mutex_t lock;
-  pthread_cond_t start, done;
-  unsigned generation; /* one more per job */
-  int pending;         /* workers still running the current job */
-  int stopping;
+  pthread_cond_t start;
+  _Atomic unsigned generation; /* one more per job; the job is published first */
+  _Atomic int pending;         /* workers still running the current job */
+  _Atomic int sleepers;        /* workers waiting on `start` */
+  _Atomic int stopping;
   tpf_pool_job_fn job;
   void *arg;
 };
@@ -22,24 +36,41 @@ typedef struct worker_arg {
   int index;
 } worker_arg_t;
 
+/* Waits until the generation moves past `seen` (or the pool stops): polls
+ * for a while, then sleeps. The sleeper count and the generation are both
+ * sequentially consistent, so a job published while a worker goes to sleep
+ * is either seen by it or finds it counted and wakes it. */
+static unsigned next_generation(tpf_pool_t *pool, unsigned seen) {
+  const int64_t start = tpf_now_ns();
+  for (unsigned spins = 1;; spins++) {
+    unsigned g = atomic_load(&pool->generation);
+    if (g != seen || atomic_load(&pool->stopping)) return g;
+    if (spins % 64 == 0) {
+      if (tpf_now_ns() - start > WORKER_SPIN_NS) break;
+      sched_yield();
+    }
+  }
+  pthread_mutex_lock(&pool->lock);
+  atomic_fetch_add(&pool->sleepers, 1);
+  unsigned g;
+  while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stopping))
+    pthread_cond_wait(&pool->start, &pool->lock);
+  atomic_fetch_sub(&pool->sleepers, 1);
+  pthread_mutex_unlock(&pool->lock);
+  return g;
+}
+
 static void *worker_main(void *p) {
   worker_arg_t self = *(worker_arg_t *)p;
   free(p);
   tpf_pool_t *pool = self.pool;
   unsigned seen = 0;
-  pthread_mutex_lock(&pool->lock);
   for (;;) {
-    while (pool->generation == seen && !pool->stopping) pthread_cond_wait(&pool->start, &pool->lock);
-    if (pool->stopping) break;
-    seen = pool->generation;
-    tpf_pool_job_fn job = pool->job;
-    void *arg = pool->arg;
-    pthread_mutex_unlock(&pool->lock);
-    job(arg, self.index, pool->threads);
-    pthread_mutex_lock(&pool->lock);
-    if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+    seen = next_generation(pool, seen);
+    if (atomic_load(&pool->stopping)) break;
+    pool->job(pool->arg, self.index, pool->threads);
+    atomic_fetch_sub(&pool->pending, 1); /* (release: the job's writes first) */
   }
-  pthread_mutex_unlock(&pool->lock);
   return NULL;
 }
 
@@ -49,7 +80,6 @@ tpf_status_t tpf_pool_create(int threads, tpf_pool_t **out) {
   pool->threads = threads;
   pthread_mutex_init(&pool->lock, NULL);
   pthread_cond_init(&pool->start, NULL);
-  pthread_cond_init(&pool->done, NULL);
   pool->workers = calloc((size_t)threads, sizeof *pool->workers);
   if (!pool->workers) {
     tpf_pool_destroy(pool);
@@ -76,12 +106,11 @@ tpf_status_t tpf_pool_create(int threads, tpf_pool_t **out) {
 void tpf_pool_destroy(tpf_pool_t *pool) {
   if (!pool) return;
   pthread_mutex_lock(&pool->lock);
-  pool->stopping = 1;
+  atomic_store(&pool->stopping, 1);
   pthread_cond_broadcast(&pool->start);
   pthread_mutex_unlock(&pool->lock);
   for (int t = 1; t < pool->threads && pool->workers; t++) pthread_join(pool->workers[t], NULL);
   pthread_cond_destroy(&pool->start);
-  pthread_cond_destroy(&pool->done);
   pthread_mutex_destroy(&pool->lock);
   free(pool->workers);
   free(pool);
@@ -94,15 +123,16 @@ void tpf_pool_run(tpf_pool_t *pool, tpf_pool_job_fn job, void *arg) {
     job(arg, 0, 1);
     return;
   }
-  pthread_mutex_lock(&pool->lock);
   pool->job = job;
   pool->arg = arg;
-  pool->pending = pool->threads - 1;
-  pool->generation++;
-  pthread_cond_broadcast(&pool->start);
-  pthread_mutex_unlock(&pool->lock);
+  atomic_store(&pool->pending, pool->threads - 1);
+  atomic_fetch_add(&pool->generation, 1); /* publishes job, arg and pending */
+  if (atomic_load(&pool->sleepers) > 0) {
+    pthread_mutex_lock(&pool->lock);
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+  }
   job(arg, 0, pool->threads);
-  pthread_mutex_lock(&pool->lock);
-  while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->lock);
-  pthread_mutex_unlock(&pool->lock);
+  for (unsigned spins = 1; atomic_load(&pool->pending) > 0; spins++)
+    if (spins % 64 == 0) sched_yield();
 }
