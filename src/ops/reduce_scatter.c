@@ -55,19 +55,8 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
   return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
 }
 
-/* Whether every peer is reached through shared memory (a message
- * transport whose ranks are all on this host). */
-static int every_peer_shares(const tpf_comm_t *comm) {
-  tpf_endpoint_t *ep = comm->ep;
-  if (!ep->transport->shares) return 0;
-  for (int q = 0; q < comm->size; q++)
-    if (q != comm->rank && !ep->transport->shares(ep, q)) return 0;
-  return 1;
-}
-
 int tpf_rsc_staged(const tpf_comm_t *comm) {
-  if (comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE) return 0;
-  return !tpf_transport_is_message(comm->ep->transport) || every_peer_shares(comm);
+  return comm->ep->peer_reads != TPF_PEER_READS_IN_PLACE && tpf_transport_all_shared(comm->ep);
 }
 
 /* Rows of the largest chunk of any block: the size of a slot. */
@@ -150,8 +139,7 @@ static tpf_gemm_epilogue_t own_chunk_epilogue(const tpf_rsc_problem_t *p, int64_
 
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
-  if (!tpf_transport_is_message(ep->transport) || tpf_rsc_staged(comm))
-    return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
+  if (tpf_transport_all_shared(ep)) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
   tpf_status_t s = ep->transport->reserve(ep, tpf_rsc_msg_buffer_bytes(p, comm->size));
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
 }
@@ -263,9 +251,9 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_status_t st = tpf_rsc_staged(comm)                                  ? run_staged(comm, p)
-                    : tpf_transport_is_message(comm->ep->transport)        ? tpf_rsc_msg_run(comm, p)
-                                                                           : run_in_place(comm, p);
+  tpf_status_t st = tpf_rsc_staged(comm)                     ? run_staged(comm, p)
+                    : tpf_transport_all_shared(comm->ep) ? run_in_place(comm, p)
+                                                          : tpf_rsc_msg_run(comm, p);
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st;
 }

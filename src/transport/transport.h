@@ -100,6 +100,19 @@ struct tpf_endpoint {
   int peer_reads; /* TPF_PEER_READS_* */
 };
 
+/* Whether the ranks reach each other through shared memory only: a
+ * shared-memory transport, or a message transport (of more than one rank)
+ * whose ranks all share this host, where buffers and counters reach every
+ * peer and the shared-memory schedules run. The same on every rank. */
+static inline int tpf_transport_all_shared(tpf_endpoint_t *ep) {
+  const tpf_transport_t *t = ep->transport;
+  if (!tpf_transport_is_message(t)) return 1;
+  if (ep->size < 2 || !t->shares) return 0;
+  for (int q = 0; q < ep->size; q++)
+    if (q != ep->rank && !t->shares(ep, q)) return 0;
+  return 1;
+}
+
 typedef struct tpf_transport_config {
   int64_t timeout_ns;  /* longest wait for a peer */
   int64_t spin_ns;     /* busy-wait before sleeping */
