@@ -105,6 +105,9 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   c->rank = ep->rank;
   c->size = ep->size;
   c->algo = set->algo;
+  c->reach = !tpf_transport_all_shared(ep)                ? TPF_REACH_MESSAGES
+             : ep->peer_reads == TPF_PEER_READS_IN_PLACE ? TPF_REACH_IN_PLACE
+                                                          : TPF_REACH_SHARED;
   snprintf(c->name, sizeof c->name, "%s", name);
   c->row_offsets = calloc((size_t)ep->size + 1, sizeof *c->row_offsets);
   c->peer_scratch = calloc((size_t)ep->size, sizeof *c->peer_scratch);

@@ -197,11 +197,8 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
   if (early != TPF_OK) return early;
   if (s == TPF_OK) s = check_rs(comm, a, b, out, &o, &p);
   if (s == TPF_OK) {
-    tpf_reach_t reach = !tpf_transport_all_shared(comm->ep)                  ? TPF_REACH_MESSAGES
-                        : comm->ep->peer_reads == TPF_PEER_READS_IN_PLACE ? TPF_REACH_IN_PLACE
-                                                                          : TPF_REACH_SHARED;
     p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k, comm->size,
-                                   a->dtype, reach);
+                                   a->dtype, comm->reach);
     p.chunks = tpf_mm_rs_chunks(o.comm_turn, largest_block(comm), p.n, p.k);
     p.trace = o.trace;
     s = tpf_mm_rs_reserve(comm, &p);

@@ -10,6 +10,11 @@
 #include "transport/transport.h"
 #include "tpfuse.h"
 
+/* How the ranks of a communicator reach each other: reading each other's
+ * memory in place (threads), through shared buffers and counters only
+ * (processes of one host, over shm or MPI), or by messages to some peer. */
+typedef enum tpf_reach { TPF_REACH_IN_PLACE, TPF_REACH_SHARED, TPF_REACH_MESSAGES } tpf_reach_t;
+
 struct tpf_comm {
   uint64_t magic; /* TPF_COMM_MAGIC while live */
   char name[64];
@@ -17,6 +22,8 @@ struct tpf_comm {
   tpf_endpoint_t *ep;
   tpf_gemm_engine_t gemm;   /* ISA, compute threads, buffers, the packed B */
   tpf_algo_t algo;          /* default for TPF_ALGO_AUTO calls (may be AUTO) */
+  tpf_reach_t reach;        /* fixed at creation, the same on every rank: it
+                               picks the schedules and AUTO's thresholds */
   int64_t *row_offsets;     /* size + 1 entries, the call's row split */
   const float **peer_scratch; /* size entries, for schedules */
   int64_t *ld_scratch;        /* size entries, for schedules */

@@ -276,13 +276,13 @@ static tpf_status_t run_direct(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
 
 tpf_status_t tpf_mm_rs_reserve(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
-  if (tpf_transport_all_shared(ep)) return ep->transport->reserve(ep, tpf_mm_rs_buffer_bytes(p, comm->size));
+  if (comm->reach != TPF_REACH_MESSAGES) return ep->transport->reserve(ep, tpf_mm_rs_buffer_bytes(p, comm->size));
   tpf_status_t s = ep->transport->reserve(ep, tpf_mm_rs_msg_buffer_bytes(p, comm->size));
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_mm_rs_msg_requests(p, comm->size)) : s;
 }
 
 static tpf_status_t run_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  if (!tpf_transport_all_shared(comm->ep)) return tpf_mm_rs_msg_run(comm, p);
+  if (comm->reach == TPF_REACH_MESSAGES) return tpf_mm_rs_msg_run(comm, p);
   switch (p->algo) {
   case TPF_ALGO_RING: return run_ring(comm, p);
   case TPF_ALGO_DIRECT: return run_direct(comm, p);

@@ -18,9 +18,6 @@ typedef struct tpf_rs_problem {
   tpf_trace_t *trace;         /* NULL, or where to log events */
 } tpf_rs_problem_t;
 
-/* How the ranks of a communicator reach each other, for the choice below. */
-typedef enum tpf_reach { TPF_REACH_IN_PLACE, TPF_REACH_SHARED, TPF_REACH_MESSAGES } tpf_reach_t;
-
 /* The algorithm a call runs: `requested` unless it is AUTO. A function of
  * the call's shape, dtype, world size and `reach` only, so that every rank
  * makes the same choice. */

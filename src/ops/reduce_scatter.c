@@ -55,9 +55,7 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
   return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
 }
 
-int tpf_rsc_staged(const tpf_comm_t *comm) {
-  return comm->ep->peer_reads != TPF_PEER_READS_IN_PLACE && tpf_transport_all_shared(comm->ep);
-}
+int tpf_rsc_staged(const tpf_comm_t *comm) { return comm->reach == TPF_REACH_SHARED; }
 
 /* Rows of the largest chunk of any block: the size of a slot. */
 static int64_t slot_rows(const tpf_rsc_problem_t *p, int W) {
@@ -139,7 +137,7 @@ static tpf_gemm_epilogue_t own_chunk_epilogue(const tpf_rsc_problem_t *p, int64_
 
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
-  if (tpf_transport_all_shared(ep)) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
+  if (comm->reach != TPF_REACH_MESSAGES) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
   tpf_status_t s = ep->transport->reserve(ep, tpf_rsc_msg_buffer_bytes(p, comm->size));
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
 }
@@ -251,9 +249,9 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_status_t st = tpf_rsc_staged(comm)                     ? run_staged(comm, p)
-                    : tpf_transport_all_shared(comm->ep) ? run_in_place(comm, p)
-                                                          : tpf_rsc_msg_run(comm, p);
+  tpf_status_t st = comm->reach == TPF_REACH_SHARED    ? run_staged(comm, p)
+                    : comm->reach == TPF_REACH_IN_PLACE ? run_in_place(comm, p)
+                                                        : tpf_rsc_msg_run(comm, p);
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st;
 }
