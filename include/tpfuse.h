@@ -286,6 +286,28 @@ TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t 
 TPF_API tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                         const tpf_mm_options_t *opt);
 
+/* ------------------------------------------------------------ shared memory */
+
+/* Collective: allocates `bytes` (> 0; may differ between ranks) of zeroed
+ * memory, aligned to 64 bytes and its pages touched, that the other ranks
+ * of comm can read where it is. When the input of tpf_reduce_scatter lies
+ * in such memory on every rank, process ranks (shm, or MPI ranks that all
+ * share one host) read each other's inputs in place, as thread ranks do,
+ * instead of copying what they hand out through the communicator's
+ * buffers: a faster reduce-scatter (see the README). Any memory works with
+ * every call; this one only saves the copy. Every rank calls it at the
+ * same point of its sequence of collective calls (TPF_ERR_MISMATCH
+ * otherwise). If a rank cannot allocate its part (a full /dev/shm:
+ * TPF_ERR_NOMEM) every rank fails (the others with TPF_ERR_PEER) and
+ * nothing stays allocated. The memory leaves no name in /dev/shm and lives
+ * until tpf_mem_free or tpf_comm_destroy. Writes *ptr only on success. */
+TPF_API tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr);
+
+/* Collective: every rank releases the memory tpf_mem_alloc gave it on
+ * comm (a pointer it did not give is TPF_ERR_INVALID, and the others fail
+ * with TPF_ERR_PEER, releasing nothing). */
+TPF_API tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr);
+
 /* ------------------------------------------------------------------- GEMM */
 
 /* Options of tpf_gemm. Start from TPF_GEMM_OPTIONS_INIT; NULL = defaults. */

@@ -1,5 +1,6 @@
-/* Public entry points for the operators: check every argument, agree with
- * the peers on the call (fingerprints), then run the schedule. */
+/* Public entry points for the collective calls (the operators and the
+ * memory ranks share): check every argument, agree with the peers on the
+ * call (fingerprints), then run it. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -269,4 +270,33 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   }
   if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
   return tpf_rsc_run(comm, &p);
+}
+
+tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {
+  tpf_mm_options_t o;
+  tpf_fingerprint_t mine;
+  tpf_status_t s, early = begin_call(comm, TPF_OP_MEM_ALLOC, &mine, NULL, &o, &s);
+  if (early != TPF_OK) return early;
+  if (!ptr) s = tpf_fail(TPF_ERR_INVALID, "ptr is NULL: pass where to store the memory's address");
+  else if (bytes == 0) s = tpf_fail(TPF_ERR_INVALID, "bytes=0: allocate at least one byte");
+  else if (bytes > (size_t)1 << 46)
+    s = tpf_fail(TPF_ERR_INVALID, "bytes=%zu is more than 64 TiB", bytes);
+  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  void *made = NULL;
+  if ((s = comm->ep->transport->share(comm->ep, bytes, &made)) != TPF_OK) return s;
+  *ptr = made;
+  return TPF_OK;
+}
+
+tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr) {
+  tpf_mm_options_t o;
+  tpf_fingerprint_t mine;
+  tpf_status_t s, early = begin_call(comm, TPF_OP_MEM_FREE, &mine, NULL, &o, &s);
+  if (early != TPF_OK) return early;
+  tpf_endpoint_t *ep = comm->ep;
+  if (!ptr || ep->transport->shared_bytes(ep, ptr) == 0)
+    s = tpf_fail(TPF_ERR_INVALID, "ptr=%p is not memory that tpf_mem_alloc gave rank %d of this communicator",
+                 ptr, comm->rank);
+  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  return ep->transport->unshare(ep, ptr);
 }

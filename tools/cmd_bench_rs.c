@@ -7,7 +7,9 @@
  * and back, as MPI has no such types), over the same inputs.
  *
  * Inputs are small integers, so every output of every repetition is
- * compared bit for bit with the exact sums (#wrong).
+ * compared bit for bit with the exact sums (#wrong). They live in the
+ * rank's private memory or (--memory shared) in memory from tpf_mem_alloc,
+ * which process ranks read from each other in place.
  *
  * Columns: the output bytes per rank, the elements per rank (count), time,
  * algbw = bytes of one rank's input (count x W elements) / time and
@@ -31,6 +33,7 @@ enum { K_TPFUSE, K_MPI, KINDS };
 
 typedef struct rs_setup {
   int world_size, processes, reps;
+  int shared; /* inputs in memory from tpf_mem_alloc */
   tpf_dtype_t dtype;
   int64_t rows, n; /* each rank's output block */
 } rs_setup_t;
@@ -80,14 +83,17 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   const int W = b->world_size;
   const int64_t rows = b->rows, n = b->n, m = rows * W, count = rows * n;
   const size_t es = esize(b->dtype), out_bytes = (size_t)count * es;
-  char *in = malloc((size_t)(m * n) * es), *out = calloc((size_t)count, es), *expect = malloc(out_bytes);
+  void *in = NULL;
+  tpf_status_t s = b->shared ? tpf_mem_alloc(comm, (size_t)(m * n) * es, &in)
+                             : (in = malloc((size_t)(m * n) * es)) ? TPF_OK : TPF_ERR_NOMEM;
+  char *out = calloc((size_t)count, es), *expect = malloc(out_bytes);
   const int with_mpi = b->processes == RS_MPI;
   float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)(m * n)) : NULL;
   float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)count) : NULL;
-  tpf_status_t s = in && out && expect && (!with_mpi || (in32 && out32)) ? TPF_OK : TPF_ERR_NOMEM;
+  if (s == TPF_OK && !(out && expect && (!with_mpi || (in32 && out32)))) s = TPF_ERR_NOMEM;
   for (int64_t i = 0; s == TPF_OK && i < m * n; i++) {
     float v = input_value(r, i);
-    tpf_convert(&v, TPF_FLOAT32, in + (size_t)i * es, b->dtype, 1);
+    tpf_convert(&v, TPF_FLOAT32, (char *)in + (size_t)i * es, b->dtype, 1);
   }
   for (int64_t i = 0; s == TPF_OK && i < count; i++) { /* the exact sums of this rank's rows */
     float sum = 0;
@@ -113,7 +119,9 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   }
   res->status[r] = s;
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
-  free(in), free(out), free(expect), free(in32), free(out32);
+  if (b->shared && in && s == TPF_OK) tpf_mem_free(comm, in);
+  else if (!b->shared) free(in);
+  free(out), free(expect), free(in32), free(out32);
 }
 
 static tpf_status_t run_setup(const rs_setup_t *b, rs_results_t *res) {
@@ -155,8 +163,8 @@ static void help(void) {
          "bit (integer inputs); exits 1 on a wrong result. Under MPI the same run times\n"
          "MPI_Reduce_scatter_block on the same inputs (16-bit dtypes converted to fp32\n"
          "and back, as a user would) and prints tpfuse's speedup. One line per size:\n"
-         "  bytes count dtype W | time(us) algbw busbw #wrong | [mpi(us) algbw busbw\n"
-         "  #wrong | speedup]\n"
+         "  bytes count dtype W memory | time(us) algbw busbw #wrong | [mpi(us) algbw\n"
+         "  busbw #wrong | speedup]\n"
          "bytes and count are one rank's output (count elements); algbw is one rank's\n"
          "input bytes (count x W elements) over the time, busbw = algbw x (W-1)/W.\n"
          "\n"
@@ -164,6 +172,10 @@ static void help(void) {
          "                     it under mpirun: every process is one rank)\n"
          "  --world-size LIST  e.g. 2,4 (default 2; under MPI, mpirun's)\n"
          "  --dtype LIST       e.g. fp32,bf16 (default fp32)\n"
+         "  --memory LIST      where the inputs are: private (malloc, default) and/or\n"
+         "                     shared (tpf_mem_alloc: process ranks read each other's\n"
+         "                     inputs in place instead of copying them), e.g.\n"
+         "                     private,shared\n"
          "  --bytes LIST       output bytes per rank, e.g. 64K,16M (default\n"
          "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
          "  --reps N           repetitions (default 20, at most %d)\n"
@@ -178,6 +190,7 @@ int cmd_bench_rs(int argc, char **argv) {
   }
   int64_t sizes[SIZES] = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
   int nsizes = 5, worlds[8] = {2}, nworlds = 1, processes = RS_THREADS, reps = 20, ntypes = 1;
+  int memories[2] = {0}, nmemories = 1;
   tpf_dtype_t types[3] = {TPF_FLOAT32};
   const char *json_path = NULL;
   for (int i = 1; i < argc; i++) {
@@ -187,6 +200,16 @@ int cmd_bench_rs(int argc, char **argv) {
       if ((processes = parse_transport(v)) < 0) return 2;
     } else if ((v = option_value(argc, argv, &i, "--reps"))) {
       reps = atoi(v);
+    } else if ((v = option_value(argc, argv, &i, "--memory"))) {
+      snprintf(copy, sizeof copy, "%s", v);
+      nmemories = 0;
+      for (char *t = strtok(copy, ","); t && nmemories < 2; t = strtok(NULL, ",")) {
+        if (strcmp(t, "private") && strcmp(t, "shared")) {
+          fprintf(stderr, "tpfuse bench-rs: --memory %s: choose private or shared\n", t);
+          return 2;
+        }
+        memories[nmemories++] = strcmp(t, "shared") == 0;
+      }
     } else if ((v = option_value(argc, argv, &i, "--json"))) {
       json_path = v;
     } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
@@ -231,64 +254,66 @@ int cmd_bench_rs(int argc, char **argv) {
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
   printf("# tpfuse %s reduce-scatter (sum), transport %s, %d repetitions, medians of the slowest rank\n",
          tpf_version(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
-  printf("%10s %10s %5s %3s | %10s %7s %7s %6s |", "bytes", "count", "dtype", "W", "time(us)", "algbw", "busbw",
-         "#wrong");
+  printf("%10s %10s %5s %3s %7s | %10s %7s %7s %6s |", "bytes", "count", "dtype", "W", "memory", "time(us)", "algbw",
+         "busbw", "#wrong");
   if (with_mpi) printf(" %10s %7s %7s %6s | %s", "mpi(us)", "algbw", "busbw", "#wrong", "speedup");
   printf("\n");
   long total_wrong = 0;
   int failed = 0;
   for (int wi = 0; wi < nworlds; wi++)
     for (int ti = 0; ti < ntypes; ti++)
-      for (int si = 0; si < nsizes; si++) {
-        const int W = worlds[wi];
-        /* rows of up to 1024 elements that make up the size exactly */
-        const int64_t elems = sizes[si] / (int64_t)esize(types[ti]);
-        int64_t n = elems < 1024 ? elems : 1024;
-        while (n > 1 && elems % n) n--;
-        if (W < 1 || W > MAX_RANKS || n < 1) {
-          fprintf(stderr, "tpfuse bench-rs: skipping %lld bytes for W=%d\n", (long long)sizes[si], W);
-          continue;
-        }
-        rs_setup_t b = {W, processes, reps, types[ti], elems / n, n};
-        tpf_status_t s = run_setup(&b, res);
-        for (int r = 0; r < W && s == TPF_OK; r++)
-          if (res->status[r] != TPF_OK) s = res->status[r];
-        if (s != TPF_OK) {
-          for (int r = 0; r < W; r++)
-            if (res->status[r] != TPF_OK)
-              fprintf(stderr, "tpfuse bench-rs: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]),
-                      res->error[r]);
-          failed = 1;
-          continue;
-        }
-        long wrong[KINDS] = {0};
-        for (int k = 0; k < KINDS; k++)
-          for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
-        total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
-        const int64_t count = b.rows * b.n;
-        const double in_bytes = (double)count * W * (double)esize(b.dtype), bus = (double)(W - 1) / W;
-        double t = median_of(res, K_TPFUSE, reps, W);
-        printf("%10lld %10lld %5s %3d | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b.dtype)),
-               (long long)count, dtype_text(b.dtype), W, t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
-               wrong[K_TPFUSE]);
-        double tm = with_mpi ? median_of(res, K_MPI, reps, W) : 0;
-        if (with_mpi)
-          printf(" %10.1f %7.2f %7.2f %6ld | %.2fx", tm * 1e6, in_bytes / tm / 1e9, in_bytes / tm / 1e9 * bus,
-                 wrong[K_MPI], tm / t);
-        printf("\n");
-        if (json) {
-          fprintf(json,
-                  "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"time_us\":%.2f,"
-                  "\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
-                  (long long)(count * (int64_t)esize(b.dtype)), (long long)count, dtype_text(b.dtype), W,
-                  transport_text(processes), t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
+      for (int si = 0; si < nsizes; si++)
+        for (int mi = 0; mi < nmemories; mi++) {
+          const int W = worlds[wi];
+          /* rows of up to 1024 elements that make up the size exactly */
+          const int64_t elems = sizes[si] / (int64_t)esize(types[ti]);
+          int64_t n = elems < 1024 ? elems : 1024;
+          while (n > 1 && elems % n) n--;
+          if (W < 1 || W > MAX_RANKS || n < 1) {
+            fprintf(stderr, "tpfuse bench-rs: skipping %lld bytes for W=%d\n", (long long)sizes[si], W);
+            continue;
+          }
+          rs_setup_t b = {W, processes, reps, memories[mi], types[ti], elems / n, n};
+          tpf_status_t s = run_setup(&b, res);
+          for (int r = 0; r < W && s == TPF_OK; r++)
+            if (res->status[r] != TPF_OK) s = res->status[r];
+          if (s != TPF_OK) {
+            for (int r = 0; r < W; r++)
+              if (res->status[r] != TPF_OK)
+                fprintf(stderr, "tpfuse bench-rs: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]),
+                        res->error[r]);
+            failed = 1;
+            continue;
+          }
+          long wrong[KINDS] = {0};
+          for (int k = 0; k < KINDS; k++)
+            for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
+          total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
+          const int64_t count = b.rows * b.n;
+          const double in_bytes = (double)count * W * (double)esize(b.dtype), bus = (double)(W - 1) / W;
+          double t = median_of(res, K_TPFUSE, reps, W);
+          printf("%10lld %10lld %5s %3d %7s | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b.dtype)),
+                 (long long)count, dtype_text(b.dtype), W, b.shared ? "shared" : "private", t * 1e6,
+                 in_bytes / t / 1e9, in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
+          double tm = with_mpi ? median_of(res, K_MPI, reps, W) : 0;
           if (with_mpi)
-            fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
-                    in_bytes / tm / 1e9, wrong[K_MPI], tm / t);
-          fprintf(json, "}\n");
+            printf(" %10.1f %7.2f %7.2f %6ld | %.2fx", tm * 1e6, in_bytes / tm / 1e9, in_bytes / tm / 1e9 * bus,
+                   wrong[K_MPI], tm / t);
+          printf("\n");
+          if (json) {
+            fprintf(json,
+                    "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
+                    "\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
+                    (long long)(count * (int64_t)esize(b.dtype)), (long long)count, dtype_text(b.dtype), W,
+                    transport_text(processes), b.shared ? "shared" : "private", t * 1e6, in_bytes / t / 1e9,
+                    in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
+            if (with_mpi)
+              fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
+                      in_bytes / tm / 1e9, wrong[K_MPI], tm / t);
+            fprintf(json, "}\n");
+          }
+          fflush(stdout);
         }
-        fflush(stdout);
-      }
   if (json) fclose(json);
   munmap(res, sizeof *res);
   printf("%s\n", total_wrong ? "WRONG RESULTS" : failed ? "FAILED" : "all results verified");

@@ -26,6 +26,8 @@ typedef void (*describe_fn)(const tpf_fingerprint_t *f, char *buf, size_t size);
 static void d_op(const tpf_fingerprint_t *f, char *b, size_t z) {
   snprintf(b, z, "%s", f->op == TPF_OP_MM_REDUCE_SCATTER ? "tpf_mm_reduce_scatter"
                        : f->op == TPF_OP_REDUCE_SCATTER  ? "tpf_reduce_scatter"
+                       : f->op == TPF_OP_MEM_ALLOC       ? "tpf_mem_alloc"
+                       : f->op == TPF_OP_MEM_FREE        ? "tpf_mem_free"
                                                          : "another operator");
 }
 static void d_m(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "m=%lld", (long long)f->m); }

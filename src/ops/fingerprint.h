@@ -10,7 +10,12 @@
 
 #include "tpfuse.h"
 
-typedef enum tpf_op_kind { TPF_OP_MM_REDUCE_SCATTER = 1, TPF_OP_REDUCE_SCATTER = 2 } tpf_op_kind_t;
+typedef enum tpf_op_kind {
+  TPF_OP_MM_REDUCE_SCATTER = 1,
+  TPF_OP_REDUCE_SCATTER = 2,
+  TPF_OP_MEM_ALLOC = 3,
+  TPF_OP_MEM_FREE = 4
+} tpf_op_kind_t;
 
 typedef struct tpf_fingerprint {
   int32_t status;     /* TPF_OK, or this rank's own rejection */

@@ -1,9 +1,10 @@
 /* Reduce-scatter over the shared-memory model of the transport table.
  *
- * Ranks that share an address space (threads) read each other's inputs in
- * place (run_in_place). Processes (over shm, or MPI ranks that all share
- * one host) stage the rows they hold for each owner
- * through a few small slots (run_staged): chunk by chunk, each rank copies
+ * Ranks that share an address space (threads), and processes whose inputs
+ * all lie in memory they shared (tpf_mem_alloc), read each other's inputs
+ * in place (run_in_place). Other processes (over shm, or MPI ranks that
+ * all share one host) stage the rows they hold for each owner through a
+ * few small slots (run_staged): chunk by chunk, each rank copies
  * its rows of every other owner's block into the slot kept for that owner
  * (in the input dtype: half the bytes for fp16/bf16), and between copies it
  * sums its own block's chunk from its input and the peers' slots. The slots
@@ -142,10 +143,33 @@ tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
 }
 
-/* In place (ranks that share an address space): the owner reads its rows
- * of every peer's input where it is, chunk by chunk, and sums them in rank
- * order with the same arithmetic as below; nothing is copied. Each rank
- * returns once every peer is done reading its input. */
+/* The bytes that `rows` rows of n elements (leading dimension ld) span. */
+static size_t span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es) {
+  return rows < 1 ? 0 : (size_t)((rows - 1) * ld + n) * es;
+}
+
+/* Whether every rank can read every other rank's input where it is: always
+ * for ranks that share an address space; for processes, when each input
+ * lies in memory its rank shared (tpf_mem_alloc). The same answer on every
+ * rank: each knows all inputs (fingerprints) and all shared memory. */
+static int reads_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  if (comm->reach == TPF_REACH_IN_PLACE) return 1;
+  if (comm->reach != TPF_REACH_SHARED) return 0;
+  tpf_endpoint_t *ep = comm->ep;
+  const size_t es = tpf_dtype_size(p->dtype);
+  for (int q = 0; q < comm->size; q++) {
+    const tpf_fingerprint_t *f = &comm->fingerprints[q];
+    if (!ep->transport->peer_memory(ep, q, (uintptr_t)f->in_addr, span_bytes(p->m, p->n, f->in_ld, es)))
+      return 0;
+  }
+  return 1;
+}
+
+/* In place (ranks that share an address space, or processes whose inputs
+ * lie in shared memory): the owner reads its rows of every peer's input
+ * where it is, chunk by chunk, and sums them in rank order with the same
+ * arithmetic as below; nothing is copied. Each rank returns once every
+ * peer is done reading its input. */
 static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
@@ -159,9 +183,10 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   for (int c = 0; c < p->chunks; c++) {
     int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
     for (int q = 0; q < W; q++) {
-      from[q] = q == r ? (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es
-                       : tr->peer_memory(ep, q, (uintptr_t)fp[q].in_addr + (size_t)((first + r0) * fp[q].in_ld) * es);
       lds[q] = q == r ? p->in_ld : fp[q].in_ld;
+      from[q] = q == r ? (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es
+                       : tr->peer_memory(ep, q, (uintptr_t)fp[q].in_addr + (size_t)((first + r0) * lds[q]) * es,
+                                         span_bytes(r1 - r0, p->n, lds[q], es));
     }
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = own_chunk_epilogue(p, r0, streams);
@@ -249,9 +274,9 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_status_t st = comm->reach == TPF_REACH_SHARED    ? run_staged(comm, p)
-                    : comm->reach == TPF_REACH_IN_PLACE ? run_in_place(comm, p)
-                                                        : tpf_rsc_msg_run(comm, p);
+  tpf_status_t st = reads_in_place(comm, p)            ? run_in_place(comm, p)
+                    : comm->reach == TPF_REACH_SHARED ? run_staged(comm, p)
+                                                      : tpf_rsc_msg_run(comm, p);
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st;
 }

@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "regions.h"
 #include "transport.h"
 #include "transport_mpi.h"
 
@@ -73,6 +74,7 @@ typedef struct mpi_endpoint {
   tpf_endpoint_t *local;
   int *local_rank;             /* size entries: q's rank in `local`, or -1 */
   unsigned char *local_records; /* local size x TPF_EXCHANGE_MAX_BYTES */
+  tpf_regions_t own;            /* memory share() made, where not on one host */
 } mpi_endpoint_t;
 
 static mpi_endpoint_t *self(tpf_endpoint_t *ep) { return (mpi_endpoint_t *)ep; }
@@ -253,6 +255,33 @@ static float *m_buffer(tpf_endpoint_t *ep, int q) {
   return q == ep->rank ? me->buffer : NULL;
 }
 
+/* Memory to share: over the host's shared memory when every rank is on
+ * this host (its ranks follow comm ranks); otherwise each rank's own,
+ * which no peer reads in place. */
+static tpf_endpoint_t *one_host(mpi_endpoint_t *me) {
+  return me->local && me->local->size == me->base.size ? me->local : NULL;
+}
+
+static tpf_status_t m_share(tpf_endpoint_t *ep, size_t bytes, void **mine) {
+  tpf_endpoint_t *host = one_host(self(ep));
+  return host ? host->transport->share(host, bytes, mine) : tpf_regions_share_private(ep, &self(ep)->own, bytes, mine);
+}
+
+static size_t m_shared_bytes(tpf_endpoint_t *ep, const void *mine) {
+  tpf_endpoint_t *host = one_host(self(ep));
+  return host ? host->transport->shared_bytes(host, mine) : tpf_regions_own_bytes(&self(ep)->own, ep->rank, mine);
+}
+
+static tpf_status_t m_unshare(tpf_endpoint_t *ep, void *mine) {
+  tpf_endpoint_t *host = one_host(self(ep));
+  return host ? host->transport->unshare(host, mine) : tpf_regions_unshare_private(ep, &self(ep)->own, mine);
+}
+
+static const void *m_peer_memory(tpf_endpoint_t *ep, int q, uintptr_t addr, size_t bytes) {
+  tpf_endpoint_t *host = one_host(self(ep));
+  return host ? host->transport->peer_memory(host, q, addr, bytes) : NULL;
+}
+
 static int m_shares(tpf_endpoint_t *ep, int q) {
   mpi_endpoint_t *me = self(ep);
   return me->local && q != ep->rank && me->local_rank[q] >= 0;
@@ -383,6 +412,8 @@ static void m_destroy(tpf_endpoint_t *ep) {
     MPI_Comm_free(&me->comm);
   }
   if (me->local) me->local->transport->destroy(me->local);
+  for (int i = 0; i < me->own.count; i++) tpf_free(me->own.items[i].map);
+  tpf_regions_free(&me->own);
   free(me->local_rank);
   free(me->local_records);
   tpf_free(me->buffer);
@@ -412,6 +443,10 @@ static const tpf_transport_t mpi_transport = {
     .complete = m_complete,
     .progress = m_progress,
     .shares = m_shares,
+    .peer_memory = m_peer_memory,
+    .share = m_share,
+    .shared_bytes = m_shared_bytes,
+    .unshare = m_unshare,
 };
 
 /* Makes the shared-memory group of the ranks of this host (or, with
@@ -476,8 +511,9 @@ tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_
     me->notice_sends = malloc(sizeof(MPI_Request) * (size_t)size);
     me->records_in = calloc((size_t)size, sizeof(record_t));
   }
-  if (!me || !me->exchange_requests || !me->notice_sends || !me->records_in) {
-    if (me) free(me->exchange_requests), free(me->notice_sends), free(me->records_in);
+  if (!me || !me->exchange_requests || !me->notice_sends || !me->records_in ||
+      tpf_regions_init(&me->own, size) != TPF_OK) {
+    if (me) free(me->exchange_requests), free(me->notice_sends), free(me->records_in), tpf_regions_free(&me->own);
     free(me);
     return tpf_fail(TPF_ERR_NOMEM, "could not allocate an MPI endpoint of %d ranks", size);
   }
@@ -504,6 +540,7 @@ tpf_status_t tpf_transport_mpi_create(MPI_Comm comm, const tpf_transport_config_
     free(me->exchange_requests);
     free(me->notice_sends);
     free(me->records_in);
+    tpf_regions_free(&me->own);
     free(me);
     return tpf_fail(TPF_ERR_SYSTEM, "MPI could not set up the communicator: %.*s", len, text);
   }

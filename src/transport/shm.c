@@ -13,6 +13,9 @@
  *  - Per rank, a data buffer "tpf-<hex>-<rank>-<generation>", made by its
  *    owner when a call needs more room. Peers map it at the next exchange,
  *    which then has a second round so that every rank can unlink the name.
+ *  - Per rank and tpf_mem_alloc call, the memory it shares
+ *    "tpf-<hex>-m<rank>-<serial>": every rank makes its part, all map all
+ *    (peers read-only), and the names go once everyone has.
  *
  * Waits sleep on process-shared futexes; between sleeps they look at the
  * peer they wait for through a pidfd, so a dead peer is noticed within
@@ -38,6 +41,7 @@
 #include <unistd.h>
 
 #include "bootstrap.h"
+#include "regions.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -90,6 +94,8 @@ typedef struct shm_endpoint {
   uint32_t exchanges;
   peer_view_t *peers;           /* size entries; peers[rank] is this rank's own */
   uint32_t unlinked_generation; /* own buffer generations up to this are unlinked */
+  tpf_regions_t regions;        /* every rank's shared memory, as mapped here */
+  uint32_t region_serial;       /* share() calls so far, the same on every rank */
 } shm_endpoint_t;
 
 static shm_endpoint_t *self(tpf_endpoint_t *ep) { return (shm_endpoint_t *)ep; }
@@ -102,6 +108,10 @@ static size_t control_bytes(int size) {
 static void segment_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t gen) {
   if (rank < 0) snprintf(path, size, "%s/%s", me->dir, me->stem);
   else snprintf(path, size, "%s/%s-%d-%u", me->dir, me->stem, rank, gen);
+}
+
+static void region_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t serial) {
+  snprintf(path, size, "%s/%s-m%d-%u", me->dir, me->stem, rank, serial);
 }
 
 /* ------------------------------------------------------------- failures */
@@ -188,11 +198,11 @@ static tpf_status_t make_segment(const char *path, size_t bytes, void **map) {
   return TPF_OK;
 }
 
-/* Maps an existing segment of `bytes`. */
-static tpf_status_t map_segment(const char *path, size_t bytes, void **map) {
-  int fd = open(path, O_RDWR | O_CLOEXEC);
+/* Maps an existing segment of `bytes` (read-only unless `writable`). */
+static tpf_status_t map_segment(const char *path, size_t bytes, int writable, void **map) {
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return tpf_fail(TPF_ERR_SYSTEM, "could not open shared memory %s: %s", path, strerror(errno));
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void *p = mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return tpf_fail(TPF_ERR_SYSTEM, "could not map %s: %s", path, strerror(errno));
   *map = p;
@@ -236,7 +246,7 @@ static tpf_status_t s_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
       size_t size = (size_t)h->ranks[q].record_bytes[round & 1u];
       void *map;
       segment_path(me, path, sizeof path, q, gen);
-      if ((s = map_segment(path, size, &map)) != TPF_OK) {
+      if ((s = map_segment(path, size, 1, &map)) != TPF_OK) {
         group_fail(me, s, tpf_last_error());
         return s;
       }
@@ -327,8 +337,82 @@ static tpf_status_t s_check(tpf_endpoint_t *ep, int q) {
   return s;
 }
 
+/* Removes the names of every rank's memory of share() call `serial`
+ * (after a failure: whoever made theirs, nothing stays behind). */
+static void unlink_regions(shm_endpoint_t *me, uint32_t serial) {
+  for (int q = 0; q < me->base.size; q++) {
+    char path[PATH_BYTES];
+    region_path(me, path, sizeof path, q, serial);
+    unlink(path);
+  }
+}
+
+static tpf_status_t s_share(tpf_endpoint_t *ep, size_t bytes, void **mine) {
+  shm_endpoint_t *me = self(ep);
+  const uint32_t serial = ++me->region_serial;
+  const size_t size = (bytes + 4095) / 4096 * 4096;
+  char path[PATH_BYTES];
+  region_path(me, path, sizeof path, ep->rank, serial);
+  void *own = NULL;
+  tpf_status_t s = tpf_regions_reserve(&me->regions, ep->size);
+  if (s == TPF_OK && (s = make_segment(path, size, &own)) == TPF_OK) touch_pages(own, size, 1);
+  if ((s = tpf_regions_agree(ep, &me->regions, s, (uintptr_t)own, size)) != TPF_OK) {
+    if (own) munmap(own, size);
+    unlink_regions(me, serial);
+    return s;
+  }
+  const tpf_region_record_t *all = me->regions.records;
+  int mapped = 0;
+  for (int q = 0; q < ep->size && s == TPF_OK; q++) {
+    void *map = own;
+    if (q != ep->rank) {
+      region_path(me, path, sizeof path, q, serial);
+      if ((s = map_segment(path, (size_t)all[q].bytes, 0, &map)) != TPF_OK) break;
+      touch_pages(map, (size_t)all[q].bytes, 0);
+    }
+    tpf_regions_add(&me->regions, (tpf_region_t){q, (uintptr_t)all[q].addr, (size_t)all[q].bytes, map});
+    mapped++;
+  }
+  /* A second round: once every rank has mapped every part, the names go. */
+  unsigned char none = 0;
+  if (s != TPF_OK) group_fail(me, s, tpf_last_error());
+  else s = s_exchange(ep, &none, me->regions.records, sizeof none);
+  unlink_regions(me, serial);
+  if (s != TPF_OK) { /* the group has failed: keep the mappings for destroy */
+    if (mapped <= ep->rank) munmap(own, size);
+    return s;
+  }
+  *mine = own;
+  return TPF_OK;
+}
+
+static size_t s_shared_bytes(tpf_endpoint_t *ep, const void *mine) {
+  return tpf_regions_own_bytes(&self(ep)->regions, ep->rank, mine);
+}
+
+static tpf_status_t s_unshare(tpf_endpoint_t *ep, void *mine) {
+  shm_endpoint_t *me = self(ep);
+  uint64_t addr = (uintptr_t)mine;
+  tpf_status_t s = s_exchange(ep, &addr, me->regions.records, sizeof addr);
+  const uint64_t *all = (const uint64_t *)(void *)me->regions.records;
+  for (int q = 0; q < ep->size; q++) { /* after a failure, only this rank's own */
+    if (s != TPF_OK && q != ep->rank) continue;
+    int i = tpf_regions_find(&me->regions, q, q == ep->rank ? addr : all[q]);
+    if (i < 0) continue;
+    munmap(me->regions.items[i].map, me->regions.items[i].bytes);
+    tpf_regions_remove(&me->regions, i);
+  }
+  return s;
+}
+
+static const void *s_peer_memory(tpf_endpoint_t *ep, int q, uintptr_t addr, size_t bytes) {
+  return tpf_regions_translate(&self(ep)->regions, q, addr, bytes);
+}
+
 static void s_destroy(tpf_endpoint_t *ep) {
   shm_endpoint_t *me = self(ep);
+  for (int i = 0; i < me->regions.count; i++) munmap(me->regions.items[i].map, me->regions.items[i].bytes);
+  tpf_regions_free(&me->regions);
   for (int q = 0; me->peers && q < ep->size; q++) {
     if (me->peers[q].buffer) munmap(me->peers[q].buffer, me->peers[q].bytes);
     if (me->peers[q].pidfd >= 0) close(me->peers[q].pidfd);
@@ -356,6 +440,10 @@ static const tpf_transport_t shm_transport = {
     .fail = s_fail,
     .health = s_health,
     .check = s_check,
+    .peer_memory = s_peer_memory,
+    .share = s_share,
+    .shared_bytes = s_shared_bytes,
+    .unshare = s_unshare,
     .destroy = s_destroy,
 };
 
@@ -386,7 +474,7 @@ static int control_exists(shm_endpoint_t *me) {
   struct stat st;
   if (stat(path, &st) != 0 || (size_t)st.st_size < me->hdr_bytes) return 0;
   void *map;
-  if (map_segment(path, me->hdr_bytes, &map) != TPF_OK) return 0;
+  if (map_segment(path, me->hdr_bytes, 1, &map) != TPF_OK) return 0;
   shm_header_t *h = map;
   if (atomic_load(&h->magic) != CONTROL_MAGIC) {
     munmap(map, me->hdr_bytes);
@@ -453,7 +541,8 @@ tpf_status_t tpf_transport_shm_create(int size, int rank, const tpf_unique_id_t 
                     "shared-memory transport joins processes of one host only", rank, host_name, f.host_name);
   shm_endpoint_t *me = calloc(1, sizeof *me);
   peer_view_t *peers = calloc((size_t)size, sizeof *peers);
-  if (!me || !peers) {
+  if (!me || !peers || tpf_regions_init(&me->regions, size) != TPF_OK) {
+    if (me) tpf_regions_free(&me->regions);
     free(me);
     free(peers);
     return tpf_fail(TPF_ERR_NOMEM, "could not allocate a shared-memory endpoint");

@@ -10,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "regions.h"
 #include "transport.h"
 #include "wait.h"
 
@@ -40,6 +41,7 @@ typedef struct thread_endpoint {
   tpf_endpoint_t base;
   group_t *group;
   uint32_t exchanges; /* exchanges this rank has completed */
+  tpf_regions_t own;  /* memory made by share() */
 } thread_endpoint_t;
 
 static thread_endpoint_t *self(tpf_endpoint_t *ep) { return (thread_endpoint_t *)ep; }
@@ -151,17 +153,36 @@ static void group_free(group_t *g) {
   free(g);
 }
 
+static void free_endpoint(thread_endpoint_t *me) {
+  for (int i = 0; i < me->own.count; i++) tpf_free(me->own.items[i].map);
+  tpf_regions_free(&me->own);
+  free(me);
+}
+
 static void t_destroy(tpf_endpoint_t *ep) {
   thread_endpoint_t *me = self(ep);
   group_t *g = me->group;
-  free(me);
+  free_endpoint(me);
   if (atomic_fetch_sub(&g->live_endpoints, 1) == 1) group_free(g);
 }
 
-/* Ranks share one address space: a peer's memory is simply there. */
-static const void *t_peer_memory(tpf_endpoint_t *ep, int q, uintptr_t addr) {
-  (void)ep, (void)q;
+/* Ranks share one address space: a peer's memory is simply there, and
+ * memory to share is any memory. */
+static const void *t_peer_memory(tpf_endpoint_t *ep, int q, uintptr_t addr, size_t bytes) {
+  (void)ep, (void)q, (void)bytes;
   return (const void *)addr;
+}
+
+static tpf_status_t t_share(tpf_endpoint_t *ep, size_t bytes, void **mine) {
+  return tpf_regions_share_private(ep, &self(ep)->own, bytes, mine);
+}
+
+static size_t t_shared_bytes(tpf_endpoint_t *ep, const void *mine) {
+  return tpf_regions_own_bytes(&self(ep)->own, ep->rank, mine);
+}
+
+static tpf_status_t t_unshare(tpf_endpoint_t *ep, void *mine) {
+  return tpf_regions_unshare_private(ep, &self(ep)->own, mine);
 }
 
 static const tpf_transport_t threads_transport = {
@@ -176,6 +197,9 @@ static const tpf_transport_t threads_transport = {
     .health = t_health,
     .destroy = t_destroy,
     .peer_memory = t_peer_memory,
+    .share = t_share,
+    .shared_bytes = t_shared_bytes,
+    .unshare = t_unshare,
 };
 
 tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t *cfg,
@@ -184,9 +208,11 @@ tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t
   rank_state_t *ranks = tpf_alloc(sizeof(rank_state_t) * (size_t)size);
   thread_endpoint_t **made = calloc((size_t)size, sizeof *made);
   int ok = g && ranks && made;
-  for (int q = 0; ok && q < size; q++) ok = (made[q] = calloc(1, sizeof *made[q])) != NULL;
+  for (int q = 0; ok && q < size; q++)
+    ok = (made[q] = calloc(1, sizeof *made[q])) != NULL && tpf_regions_init(&made[q]->own, size) == TPF_OK;
   if (!ok) {
-    for (int q = 0; made && q < size; q++) free(made[q]);
+    for (int q = 0; made && q < size; q++)
+      if (made[q]) free_endpoint(made[q]);
     free(made);
     tpf_free(ranks);
     free(g);

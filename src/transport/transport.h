@@ -60,10 +60,21 @@ typedef struct tpf_transport {
   /* NULL, or TPF_OK while rank q can still make progress, else the group's
    * failure (e.g. q died), recorded. For waits that poll with test(). */
   tpf_status_t (*check)(tpf_endpoint_t *ep, int q);
-  /* NULL, or (when ep->peer_reads is TPF_PEER_READS_IN_PLACE) a pointer
-   * through which this rank reads peer q's own, not shared, memory at an
-   * address q published: ranks that share an address space. */
-  const void *(*peer_memory)(tpf_endpoint_t *ep, int q, uintptr_t addr);
+  /* Where this rank reads [addr, addr + bytes) of peer q's memory (an
+   * address q published), or NULL where it cannot: ranks that share an
+   * address space read all of it (ep->peer_reads is
+   * TPF_PEER_READS_IN_PLACE); processes read what q shared with share(). */
+  const void *(*peer_memory)(tpf_endpoint_t *ep, int q, uintptr_t addr, size_t bytes);
+  /* Collective: makes `bytes` (> 0, may differ between ranks) of zeroed
+   * memory of this rank, its pages touched, that its peers may read
+   * through peer_memory until unshare(); *mine on success. Fails on every
+   * rank if any rank could not make its part; then nothing stays made. */
+  tpf_status_t (*share)(tpf_endpoint_t *ep, size_t bytes, void **mine);
+  /* The size of this rank's shared memory that starts at `mine`, or 0 if
+   * share() did not return it. Local. */
+  size_t (*shared_bytes)(tpf_endpoint_t *ep, const void *mine);
+  /* Collective: every rank releases one region share() gave it. */
+  tpf_status_t (*unshare)(tpf_endpoint_t *ep, void *mine);
   /* Releases this rank's endpoint; shared state goes with the last one. */
   void (*destroy)(tpf_endpoint_t *ep);
 

@@ -140,6 +140,20 @@ static void check_reduce_scatter(tpf_dtype_t t, int64_t n, int64_t pad, const in
   tpf_comm_t *comm = NULL;
   CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, NULL), TPF_OK);
   CHECK_STATUS(tpf_reduce_scatter(comm, &jobs[me].in, &out, &jobs[me].opt), TPF_OK);
+  /* the same input in memory the ranks share (read in place where they
+   * all share a host): the same bits */
+  void *shared = NULL, *again = calloc((size_t)(counts[me] * n + 1), es);
+  CHECK_STATUS(tpf_mem_alloc(comm, (size_t)(m * ld) * es, &shared), TPF_OK);
+  if (shared) {
+    memcpy(shared, jobs[me].in.data, (size_t)(m * ld) * es);
+    tpf_matrix_t in = jobs[me].in, out_again = {again, t, counts[me], n, n, 0};
+    in.data = shared;
+    CHECK_STATUS(tpf_reduce_scatter(comm, &in, &out_again, &jobs[me].opt), TPF_OK);
+    CHECK(memcmp(mine, again, (size_t)(counts[me] * n) * es) == 0, "reduce-scatter %s n=%lld: rank %d differs "
+          "with its input in shared memory", dtype_text(t), (long long)n, me);
+    CHECK_STATUS(tpf_mem_free(comm, shared), TPF_OK);
+  }
+  free(again);
   tpf_comm_destroy(comm);
   /* on thread ranks */
   tpf_comm_t **comms = calloc((size_t)world, sizeof *comms);
