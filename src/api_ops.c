@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/half.h"
 #include "common/status.h"
+#include "ops/agree.h"
 #include "ops/fingerprint.h"
 #include "ops/mm_reduce_scatter.h"
 #include "ops/reduce_scatter.h"
@@ -152,21 +153,6 @@ static void describe_call(tpf_fingerprint_t *f, const tpf_comm_t *comm, const tp
   f->row_counts_hash = o->row_counts ? tpf_hash_counts(o->row_counts, comm->size) : 0;
 }
 
-/* The collective agreement of every call: this rank's fingerprint (or its
- * rejection `local`) against everyone's. Peers learn of a rejection too, so
- * nobody waits for the rejecting rank; that rank keeps its own error. */
-static tpf_status_t agree(tpf_comm_t *comm, tpf_fingerprint_t *mine, tpf_status_t local) {
-  if (local != TPF_OK) {
-    mine->status = (int32_t)local;
-    snprintf(mine->rejection, sizeof mine->rejection, "%s", tpf_last_error());
-  }
-  char own_error[sizeof mine->rejection];
-  snprintf(own_error, sizeof own_error, "%s", tpf_last_error());
-  tpf_status_t xs = comm->ep->transport->exchange(comm->ep, mine, comm->fingerprints, sizeof *mine);
-  if (xs != TPF_OK) return local != TPF_OK ? tpf_record(local, "%s", own_error) : xs;
-  return tpf_fingerprint_agree(comm->fingerprints, comm->size, comm->rank);
-}
-
 static int64_t largest_block(const tpf_comm_t *comm) {
   int64_t most = 0;
   for (int q = 0; q < comm->size; q++)
@@ -217,7 +203,7 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
     mine.algo = (int32_t)p.algo;
     describe_call(&mine, comm, &o, a->dtype);
   }
-  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  if ((s = tpf_agree_start(comm, &mine, s, 1)) != TPF_OK) return s;
   return tpf_mm_rs_run(comm, &p);
 }
 
@@ -268,7 +254,7 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
     mine.in_addr = (uint64_t)(uintptr_t)in->data; /* for peers that read it in place */
     mine.in_ld = p.in_ld;
   }
-  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  if ((s = tpf_agree_start(comm, &mine, s, 1)) != TPF_OK) return s;
   return tpf_rsc_run(comm, &p);
 }
 
@@ -281,7 +267,7 @@ tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {
   else if (bytes == 0) s = tpf_fail(TPF_ERR_INVALID, "bytes=0: allocate at least one byte");
   else if (bytes > (size_t)1 << 46)
     s = tpf_fail(TPF_ERR_INVALID, "bytes=%zu is more than 64 TiB", bytes);
-  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  if ((s = tpf_agree_start(comm, &mine, s, 0)) != TPF_OK) return s;
   void *made = NULL;
   if ((s = comm->ep->transport->share(comm->ep, bytes, &made)) != TPF_OK) return s;
   *ptr = made;
@@ -297,6 +283,6 @@ tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr) {
   if (!ptr || ep->transport->shared_bytes(ep, ptr) == 0)
     s = tpf_fail(TPF_ERR_INVALID, "ptr=%p is not memory that tpf_mem_alloc gave rank %d of this communicator",
                  ptr, comm->rank);
-  if ((s = agree(comm, &mine, s)) != TPF_OK) return s;
+  if ((s = tpf_agree_start(comm, &mine, s, 0)) != TPF_OK) return s;
   return ep->transport->unshare(ep, ptr);
 }

@@ -28,6 +28,7 @@ struct tpf_comm {
   const float **peer_scratch; /* size entries, for schedules */
   int64_t *ld_scratch;        /* size entries, for schedules */
   tpf_fingerprint_t *fingerprints; /* size entries, for the exchange */
+  int agreement_pending;    /* peers' fingerprints still travel (agree.h) */
   float *row_scratch;       /* one row of n fp32 sums (grown per call) */
   size_t row_scratch_capacity;
   float *bias;              /* the call's bias in fp32 */

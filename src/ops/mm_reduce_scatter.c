@@ -18,6 +18,7 @@
  *
  * Unfused (the baseline): every rank computes its whole m x n partial in
  * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
+#include "agree.h"
 #include "mm_reduce_scatter.h"
 #include "reduce_scatter.h"
 #include "schedules_msg.h"
@@ -293,6 +294,7 @@ static tpf_status_t run_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
 
 tpf_status_t tpf_mm_rs_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   tpf_status_t st = run_schedule(comm, p);
+  tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
-  return st;
+  return st != TPF_OK ? st : agreed;
 }

@@ -12,6 +12,7 @@
  * memory sees each input byte once, as in place. Either way an owner sums
  * its W inputs in fp32 in the fixed order 0, 1, ..., W-1, divides (avg),
  * adds the bias and rounds once: the result does not depend on timing. */
+#include "agree.h"
 #include "reduce_scatter.h"
 #include "schedules_msg.h"
 
@@ -277,6 +278,7 @@ tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_status_t st = reads_in_place(comm, p)            ? run_in_place(comm, p)
                     : comm->reach == TPF_REACH_SHARED ? run_staged(comm, p)
                                                       : tpf_rsc_msg_run(comm, p);
+  tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
-  return st;
+  return st != TPF_OK ? st : agreed;
 }

@@ -8,7 +8,9 @@
  * through memory: their buffers are read directly and their progress
  * counters waited for, exactly as in mm_reduce_scatter.c and
  * reduce_scatter.c, with the same counter values. The GEMM drives the
- * transfers between its output blocks.
+ * transfers between its output blocks. The call's fingerprints travel
+ * alongside the first chunks (agree.h): each schedule takes the verdict
+ * before it uses anything it received.
  *
  * Buffer layouts (fp32 unless said):
  *  - ring: send slots [2][chunks][place] (read by a next rank on this host
@@ -18,6 +20,7 @@
  *  - reduce-scatter (input dtype): an m x n copy of the rows handed to
  *    owners on this host, [W][own rows][n] received, then a staging copy of
  *    the input when its rows are not contiguous. */
+#include "agree.h"
 #include "mm_reduce_scatter.h"
 #include "reduce_scatter.h"
 #include "schedules_msg.h"
@@ -124,6 +127,8 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
       tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n, 0};
       const int64_t at = ((s - 1) % 2) * slot_floats + c * place; /* step s - 1's chunk c */
+      if (s > 0) st = tpf_agree_finish(comm); /* before anything received is used */
+      if (st != TPF_OK) break;
       if (s > 0 && prev_shares) {
         st = wait_counter(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1), p->trace, s, c);
         epi.addend = prev_sends + at;
@@ -283,10 +288,12 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
       if (j != r && !shares(ep, j))
         st = tr->send(ep, s * N + c, j, partial + first * n, sizeof(float) * (size_t)((r1 - r0) * n), c);
       int made = s == 0 ? c + 1 : N; /* own chunks multiplied so far */
+      if (st == TPF_OK && fused) st = tpf_agree_finish(comm); /* before anything received is used */
       for (; fused && st == TPF_OK && reduced < made && chunk_arrived(ep, &arrivals, reduced); reduced++)
         reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, &block, p->trace);
     }
   }
+  if (st == TPF_OK) st = tpf_agree_finish(comm);
   for (; reduced < N && st == TPF_OK; reduced++)
     if ((st = await_chunk(ep, &arrivals, reduced, p->trace)) == TPF_OK)
       reduce_chunk(comm, TPF_FLOAT32, own_rows, N, reduced, n, &block, p->trace);
@@ -351,6 +358,7 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
       else st = tr->send(ep, s * N + c, j, from, (size_t)(count * n) * es, c);
     }
   }
+  if (st == TPF_OK) st = tpf_agree_finish(comm); /* before anything received is used */
   own_sources(comm, (const char *)p->in + (size_t)(p->row_offsets[r] * p->in_ld) * es, p->in_ld, received, es,
               own_rows, p->row_offsets[r], n);
   const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, 0);

@@ -63,6 +63,8 @@ typedef struct mpi_endpoint {
   int slot_capacity;
   uint64_t identity;              /* random, the same on every rank */
   uint64_t exchanges;             /* exchanges completed */
+  void *pending_all;              /* the records of a started exchange go here */
+  size_t pending_bytes;
   record_t record_out, *records_in; /* size received records */
   MPI_Request *exchange_requests; /* 2 x size: receives, then sends */
   MPI_Request notice_recv;        /* a peer's failure notice, always posted */
@@ -193,11 +195,16 @@ static tpf_status_t wait_requests(mpi_endpoint_t *me, MPI_Request *reqs, int cou
   }
 }
 
-static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes) {
+/* exchange() in two halves: start exchanges with the ranks of this host
+ * (mapping their grown buffers; a barrier among them) and posts this
+ * rank's record to, and the receives from, every peer; finish waits for
+ * those records. Between the halves data may move. */
+static tpf_status_t m_exchange_start(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes) {
   mpi_endpoint_t *me = self(ep);
   if (bytes > TPF_EXCHANGE_MAX_BYTES)
     return tpf_fail(TPF_ERR_INTERNAL, "exchange of %zu bytes exceeds %d", bytes, TPF_EXCHANGE_MAX_BYTES);
   if (noticed(me)) return failure(me);
+  if (me->pending_all) return tpf_fail(TPF_ERR_INTERNAL, "an exchange started before the last one finished");
   const int W = ep->size, r = ep->rank;
   const size_t header = offsetof(record_t, bytes);
   if (me->local) { /* maps the host's grown buffers, and is the host's barrier */
@@ -226,8 +233,20 @@ static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
                              &me->exchange_requests[W + q]),
                    "exchanging call descriptions with", q);
   }
-  if (s == TPF_OK)
-    s = wait_requests(me, me->exchange_requests, 2 * W, 1, "to enter the same call", W == 2 ? 1 - r : -1);
+  if (s != TPF_OK) return s;
+  me->pending_all = all;
+  me->pending_bytes = bytes;
+  return TPF_OK;
+}
+
+static tpf_status_t m_exchange_finish(tpf_endpoint_t *ep) {
+  mpi_endpoint_t *me = self(ep);
+  const int W = ep->size, r = ep->rank;
+  void *all = me->pending_all;
+  const size_t bytes = me->pending_bytes;
+  if (!all) return TPF_OK; /* nothing travelling */
+  me->pending_all = NULL;
+  tpf_status_t s = wait_requests(me, me->exchange_requests, 2 * W, 1, "to enter the same call", W == 2 ? 1 - r : -1);
   if (s != TPF_OK) return s;
   for (int q = 0; q < W; q++) {
     const record_t *got = q == r ? &me->record_out : &me->records_in[q];
@@ -238,6 +257,11 @@ static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
   }
   me->exchanges++;
   return TPF_OK;
+}
+
+static tpf_status_t m_exchange(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes) {
+  tpf_status_t s = m_exchange_start(ep, mine, all, bytes);
+  return s == TPF_OK ? m_exchange_finish(ep) : s;
 }
 
 static tpf_status_t m_reserve(tpf_endpoint_t *ep, size_t bytes) {
@@ -428,6 +452,8 @@ static void m_destroy(tpf_endpoint_t *ep) {
 static const tpf_transport_t mpi_transport = {
     .name = "mpi",
     .exchange = m_exchange,
+    .exchange_start = m_exchange_start,
+    .exchange_finish = m_exchange_finish,
     .reserve = m_reserve,
     .buffer = m_buffer,
     .post = m_post,

@@ -90,6 +90,15 @@ typedef struct tpf_transport {
   int (*done)(tpf_endpoint_t *ep, int slot);
   /* Waits until the slot completes, bounded by the timeout; records the error. */
   tpf_status_t (*complete)(tpf_endpoint_t *ep, int slot);
+  /* exchange() in two halves, so that data can move while the records
+   * travel: start exchanges with the peers this rank shares memory with
+   * at once (a barrier among them) and sends this rank's record to those
+   * reached by messages; finish waits for theirs. `mine` and `all` must
+   * stay valid in between; after finish, `all` holds every record (with
+   * no peer reached by messages, already after start). finish without a
+   * started exchange returns TPF_OK. */
+  tpf_status_t (*exchange_start)(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes);
+  tpf_status_t (*exchange_finish)(tpf_endpoint_t *ep);
   /* Drives the progress of every pending slot (between GEMM blocks). */
   void (*progress)(tpf_endpoint_t *ep);
   /* NULL, or whether peer q shares this rank's memory (a message transport

@@ -222,12 +222,30 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static float small_out[4 * 8];
+
 /* One small call of this rank with inputs of k columns; returns its status. */
 static tpf_status_t small_call(tpf_comm_t *comm, int64_t k, int null_out) {
-  static float a[64 * 16], b[16 * 8], o[64 * 8];
+  static float a[64 * 16], b[16 * 8];
   tpf_matrix_t ma = {a, TPF_FLOAT32, 4 * world, k, k, 0}, mb = {b, TPF_FLOAT32, k, 8, 8, 0};
-  tpf_matrix_t mo = {o, TPF_FLOAT32, 4, 8, 8, 0};
+  tpf_matrix_t mo = {small_out, TPF_FLOAT32, 4, 8, 8, 0};
   return tpf_mm_reduce_scatter(comm, &ma, &mb, null_out ? NULL : &mo, NULL);
+}
+
+/* Whether every rank reaches every other through shared memory here (one
+ * host, TPF_MPI_LOCAL=shm, its default): calls agree before data moves.
+ * Otherwise some peer is reached by messages, and a call's fingerprint
+ * travels alongside its first data, so a disagreement fails the
+ * communicator. */
+static int all_shared(void) {
+  const char *local = getenv("TPF_MPI_LOCAL");
+  return !local || strcmp(local, "shm") == 0;
+}
+
+static int untouched_output(void) {
+  for (int i = 0; i < 4 * 8; i++)
+    if (small_out[i] != -7.0f) return 0;
+  return 1;
 }
 
 static tpf_comm_t *fresh(int timeout_ms) {
@@ -251,19 +269,39 @@ static int faults(void) {
   CHECK(got == TPF_ERR_INVALID && strstr(tpf_last_error(), me == 1 ? "timeout_ms" : "another rank") != NULL,
         "bad settings on rank 1: rank %d got %s: %s", me, tpf_status_string(got), tpf_last_error());
 
-  /* a healthy call first, then mismatched k: every rank TPF_ERR_MISMATCH */
+  /* a healthy call first, then mismatched k (the same m and n: the data
+   * would fit): every rank TPF_ERR_MISMATCH in the same words, and no
+   * output written. Where the fingerprints travel with the data, the
+   * communicator has failed: the next call says so; else it works. */
   comm = fresh(5000);
   CHECK_STATUS(small_call(comm, 8, 0), TPF_OK);
+  for (int i = 0; i < 4 * 8; i++) small_out[i] = -7.0f;
   tpf_status_t s = small_call(comm, me == world - 1 ? 9 : 8, 0);
-  CHECK(s == TPF_ERR_MISMATCH && strstr(tpf_last_error(), "k") != NULL, "mismatch: %s: %s", tpf_status_string(s),
-        tpf_last_error());
+  char words[200];
+  snprintf(words, sizeof words, "rank %d passed k=9 but rank 0 passed k=8", world - 1);
+  CHECK(s == TPF_ERR_MISMATCH && strstr(tpf_last_error(), words) != NULL, "mismatch: rank %d: %s: %s", me,
+        tpf_status_string(s), tpf_last_error());
+  CHECK(untouched_output(), "mismatch: rank %d wrote its output", me);
+  s = small_call(comm, 8, 0);
+  if (all_shared())
+    CHECK(s == TPF_OK, "after a mismatch on one host: rank %d got %s: %s", me, tpf_status_string(s), tpf_last_error());
+  else
+    CHECK(s == TPF_ERR_MISMATCH && strstr(tpf_last_error(), words) != NULL,
+          "after a mismatch over messages: rank %d got %s: %s", me, tpf_status_string(s), tpf_last_error());
   tpf_comm_destroy(comm);
 
   /* one rank rejects its own arguments: it gets TPF_ERR_INVALID, the others TPF_ERR_PEER */
   comm = fresh(5000);
+  for (int i = 0; i < 4 * 8; i++) small_out[i] = -7.0f;
   s = small_call(comm, 8, me == 1);
   CHECK(s == (me == 1 ? TPF_ERR_INVALID : TPF_ERR_PEER), "rejection: rank %d got %s: %s", me, tpf_status_string(s),
         tpf_last_error());
+  CHECK(me == 1 || strstr(tpf_last_error(), "rank 1 rejected its arguments (TPF_ERR_INVALID: out is NULL)"),
+        "rejection: rank %d: %s", me, tpf_last_error());
+  CHECK(untouched_output(), "rejection: rank %d wrote its output", me);
+  s = small_call(comm, 8, 0);
+  CHECK(all_shared() ? s == TPF_OK : s == TPF_ERR_PEER && strstr(tpf_last_error(), "rank 1 rejected its arguments"),
+        "after a rejection: rank %d got %s: %s", me, tpf_status_string(s), tpf_last_error());
   tpf_comm_destroy(comm);
 
   /* the last rank never calls: the others time out at the timeout */
@@ -280,6 +318,10 @@ static int faults(void) {
   if (me == world - 1) { /* it has been told: its next call fails at once */
     double t0 = now_s();
     s = small_call(comm, 8, 0);
+    /* Where fingerprints travel with the data, the others sent everything
+     * this call needs before they gave up: it may still complete, if the
+     * notice comes after; the call after it fails. */
+    if (s == TPF_OK && !all_shared()) s = small_call(comm, 8, 0);
     CHECK(s == TPF_ERR_TIMEOUT && now_s() - t0 < 0.3, "the missing rank then got %s after %.2f s: %s",
           tpf_status_string(s), now_s() - t0, tpf_last_error());
   }
