@@ -28,8 +28,13 @@ extern "C" {
  * (in cfg->shm_dir, as tpf_comm_init_rank does) and through MPI only with
  * other hosts; TPF_MPI_LOCAL=mpi sends everything through MPI. The results
  * are the same bits either way, and the same as thread ranks'.
- * threads_per_rank 0 divides the cores of each host among the ranks on it. Destroy the communicator before MPI_Finalize.
- * Writes *comm only on success. */
+ * Between ranks that talk by messages, a call's fingerprint travels with
+ * its first data rather than a round trip ahead: a mismatched call, or one
+ * a rank rejects, then fails the communicator on every rank (the later
+ * calls return the same error), as data may already be in flight.
+ * threads_per_rank 0 divides the cores of each host among the ranks on
+ * it. Destroy the communicator before MPI_Finalize. Writes *comm only on
+ * success. */
 TPF_API tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg);
 
 #ifdef __cplusplus

@@ -1,5 +1,6 @@
 /* Argument checking under random input: every byte string is turned into a
- * call of tpf_mm_reduce_scatter, tpf_reduce_scatter or tpf_gemm with
+ * call of tpf_mm_reduce_scatter, tpf_reduce_scatter or tpf_gemm (or of
+ * tpf_mem_alloc and tpf_mem_free, with odd sizes and pointers) with
  * arbitrary shapes, dtypes, leading dimensions, flags, options and
  * overlapping views. Every view is either honest (at most 40 x 40 inside
  * one arena) or breaks a rule (a size <= 0 or too large to address, a NULL
@@ -59,7 +60,7 @@ static tpf_matrix_t take_matrix(reader_t *r) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!comm && tpf_comm_init_all(&comm, 1, NULL) != TPF_OK) abort();
   reader_t r = {data, size, 0};
-  int which = (int)take(&r, 3);
+  int which = (int)take(&r, 4);
   tpf_matrix_t a = take_matrix(&r), b = take_matrix(&r), out = take_matrix(&r);
   tpf_mm_options_t opt = TPF_MM_OPTIONS_INIT;
   int64_t counts[1];
@@ -97,7 +98,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tpf_status_t s;
   if (which == 0) s = tpf_mm_reduce_scatter(comm, &a, &b, &out, &opt);
   else if (which == 1) s = tpf_reduce_scatter(comm, &a, &out, &opt);
-  else {
+  else if (which == 3) { /* memory to share: a size, where to put it, and a release */
+    void *p = NULL;
+    size_t bytes = take(&r, 2) ? (size_t)take_size(&r) : take(&r, 1 << 20);
+    s = tpf_mem_alloc(comm, bytes, take(&r, 4) ? &p : NULL);
+    if (s == TPF_OK && !p) abort();
+    if (s == TPF_OK || take(&r, 2)) {
+      void *wrong = take(&r, 2) ? NULL : (char *)arena + take(&r, 1024);
+      tpf_status_t f = tpf_mem_free(comm, s == TPF_OK && take(&r, 2) ? p : wrong);
+      if (f == TPF_OK && !(s == TPF_OK && p)) abort(); /* freed what it never gave */
+      if (s == TPF_OK && f != TPF_OK && tpf_mem_free(comm, p) != TPF_OK) abort();
+      if (s == TPF_OK) s = f;
+    }
+  } else {
     tpf_gemm_options_t g = TPF_GEMM_OPTIONS_INIT;
     g.bias = opt.bias;
     g.accumulate = (int)take(&r, 3) == 0;
