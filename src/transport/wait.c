@@ -14,6 +14,14 @@
  * at the group's failure status, whatever wake-ups it may miss. */
 enum { SLEEP_SLICE_NS = 10 * 1000 * 1000 };
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 static void futex_wait(const tpf_waiter_t *w, _Atomic uint32_t *word, uint32_t seen,
                        int64_t ns) {
   struct timespec ts = {ns / 1000000000, ns % 1000000000};
@@ -40,8 +48,11 @@ tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint3
     int64_t now = tpf_now_ns();
     if (now >= deadline) return TPF_ERR_TIMEOUT;
     if (now - start < w->spin_ns) {
-      /* Yield now and then so that more ranks than cores still progress. */
+      /* Yield now and then so that more ranks than cores still progress;
+       * between looks, pause: a spinner on the poster's sibling hardware
+       * thread leaves it the core. */
       if (++spins % 64 == 0) sched_yield();
+      else cpu_relax();
       continue;
     }
     if (check) {
