@@ -291,12 +291,13 @@ TPF_API tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in
 /* Collective: allocates `bytes` (> 0; may differ between ranks) of zeroed
  * memory, aligned to 64 bytes and its pages touched, that the other ranks
  * of comm can read where it is. When the input of tpf_reduce_scatter lies
- * in such memory on every rank, process ranks (shm, or MPI ranks that all
- * share one host) read each other's inputs in place, as thread ranks do,
- * instead of copying what they hand out through the communicator's
- * buffers: a faster reduce-scatter (see the README). Any memory works with
- * every call; this one only saves the copy. Every rank calls it at the
- * same point of its sequence of collective calls (TPF_ERR_MISMATCH
+ * in such memory on every rank, process ranks (shm, or MPI ranks of one
+ * host) read each other's inputs in place, as thread ranks do, instead of
+ * copying what they hand out through the communicator's buffers: a faster
+ * reduce-scatter (see the README). Over MPI the ranks of each host share
+ * with each other; ranks on other hosts still get messages. Any memory
+ * works with every call; this one only saves the copy. Every rank calls it
+ * at the same point of its sequence of collective calls (TPF_ERR_MISMATCH
  * otherwise). If a rank cannot allocate its part (a full /dev/shm:
  * TPF_ERR_NOMEM) every rank fails (the others with TPF_ERR_PEER) and
  * nothing stays allocated. The memory leaves no name in /dev/shm and lives

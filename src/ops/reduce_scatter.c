@@ -144,9 +144,15 @@ tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
 }
 
-/* The bytes that `rows` rows of n elements (leading dimension ld) span. */
-static size_t span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es) {
+size_t tpf_span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es) {
   return rows < 1 ? 0 : (size_t)((rows - 1) * ld + n) * es;
+}
+
+const void *tpf_rsc_peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q) {
+  tpf_endpoint_t *ep = comm->ep;
+  const tpf_fingerprint_t *f = &comm->fingerprints[q];
+  return ep->transport->peer_memory(ep, q, (uintptr_t)f->in_addr,
+                                    tpf_span_bytes(p->m, p->n, f->in_ld, tpf_dtype_size(p->dtype)));
 }
 
 /* Whether every rank can read every other rank's input where it is: always
@@ -156,13 +162,8 @@ static size_t span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es) {
 static int reads_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   if (comm->reach == TPF_REACH_IN_PLACE) return 1;
   if (comm->reach != TPF_REACH_SHARED) return 0;
-  tpf_endpoint_t *ep = comm->ep;
-  const size_t es = tpf_dtype_size(p->dtype);
-  for (int q = 0; q < comm->size; q++) {
-    const tpf_fingerprint_t *f = &comm->fingerprints[q];
-    if (!ep->transport->peer_memory(ep, q, (uintptr_t)f->in_addr, span_bytes(p->m, p->n, f->in_ld, es)))
-      return 0;
-  }
+  for (int q = 0; q < comm->size; q++)
+    if (!tpf_rsc_peer_input(comm, p, q)) return 0;
   return 1;
 }
 
@@ -187,7 +188,7 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
       lds[q] = q == r ? p->in_ld : fp[q].in_ld;
       from[q] = q == r ? (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es
                        : tr->peer_memory(ep, q, (uintptr_t)fp[q].in_addr + (size_t)((first + r0) * lds[q]) * es,
-                                         span_bytes(r1 - r0, p->n, lds[q], es));
+                                         tpf_span_bytes(r1 - r0, p->n, lds[q], es));
     }
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = own_chunk_epilogue(p, r0, streams);

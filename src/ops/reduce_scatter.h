@@ -53,6 +53,14 @@ tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out
  * path) streamed stores measured slower. */
 int tpf_sum_streams(int64_t block_bytes);
 
+/* The bytes that `rows` rows of n elements (leading dimension ld) span. */
+size_t tpf_span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es);
+
+/* Where this rank reads rank q's input (which q published in its
+ * fingerprint) in place, or NULL: q's input does not lie in memory q
+ * shared with this rank (tpf_mem_alloc). */
+const void *tpf_rsc_peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q);
+
 /* Reserves this rank's buffer (and requests, over messages). Local. */
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p);
 

@@ -315,8 +315,9 @@ tpf_status_t tpf_mm_rs_msg_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
 
 /* The standalone reduce-scatter: every rank hands out the blocks of r+1,
  * r+2, ... chunk by chunk (to an owner of this host as a copy in its buffer
- * and a post, as in reduce_scatter.c; to another by a message, straight
- * from the input when its rows are contiguous), and sums its own block,
+ * and a post, as in reduce_scatter.c, or only the post when the owner
+ * reads the input in place, from tpf_mem_alloc memory; to another by a
+ * message, straight from the input when its rows are contiguous), and sums its own block,
  * chunk by chunk as it arrives, over ranks 0..W-1 in the input dtype's
  * values, like the shared-memory path. */
 static int64_t staged_elems(const tpf_rsc_problem_t *p) { return p->in_ld == p->n ? 0 : p->m * p->n; }
@@ -338,6 +339,9 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   char *copies = (char *)tr->buffer(ep, r);
   char *received = copies + (size_t)(p->m * n) * es;
   char *staged = received + (size_t)(W * largest(p->row_offsets, W) * n) * es;
+  /* An input in memory this rank shared (tpf_mem_alloc) is read in place
+   * by the owners of this host; every rank can tell (tpf_rsc_peer_input). */
+  const int read_in_place = tr->peer_memory(ep, r, (uintptr_t)p->in, tpf_span_bytes(p->m, n, p->in_ld, es)) != NULL;
   tpf_status_t st = post_receives(ep, arrivals.recv_base, N, received, es, own_rows, n);
   for (int s = 1; s < W && st == TPF_OK; s++) {
     int j = (r + s) % W;
@@ -346,7 +350,7 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
       int64_t r0 = chunk_start(rows, N, c), count = chunk_start(rows, N, c + 1) - r0, first = p->row_offsets[j] + r0;
       const char *from = (const char *)p->in + (size_t)(first * p->in_ld) * es;
       int local = shares(ep, j);
-      if (local || staged_elems(p)) { /* a copy the owner reads, or rows with gaps made contiguous */
+      if (local ? !read_in_place : staged_elems(p) > 0) { /* a copy the owner reads, or rows made contiguous */
         char *to = (local ? copies : staged) + (size_t)(first * n) * es;
         int64_t t = tpf_trace_begin(p->trace);
         for (int64_t i = 0; i < count; i++)
@@ -361,6 +365,12 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   if (st == TPF_OK) st = tpf_agree_finish(comm); /* before anything received is used */
   own_sources(comm, (const char *)p->in + (size_t)(p->row_offsets[r] * p->in_ld) * es, p->in_ld, received, es,
               own_rows, p->row_offsets[r], n);
+  for (int q = 0; q < W; q++) { /* peers of this host whose inputs are read in place */
+    const char *input = shares(ep, q) ? tpf_rsc_peer_input(comm, p, q) : NULL;
+    if (!input) continue;
+    comm->ld_scratch[q] = comm->fingerprints[q].in_ld;
+    ((const void **)comm->peer_scratch)[q] = input + (size_t)(p->row_offsets[r] * comm->ld_scratch[q]) * es;
+  }
   const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, 0);
   for (int c = 0; c < N && st == TPF_OK; c++)
     if ((st = await_chunk(ep, &arrivals, c, p->trace)) == TPF_OK)

@@ -279,31 +279,44 @@ static float *m_buffer(tpf_endpoint_t *ep, int q) {
   return q == ep->rank ? me->buffer : NULL;
 }
 
-/* Memory to share: over the host's shared memory when every rank is on
- * this host (its ranks follow comm ranks); otherwise each rank's own,
- * which no peer reads in place. */
-static tpf_endpoint_t *one_host(mpi_endpoint_t *me) {
-  return me->local && me->local->size == me->base.size ? me->local : NULL;
-}
-
+/* Memory to share: over the shared memory of this host's ranks where it
+ * has others (they make it together, as over shm; with several hosts every
+ * rank then learns whether all hosts succeeded), so that they read it in
+ * place; a rank alone on its host gets its own memory. Either way each
+ * rank takes part in one exchange of all ranks (none with one host). */
 static tpf_status_t m_share(tpf_endpoint_t *ep, size_t bytes, void **mine) {
-  tpf_endpoint_t *host = one_host(self(ep));
-  return host ? host->transport->share(host, bytes, mine) : tpf_regions_share_private(ep, &self(ep)->own, bytes, mine);
+  mpi_endpoint_t *me = self(ep);
+  tpf_endpoint_t *host = me->local;
+  if (!host) return tpf_regions_share_private(ep, &me->own, bytes, mine);
+  void *made = NULL;
+  tpf_status_t s = host->transport->share(host, bytes, &made);
+  if (host->size < ep->size) {
+    tpf_status_t everyone = tpf_regions_agree(ep, &me->own, s, (uintptr_t)made, bytes);
+    if (everyone != TPF_OK && s == TPF_OK) host->transport->unshare(host, made); /* (all of this host do) */
+    s = everyone;
+  }
+  if (s == TPF_OK) *mine = made;
+  return s;
 }
 
 static size_t m_shared_bytes(tpf_endpoint_t *ep, const void *mine) {
-  tpf_endpoint_t *host = one_host(self(ep));
-  return host ? host->transport->shared_bytes(host, mine) : tpf_regions_own_bytes(&self(ep)->own, ep->rank, mine);
+  mpi_endpoint_t *me = self(ep);
+  return me->local ? me->local->transport->shared_bytes(me->local, mine)
+                   : tpf_regions_own_bytes(&me->own, ep->rank, mine);
 }
 
 static tpf_status_t m_unshare(tpf_endpoint_t *ep, void *mine) {
-  tpf_endpoint_t *host = one_host(self(ep));
-  return host ? host->transport->unshare(host, mine) : tpf_regions_unshare_private(ep, &self(ep)->own, mine);
+  mpi_endpoint_t *me = self(ep);
+  return me->local ? me->local->transport->unshare(me->local, mine)
+                   : tpf_regions_unshare_private(ep, &me->own, mine);
 }
 
+/* This host's ranks (this one included) read each other's shared memory. */
 static const void *m_peer_memory(tpf_endpoint_t *ep, int q, uintptr_t addr, size_t bytes) {
-  tpf_endpoint_t *host = one_host(self(ep));
-  return host ? host->transport->peer_memory(host, q, addr, bytes) : NULL;
+  mpi_endpoint_t *me = self(ep);
+  if (me->local)
+    return me->local_rank[q] < 0 ? NULL : me->local->transport->peer_memory(me->local, me->local_rank[q], addr, bytes);
+  return q == ep->rank ? tpf_regions_translate(&me->own, q, addr, bytes) : NULL;
 }
 
 static int m_shares(tpf_endpoint_t *ep, int q) {

@@ -108,6 +108,25 @@ static void *run_rsc(void *arg) {
   return NULL;
 }
 
+/* The pretend host of rank q under TPF_MPI_LOCAL (shm: one host; shm:N:
+ * q mod N; mpi: a host each). */
+static int host_of(int q) {
+  const char *local = getenv("TPF_MPI_LOCAL");
+  if (!local || strcmp(local, "shm") == 0) return 0;
+  if (strncmp(local, "shm:", 4) == 0) return q % atoi(local + 4);
+  return q;
+}
+
+/* Rows this rank copied for owners on its host (the trace's COPY events). */
+static int copies_for_host_peers(const tpf_trace_t *t) {
+  int n = 0;
+  for (int e = 0; e < t->count; e++) {
+    int q = t->events[e].peer;
+    n += t->events[e].kind == TPF_EVENT_COPY && q >= 0 && q != me && host_of(q) == host_of(me);
+  }
+  return n;
+}
+
 /* The standalone reduce-scatter over MPI and over thread ranks: same bits. */
 static void check_reduce_scatter(tpf_dtype_t t, int64_t n, int64_t pad, const int64_t *counts, int avg, int turn) {
   const size_t es = t == TPF_FLOAT32 ? 4 : 2;
@@ -139,16 +158,27 @@ static void check_reduce_scatter(tpf_dtype_t t, int64_t n, int64_t pad, const in
   tpf_matrix_t out = {mine, t, counts[me], n, n, 0};
   tpf_comm_t *comm = NULL;
   CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, NULL), TPF_OK);
-  CHECK_STATUS(tpf_reduce_scatter(comm, &jobs[me].in, &out, &jobs[me].opt), TPF_OK);
-  /* the same input in memory the ranks share (read in place where they
-   * all share a host): the same bits */
+  tpf_event_t events[512];
+  tpf_trace_t trace = {events, 512, 0, 0};
+  tpf_mm_options_t traced = jobs[me].opt;
+  traced.trace = &trace;
+  CHECK_STATUS(tpf_reduce_scatter(comm, &jobs[me].in, &out, &traced), TPF_OK);
+  int host_peers = 0;
+  for (int q = 0; q < world; q++) host_peers += q != me && host_of(q) == host_of(me);
+  CHECK((copies_for_host_peers(&trace) > 0) == (host_peers > 0), "rank %d with %d peers on its host copied %d times",
+        me, host_peers, copies_for_host_peers(&trace));
+  /* the same input in memory the ranks share: the same bits, and the
+   * ranks of a host read each other's where it is (no copy) */
   void *shared = NULL, *again = calloc((size_t)(counts[me] * n + 1), es);
   CHECK_STATUS(tpf_mem_alloc(comm, (size_t)(m * ld) * es, &shared), TPF_OK);
   if (shared) {
     memcpy(shared, jobs[me].in.data, (size_t)(m * ld) * es);
     tpf_matrix_t in = jobs[me].in, out_again = {again, t, counts[me], n, n, 0};
     in.data = shared;
-    CHECK_STATUS(tpf_reduce_scatter(comm, &in, &out_again, &jobs[me].opt), TPF_OK);
+    trace.count = trace.dropped = 0;
+    CHECK_STATUS(tpf_reduce_scatter(comm, &in, &out_again, &traced), TPF_OK);
+    CHECK(copies_for_host_peers(&trace) == 0, "rank %d copied its shared input %d times for peers on its host", me,
+          copies_for_host_peers(&trace));
     CHECK(memcmp(mine, again, (size_t)(counts[me] * n) * es) == 0, "reduce-scatter %s n=%lld: rank %d differs "
           "with its input in shared memory", dtype_text(t), (long long)n, me);
     CHECK_STATUS(tpf_mem_free(comm, shared), TPF_OK);
