@@ -10,7 +10,6 @@
  *    communicator still works; a rank that dies: TPF_ERR_PEER in bounded
  *    time; nothing left in /dev/shm, live memory released by destroy. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -21,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../shm_files.h"
 #include "../test.h"
 #include "tpfuse.h"
 
@@ -194,18 +194,6 @@ static void *thread_main(void *p) {
   return NULL;
 }
 
-/* The id's segments left in a directory. */
-static int leftovers(const char *dir, const tpf_unique_id_t *id) {
-  char text[TPF_UNIQUE_ID_STRING_BYTES], stem[64];
-  tpf_unique_id_to_string(id, text, sizeof text);
-  snprintf(stem, sizeof stem, "tpf-%.32s", text + 5); /* the 16 random bytes */
-  DIR *d = opendir(dir);
-  int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));) n += strncmp(e->d_name, stem, strlen(stem)) == 0;
-  if (d) closedir(d);
-  return n;
-}
-
 /* Runs the job on W ranks; 0, or the number of the id's segments left. */
 static int run(const job_t *c) {
   memset(reports, 0, sizeof *reports * MAX_W);
@@ -322,11 +310,7 @@ static void check_small_tmpfs(void) {
   for (int r = 0; r < 2; r++)
     for (int i = 1; i < 3; i++)
       CHECK(reports[r].status[i] == TPF_OK, "rank %d call %d after the failure: %s", r, i, reports[r].error[i]);
-  DIR *d = opendir(dir);
-  int files = 0;
-  for (struct dirent *e; d && (e = readdir(d));) files += e->d_name[0] != '.';
-  if (d) closedir(d);
-  CHECK(files == 0, "%d files left in the small tmpfs", files);
+  CHECK(count_entries(dir) == 0, "%d files left in the small tmpfs", count_entries(dir));
   umount(dir);
   rmdir(dir);
 }

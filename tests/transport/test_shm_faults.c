@@ -6,7 +6,6 @@
  * tmpfs too small (a clear TPF_ERR_NOMEM, never SIGBUS), and the argument
  * rules of tpf_comm_init_rank and of unique ids. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../shm_files.h"
 #include "../test.h"
 #include "tpfuse.h"
 
@@ -39,26 +39,6 @@ typedef struct report {
 } report_t;
 
 static report_t *reports; /* W entries, shared with the children */
-
-static int count_entries(const char *dir) {
-  DIR *d = opendir(dir);
-  int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
-  if (d) closedir(d);
-  return n;
-}
-
-/* The segments of an id left in a directory. */
-static int leftovers(const char *dir, const tpf_unique_id_t *id) {
-  char text[TPF_UNIQUE_ID_STRING_BYTES], stem[64];
-  tpf_unique_id_to_string(id, text, sizeof text);
-  snprintf(stem, sizeof stem, "tpf-%.32s", text + 5); /* the 16 random bytes */
-  DIR *d = opendir(dir);
-  int n = 0;
-  for (struct dirent *e; d && (e = readdir(d));) n += strncmp(e->d_name, stem, strlen(stem)) == 0;
-  if (d) closedir(d);
-  return n;
-}
 
 typedef enum behaviour { CALL_LOOP, NEVER_CALL, CALL_WRONG_K, ABORT_LATER, CALL_ONCE } behaviour_t;
 
