@@ -242,22 +242,9 @@ int cmd_bench(int argc, char **argv) {
       shapes[given++] = (bench_shape_t){m, k, n};
       nshapes = given;
     } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
-      char copy[64];
-      snprintf(copy, sizeof copy, "%s", v);
-      nworlds = 0;
-      for (char *t = strtok(copy, ","); t && nworlds < 8; t = strtok(NULL, ",")) worlds[nworlds++] = atoi(t);
+      nworlds = parse_int_list(v, worlds, 8);
     } else if ((v = option_value(argc, argv, &i, "--dtype"))) {
-      char copy[64];
-      snprintf(copy, sizeof copy, "%s", v);
-      ntypes = 0;
-      for (char *t = strtok(copy, ","); t && ntypes < 3; t = strtok(NULL, ",")) {
-        int d = parse_dtype(t);
-        if (d < 0) {
-          fprintf(stderr, "tpfuse bench: --dtype %s: choose fp16, bf16 or fp32\n", t);
-          return 2;
-        }
-        types[ntypes++] = (tpf_dtype_t)d;
-      }
+      if ((ntypes = parse_dtype_list("bench", v, types, 3)) < 0) return 2;
     } else {
       fprintf(stderr, "tpfuse bench: unknown option '%s' (see --help)\n", argv[i]);
       return 2;

@@ -214,9 +214,7 @@ int cmd_bench_rs(int argc, char **argv) {
     } else if ((v = option_value(argc, argv, &i, "--json"))) {
       json_path = v;
     } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
-      snprintf(copy, sizeof copy, "%s", v);
-      nworlds = 0;
-      for (char *t = strtok(copy, ","); t && nworlds < 8; t = strtok(NULL, ",")) worlds[nworlds++] = atoi(t);
+      nworlds = parse_int_list(v, worlds, 8);
     } else if ((v = option_value(argc, argv, &i, "--bytes"))) {
       snprintf(copy, sizeof copy, "%s", v);
       nsizes = 0;
@@ -226,16 +224,7 @@ int cmd_bench_rs(int argc, char **argv) {
           return 2;
         }
     } else if ((v = option_value(argc, argv, &i, "--dtype"))) {
-      snprintf(copy, sizeof copy, "%s", v);
-      ntypes = 0;
-      for (char *t = strtok(copy, ","); t && ntypes < 3; t = strtok(NULL, ",")) {
-        int d = parse_dtype(t);
-        if (d < 0) {
-          fprintf(stderr, "tpfuse bench-rs: --dtype %s: choose fp16, bf16 or fp32\n", t);
-          return 2;
-        }
-        types[ntypes++] = (tpf_dtype_t)d;
-      }
+      if ((ntypes = parse_dtype_list("bench-rs", v, types, 3)) < 0) return 2;
     } else {
       fprintf(stderr, "tpfuse bench-rs: unknown option '%s' (see --help)\n", argv[i]);
       return 2;

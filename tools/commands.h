@@ -23,6 +23,13 @@ int parse_dtype(const char *text);
 /* fp16, bf16 or fp32. */
 const char *dtype_text(tpf_dtype_t t);
 
+/* A comma-separated list of up to `most` dtypes ("bf16,fp32") into types;
+ * the count, or -1 after a message naming `command` and the bad item. */
+int parse_dtype_list(const char *command, const char *text, tpf_dtype_t *types, int most);
+/* A comma-separated list of up to `most` integers ("2,4") into values;
+ * the count. */
+int parse_int_list(const char *text, int *values, int most);
+
 /* "threads" -> RS_THREADS, "shm" -> RS_SHM (forked processes), "mpi" ->
  * RS_MPI (built with MPI); -1 (and a message) else. */
 int parse_transport(const char *text);

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -55,6 +56,29 @@ int wants_help(int argc, char **argv) {
 
 const char *dtype_text(tpf_dtype_t t) {
   return t == TPF_FLOAT16 ? "fp16" : t == TPF_BFLOAT16 ? "bf16" : "fp32";
+}
+
+int parse_dtype_list(const char *command, const char *text, tpf_dtype_t *types, int most) {
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", text);
+  int count = 0;
+  for (char *t = strtok(copy, ","); t && count < most; t = strtok(NULL, ",")) {
+    int d = parse_dtype(t);
+    if (d < 0) {
+      fprintf(stderr, "tpfuse %s: --dtype %s: choose fp16, bf16 or fp32\n", command, t);
+      return -1;
+    }
+    types[count++] = (tpf_dtype_t)d;
+  }
+  return count;
+}
+
+int parse_int_list(const char *text, int *values, int most) {
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", text);
+  int count = 0;
+  for (char *t = strtok(copy, ","); t && count < most; t = strtok(NULL, ",")) values[count++] = atoi(t);
+  return count;
 }
 
 int print_result(const rs_case_t *c, const rs_result_t *r) {
