@@ -30,6 +30,12 @@ tpf_gemm_operand_t tpf_gemm_operand_from_row(tpf_gemm_operand_t x, int64_t row) 
   return x;
 }
 
+tpf_gemm_epilogue_t tpf_gemm_epilogue_from_row(tpf_gemm_epilogue_t e, int64_t row) {
+  e.out = (char *)e.out + (size_t)(row * e.out_ld) * tpf_dtype_size(e.out_dtype);
+  if (e.addend) e.addend += row * e.addend_ld;
+  return e;
+}
+
 static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
   return (size_t)(round_up(k->mc, k->mr) * tpf_pack_k(k->format, k->kc) * tpf_pack_bytes(k->format));
 }

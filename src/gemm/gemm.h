@@ -46,6 +46,10 @@ struct tpf_gemm_epilogue {
                            returns out to anyone. */
 };
 
+/* The same epilogue for the rows from `row` on: its out (and its addend,
+ * if any) start at that row. */
+tpf_gemm_epilogue_t tpf_gemm_epilogue_from_row(tpf_gemm_epilogue_t e, int64_t row);
+
 /* Orders the streamed stores of earlier epilogues before later stores. */
 static inline void tpf_gemm_stream_fence(void) {
 #if defined(__x86_64__) || defined(__i386__)

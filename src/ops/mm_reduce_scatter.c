@@ -167,13 +167,6 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   return st;
 }
 
-/* The epilogue that finishes the sums of this rank's own rows from r0 on. */
-static tpf_gemm_epilogue_t own_block_epilogue(const tpf_rs_problem_t *p, int64_t r0, int stream) {
-  size_t es = tpf_dtype_size(p->out_dtype);
-  return tpf_sum_epilogue(p->divisor, p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->out_dtype,
-                          p->out_ld, stream);
-}
-
 static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
@@ -198,7 +191,8 @@ static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     const void **partials = (const void **)comm->peer_scratch;
     for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q), comm->ld_scratch[q] = p->n;
     tpf_gemm_epilogue_t final =
-        own_block_epilogue(p, 0, tpf_sum_streams(owner_rows(p, r) * p->n * (int64_t)tpf_dtype_size(p->out_dtype)));
+        tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld,
+                         tpf_sum_streams(owner_rows(p, r) * p->n * (int64_t)tpf_dtype_size(p->out_dtype)));
     tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r], owner_rows(p, r), p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, -1, -1);
     t = tpf_trace_begin(p->trace);
@@ -218,7 +212,8 @@ static void reduce_own_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int c)
   for (int q = 0; q < W; q++) partials[q] = comm->ep->transport->buffer(comm->ep, q), comm->ld_scratch[q] = p->n;
   int64_t rows = owner_rows(p, r), r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
   int64_t t = tpf_trace_begin(p->trace);
-  tpf_gemm_epilogue_t final = own_block_epilogue(p, r0, 0); /* posts follow: no streaming */
+  tpf_gemm_epilogue_t final = /* posts follow: no streaming */
+      tpf_gemm_epilogue_from_row(tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, 0), r0);
   tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r] + r0, r1 - r0, p->n, &final);
   tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
 }

@@ -130,13 +130,6 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
   }
 }
 
-/* The epilogue that finishes the sums of this rank's own rows from r0 on. */
-static tpf_gemm_epilogue_t own_chunk_epilogue(const tpf_rsc_problem_t *p, int64_t r0, int stream) {
-  size_t es = tpf_dtype_size(p->dtype);
-  return tpf_sum_epilogue(p->divisor, p->bias, (char *)p->out + (size_t)(r0 * p->out_ld) * es, p->dtype, p->out_ld,
-                          stream);
-}
-
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   if (comm->reach != TPF_REACH_MESSAGES) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
@@ -181,7 +174,8 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const tpf_fingerprint_t *fp = comm->fingerprints; /* every rank's input address */
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
-  const int streams = tpf_sum_streams(rows * p->n * (int64_t)es);
+  const tpf_gemm_epilogue_t block =
+      tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
   for (int c = 0; c < p->chunks; c++) {
     int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
     for (int q = 0; q < W; q++) {
@@ -191,7 +185,7 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
                                          tpf_span_bytes(r1 - r0, p->n, lds[q], es));
     }
     int64_t t = tpf_trace_begin(p->trace);
-    tpf_gemm_epilogue_t final = own_chunk_epilogue(p, r0, streams);
+    tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
     tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
   }
@@ -223,6 +217,9 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
   char *mine = (char *)tr->buffer(ep, r);
+  /* (not streamed: between the copies and hand-overs here, streamed
+   * stores measured slower, W=2, fp32, 16 MiB per rank: 3.5 vs 2.7 ms) */
+  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, 0);
   tpf_status_t st = TPF_OK;
   for (int c = 0; c <= N && st == TPF_OK; c++) {
     for (int s = 0; s < W - 1 && c < N && st == TPF_OK; s++) { /* hand out chunk c */
@@ -255,9 +252,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
     }
     if (st != TPF_OK) break;
     int64_t t = tpf_trace_begin(p->trace);
-    /* (not streamed: between the copies and hand-overs here, streamed
-     * stores measured slower, W=2, fp32, 16 MiB per rank: 3.5 vs 2.7 ms) */
-    tpf_gemm_epilogue_t final = own_chunk_epilogue(p, r0, 0);
+    tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
     tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, d, -1);
     tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)(d + 1));

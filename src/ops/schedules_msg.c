@@ -241,8 +241,7 @@ static tpf_status_t await_chunk(tpf_endpoint_t *ep, const arrivals_t *a, int c, 
 static void reduce_chunk(tpf_comm_t *comm, tpf_dtype_t dtype, int64_t own_rows, int N, int c, int64_t n,
                          const tpf_gemm_epilogue_t *block, tpf_trace_t *trace) {
   int64_t r0 = chunk_start(own_rows, N, c);
-  tpf_gemm_epilogue_t epi = *block;
-  epi.out = (char *)block->out + (size_t)(r0 * block->out_ld) * tpf_dtype_size(block->out_dtype);
+  tpf_gemm_epilogue_t epi = tpf_gemm_epilogue_from_row(*block, r0);
   int64_t t = tpf_trace_begin(trace);
   tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, dtype, r0,
                chunk_start(own_rows, N, c + 1) - r0, n, &epi);
