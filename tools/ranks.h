@@ -4,6 +4,7 @@
 #ifndef TPF_TOOLS_RANKS_H
 #define TPF_TOOLS_RANKS_H
 
+#include "harness.h" /* RS_THREADS, RS_SHM, RS_MPI */
 #include "tpfuse.h"
 
 /* The work of rank `rank` on its communicator. */

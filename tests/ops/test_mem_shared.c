@@ -10,18 +10,15 @@
  *    communicator still works; a rank that dies: TPF_ERR_PEER in bounded
  *    time; nothing left in /dev/shm, live memory released by destroy. */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../shm_files.h"
 #include "../test.h"
+#include "ranks.h"
 #include "tpfuse.h"
 
 enum { MAX_W = 3, PAD = 5, EVENTS = 4096 };
@@ -46,8 +43,8 @@ typedef struct job {
 
 /* What each rank reports, in memory shared with forked ranks. */
 typedef struct report {
-  int status[8];
-  char error[8][300];
+  int status[6];
+  char error[6][300];
   int copies;      /* COPY events of the shared-input call */
   int wrong;       /* elements that differ from the expected sums */
   int differ;      /* elements that differ between shared and private inputs */
@@ -56,6 +53,13 @@ typedef struct report {
 } report_t;
 
 static report_t *reports;
+
+/* Whether each rank got its communicator (ranks_run). */
+typedef struct starts {
+  tpf_status_t status[MAX_W];
+  char error[MAX_W][256];
+} starts_t;
+static starts_t *starts;
 
 static double now(void) {
   struct timespec ts;
@@ -182,48 +186,22 @@ static void rank_job(const job_t *c, tpf_comm_t *comm, int r) {
   rep->done = 1;
 }
 
-typedef struct thread_arg {
-  const job_t *c;
-  tpf_comm_t *comm;
-  int r;
-} thread_arg_t;
+static void rank_body(tpf_comm_t *comm, int r, void *arg) { rank_job(arg, comm, r); }
 
-static void *thread_main(void *p) {
-  thread_arg_t *t = p;
-  rank_job(t->c, t->comm, t->r);
-  return NULL;
-}
-
-/* Runs the job on W ranks; 0, or the number of the id's segments left. */
+/* Runs the job on W ranks; the number of files their shared memory left
+ * (in a directory of its own, or the job's small tmpfs). */
 static int run(const job_t *c) {
   memset(reports, 0, sizeof *reports * MAX_W);
-  if (!c->processes) {
-    tpf_comm_t *comms[MAX_W];
-    CHECK_STATUS(tpf_comm_init_all(comms, c->W, NULL), TPF_OK);
-    pthread_t th[MAX_W];
-    thread_arg_t args[MAX_W];
-    for (int r = 0; r < c->W; r++) args[r] = (thread_arg_t){c, comms[r], r};
-    for (int r = 0; r < c->W; r++) pthread_create(&th[r], NULL, thread_main, &args[r]);
-    for (int r = 0; r < c->W; r++) pthread_join(th[r], NULL);
-    for (int r = 0; r < c->W; r++) tpf_comm_destroy(comms[r]);
-    return 0;
-  }
-  tpf_unique_id_t id;
-  tpf_get_unique_id(&id);
+  char own_dir[] = "/dev/shm/tpf-test-XXXXXX";
   tpf_config_t cfg = TPF_CONFIG_INIT;
-  cfg.shm_dir = c->shm_dir;
+  cfg.shm_dir = c->shm_dir ? c->shm_dir : mkdtemp(own_dir);
   cfg.timeout_ms = 10000;
-  pid_t pids[MAX_W];
+  ranks_run(c->processes ? RS_SHM : RS_THREADS, c->W, &cfg, rank_body, (void *)c, starts->status, starts->error);
   for (int r = 0; r < c->W; r++)
-    if ((pids[r] = fork()) == 0) {
-      tpf_comm_t *comm;
-      tpf_status_t s = tpf_comm_init_rank(&comm, c->W, id, r, &cfg);
-      if (s == TPF_OK) rank_job(c, comm, r), tpf_comm_destroy(comm);
-      else note(&reports[r], 7, s);
-      _exit(0);
-    }
-  for (int r = 0; r < c->W; r++) waitpid(pids[r], NULL, 0);
-  return leftovers(c->shm_dir ? c->shm_dir : "/dev/shm", &id);
+    CHECK(starts->status[r] == TPF_OK, "rank %d: no communicator: %s", r, starts->error[r]);
+  int left = cfg.shm_dir ? count_entries(cfg.shm_dir) : 0;
+  if (!c->shm_dir && cfg.shm_dir) rmdir(own_dir);
+  return left;
 }
 
 static const char *transport(const job_t *c) { return c->processes ? "shm" : "threads"; }
@@ -292,13 +270,8 @@ static void check_mismatch(void) {
 
 /* A tmpfs of 256 KiB: room for the control segment and small parts. */
 static void check_small_tmpfs(void) {
-  char dir[] = "/tmp/tpf-small-XXXXXX";
-  if (!mkdtemp(dir)) return;
-  if (mount("tpf-test", dir, "tmpfs", 0, "size=256k,mode=0700") != 0) {
-    printf("SKIP small tmpfs: cannot mount one here (%s)\n", strerror(errno));
-    rmdir(dir);
-    return;
-  }
+  char dir[32];
+  if (mount_small_tmpfs("256k", dir) != 0) return;
   job_t c = {SMALL_TMPFS, 2, 1, TPF_FLOAT32, 0, 0, 0, dir};
   CHECK(run(&c) == 0, "segments left in the small tmpfs");
   report_t *a = &reports[0], *b = &reports[1];
@@ -311,8 +284,7 @@ static void check_small_tmpfs(void) {
     for (int i = 1; i < 3; i++)
       CHECK(reports[r].status[i] == TPF_OK, "rank %d call %d after the failure: %s", r, i, reports[r].error[i]);
   CHECK(count_entries(dir) == 0, "%d files left in the small tmpfs", count_entries(dir));
-  umount(dir);
-  rmdir(dir);
+  unmount_small_tmpfs(dir);
 }
 
 static void check_death(void) {
@@ -325,6 +297,7 @@ static void check_death(void) {
 
 int main(void) {
   reports = mmap(NULL, sizeof *reports * MAX_W, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  starts = mmap(NULL, sizeof *starts, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   check_sums();
   check_rejections();
   check_mismatch();

@@ -9,10 +9,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../test.h"
+#include "ranks.h"
 #include "tpfuse.h"
 
 enum { MAX_W = 5, MAX_M = 40, MAX_N = 70, PAD = 3 };
@@ -36,6 +35,8 @@ typedef struct shared {
   unsigned char bias[MAX_N * 4];
   int status[MAX_W];
   char error[MAX_W][300];
+  tpf_status_t started[MAX_W]; /* communicators made (ranks_run) */
+  char start_error[MAX_W][256];
 } shared_t;
 
 static shared_t *sh;
@@ -60,41 +61,13 @@ static void call_rank(const rsc_case_t *c, tpf_comm_t *comm, int r) {
   snprintf(sh->error[r], sizeof sh->error[r], "%s", tpf_last_error());
 }
 
-typedef struct thread_arg {
-  const rsc_case_t *c;
-  tpf_comm_t *comm;
-  int r;
-} thread_arg_t;
-
-static void *thread_main(void *p) {
-  thread_arg_t *t = p;
-  call_rank(t->c, t->comm, t->r);
-  return NULL;
-}
+static void rank_body(tpf_comm_t *comm, int r, void *arg) { call_rank(arg, comm, r); }
 
 static void run(const rsc_case_t *c) {
-  if (!c->processes) {
-    tpf_comm_t *comms[MAX_W];
-    tpf_comm_init_all(comms, c->W, NULL);
-    pthread_t th[MAX_W];
-    thread_arg_t args[MAX_W];
-    for (int r = 0; r < c->W; r++) args[r] = (thread_arg_t){c, comms[r], r}, pthread_create(&th[r], NULL, thread_main, &args[r]);
-    for (int r = 0; r < c->W; r++) pthread_join(th[r], NULL);
-    for (int r = 0; r < c->W; r++) tpf_comm_destroy(comms[r]);
-    return;
-  }
-  tpf_unique_id_t id;
-  tpf_get_unique_id(&id);
-  pid_t pids[MAX_W];
-  for (int r = 0; r < c->W; r++)
-    if ((pids[r] = fork()) == 0) {
-      tpf_comm_t *comm;
-      sh->status[r] = tpf_comm_init_rank(&comm, c->W, id, r, NULL);
-      if (sh->status[r] == TPF_OK) call_rank(c, comm, r), tpf_comm_destroy(comm);
-      else snprintf(sh->error[r], sizeof sh->error[r], "%s", tpf_last_error());
-      _exit(0);
-    }
-  for (int r = 0; r < c->W; r++) waitpid(pids[r], NULL, 0);
+  ranks_run(c->processes ? RS_SHM : RS_THREADS, c->W, NULL, rank_body, (void *)c, sh->started, sh->start_error);
+  for (int r = 0; r < c->W; r++) /* a rank without a communicator reports why */
+    if (sh->started[r] != TPF_OK)
+      sh->status[r] = sh->started[r], memcpy(sh->error[r], sh->start_error[r], sizeof sh->start_error[r]);
 }
 
 static uint64_t rng;

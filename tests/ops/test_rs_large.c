@@ -6,14 +6,12 @@
  * the standalone reduce-scatter (fp32, bf16, fp16; sum, avg, bias) and for
  * MatmulReduceScatter unfused and direct (the same bits). */
 #define _GNU_SOURCE
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../test.h"
+#include "ranks.h"
 #include "tpfuse.h"
 
 enum { W = 2, ROWS = 1030, PAD = 3, K = 5 };
@@ -31,6 +29,8 @@ typedef struct large_case {
 /* Inputs and outputs, in memory shared with forked ranks (mmap). */
 static unsigned char *in[W], *b_in[W], *out[W], *bias_in;
 static int *status; /* per rank */
+static tpf_status_t *started; /* per rank: its communicator made (ranks_run) */
+static char (*start_error)[256];
 
 static size_t es(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
 static const char *dtype_text(tpf_dtype_t t) { return t == TPF_FLOAT32 ? "fp32" : t == TPF_BFLOAT16 ? "bf16" : "fp16"; }
@@ -68,40 +68,12 @@ static void call_rank(const large_case_t *c, tpf_comm_t *comm, int r) {
   if (status[r] != TPF_OK) fprintf(stderr, "rank %d: %s\n", r, tpf_last_error());
 }
 
-typedef struct thread_arg {
-  const large_case_t *c;
-  tpf_comm_t *comm;
-  int r;
-} thread_arg_t;
-
-static void *thread_main(void *p) {
-  thread_arg_t *t = p;
-  call_rank(t->c, t->comm, t->r);
-  return NULL;
-}
+static void rank_body(tpf_comm_t *comm, int r, void *arg) { call_rank(arg, comm, r); }
 
 static void run(const large_case_t *c) {
-  if (!c->processes) {
-    tpf_comm_t *comms[W];
-    CHECK_STATUS(tpf_comm_init_all(comms, W, NULL), TPF_OK);
-    pthread_t th[W];
-    thread_arg_t args[W];
-    for (int r = 0; r < W; r++) args[r] = (thread_arg_t){c, comms[r], r}, pthread_create(&th[r], NULL, thread_main, &args[r]);
-    for (int r = 0; r < W; r++) pthread_join(th[r], NULL);
-    for (int r = 0; r < W; r++) tpf_comm_destroy(comms[r]);
-    return;
-  }
-  tpf_unique_id_t id;
-  CHECK_STATUS(tpf_get_unique_id(&id), TPF_OK);
-  pid_t pids[W];
-  for (int r = 0; r < W; r++)
-    if ((pids[r] = fork()) == 0) {
-      tpf_comm_t *comm;
-      status[r] = tpf_comm_init_rank(&comm, W, id, r, NULL);
-      if (status[r] == TPF_OK) call_rank(c, comm, r), tpf_comm_destroy(comm);
-      _exit(0);
-    }
-  for (int r = 0; r < W; r++) waitpid(pids[r], NULL, 0);
+  ranks_run(c->processes ? RS_SHM : RS_THREADS, W, NULL, rank_body, (void *)c, started, start_error);
+  for (int r = 0; r < W; r++) /* a rank without a communicator reports why */
+    if (started[r] != TPF_OK) status[r] = started[r], fprintf(stderr, "rank %d: %s\n", r, start_error[r]);
 }
 
 /* Rank q's contribution to element (row, j) of the whole m x n sum. */
@@ -158,6 +130,8 @@ int main(void) {
   }
   bias_in = shared_bytes((size_t)max_n * 4);
   status = shared_bytes(sizeof(int) * W);
+  started = shared_bytes(sizeof(tpf_status_t) * W);
+  start_error = shared_bytes(256 * W);
   /* fp32 rows of 1031 (4.1 MiB per rank) and 16-bit rows of 2062 (4.1 MiB) */
   for (int processes = 0; processes < 2; processes++) {
     large_case_t cases[] = {

@@ -6,12 +6,10 @@
  * tmpfs too small (a clear TPF_ERR_NOMEM, never SIGBUS), and the argument
  * rules of tpf_comm_init_rank and of unique ids. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -170,13 +168,8 @@ static void check_abort(void) {
 
 /* A tmpfs of 64 KiB: room for the control segment, not for a buffer. */
 static void check_small_tmpfs(void) {
-  char dir[] = "/tmp/tpf-small-XXXXXX";
-  if (!mkdtemp(dir)) return;
-  if (mount("tpf-test", dir, "tmpfs", 0, "size=64k,mode=0700") != 0) {
-    printf("SKIP small tmpfs: cannot mount one here (%s)\n", strerror(errno));
-    rmdir(dir);
-    return;
-  }
+  char dir[32];
+  if (mount_small_tmpfs("64k", dir) != 0) return;
   tpf_unique_id_t id;
   tpf_get_unique_id(&id);
   tpf_config_t cfg = TPF_CONFIG_INIT;
@@ -195,8 +188,7 @@ static void check_small_tmpfs(void) {
   CHECK(nomem > 0 && strstr(reports[0].error, "could not reserve") && strstr(reports[0].error, "too small"),
         "rank 0: %s", reports[0].error);
   CHECK(count_entries(dir) == 0, "%d files left in the small tmpfs", count_entries(dir));
-  umount(dir);
-  rmdir(dir);
+  unmount_small_tmpfs(dir);
 }
 
 static void check_init_rules(void) {
