@@ -171,22 +171,19 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const int W = comm->size, r = comm->rank;
   const size_t es = tpf_dtype_size(p->dtype);
   const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
-  const tpf_fingerprint_t *fp = comm->fingerprints; /* every rank's input address */
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
+  for (int q = 0; q < W; q++) { /* where each input's rows of this block start, looked up once */
+    lds[q] = q == r ? p->in_ld : comm->fingerprints[q].in_ld;
+    from[q] = (const char *)(q == r ? p->in : tpf_rsc_peer_input(comm, p, q)) + (size_t)(first * lds[q]) * es;
+  }
   const tpf_gemm_epilogue_t block =
       tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
   for (int c = 0; c < p->chunks; c++) {
     int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
-    for (int q = 0; q < W; q++) {
-      lds[q] = q == r ? p->in_ld : fp[q].in_ld;
-      from[q] = q == r ? (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es
-                       : tr->peer_memory(ep, q, (uintptr_t)fp[q].in_addr + (size_t)((first + r0) * lds[q]) * es,
-                                         tpf_span_bytes(r1 - r0, p->n, lds[q], es));
-    }
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
-    tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, &final);
+    tpf_sum_rows(comm, from, lds, p->dtype, r0, r1 - r0, p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
   }
   const uint32_t consumed = comm->consumed_base + 1;
