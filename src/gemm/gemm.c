@@ -194,12 +194,35 @@ void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, 
 
 typedef struct multiply_job {
   tpf_gemm_engine_t *e;
-  const tpf_gemm_kernel_t *kernel; /* e->kernel, or its narrow sibling */
   int64_t m;
   const tpf_gemm_operand_t *a;
   const tpf_gemm_epilogue_t *epi;
   packed_layout_t layout;
 } multiply_job_t;
+
+/* How a block of rows is cut into tiles: `tall` tiles of the kernel's mr
+ * rows, then `low` tiles of its narrow sibling's, with the fewest padded
+ * rows (ties: the fewest narrow tiles). 64 rows are 4 x 14 + 1 x 8 rather
+ * than 5 x 14, which would compute 9% of padding: both kernels run about
+ * as fast per row, and give the same bits. */
+typedef struct row_tiles {
+  int64_t tall, low;
+} row_tiles_t;
+
+static row_tiles_t cut_rows(const tpf_gemm_kernel_t *k, int64_t rows) {
+  row_tiles_t best = {(rows + k->mr - 1) / k->mr, 0};
+  if (!k->narrow) return best;
+  const int64_t low_mr = k->narrow->mr;
+  int64_t best_rows = best.tall * k->mr;
+  for (int64_t low = 1; (low - 1) * low_mr < rows; low++) {
+    int64_t rest = rows - low * low_mr, tall = rest > 0 ? (rest + k->mr - 1) / k->mr : 0;
+    if (tall * k->mr + low * low_mr < best_rows) {
+      best = (row_tiles_t){tall, low};
+      best_rows = tall * k->mr + low * low_mr;
+    }
+  }
+  return best;
+}
 
 /* Packs the block of B (k panel P, column panels [s0, s1)) on first use:
  * into the kept copy when B is multiplied again later (by the first block of
@@ -222,8 +245,8 @@ static const char *b_block(const multiply_job_t *job, tpf_gemm_thread_space_t *w
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
-  const tpf_gemm_kernel_t *kern = job->kernel;
-  const int mr = kern->mr, nr = kern->nr;
+  const tpf_gemm_kernel_t *kern = e->kernel, *low_kern = kern->narrow ? kern->narrow : kern;
+  const int nr = kern->nr;
   const int64_t ldc = kern->nc, elem = tpf_pack_bytes(kern->format);
   const int64_t ldb = kern->format == TPF_PACK_F32 ? nr : 2 * nr;
   tpf_gemm_thread_space_t *ws = &e->spaces[t];
@@ -231,20 +254,28 @@ static void multiply_job(void *arg, int t, int threads) {
   my_panels(job->layout.panels, t, threads, &first, &last);
   for (int64_t i0 = 0; i0 < job->m; i0 += kern->mc) {
     int64_t mb = min64(kern->mc, job->m - i0);
+    row_tiles_t tiles = cut_rows(kern, mb);
+    const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
     for (int64_t s0 = first; s0 < last; s0 += kern->nc / nr) { /* chunks of nc columns */
       int64_t s1 = min64(last, s0 + kern->nc / nr);
       int64_t j0 = s0 * nr, cols = min64(s1 * nr, e->n) - j0;
       for (int64_t P = 0; P < job->layout.k_panels; P++) {
         int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
         int64_t pk = tpf_pack_k(kern->format, kb);
-        kern->pack_a(ws->a_pack, job->a, i0, mb, p0, kb, mr);
+        char *low_a = (char *)ws->a_pack + tall_rows * pk * elem;
+        if (tall_rows > 0) kern->pack_a(ws->a_pack, job->a, i0, tall_rows, p0, kb, kern->mr);
+        if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
         const char *block = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
         const int64_t panel_bytes = pk * nr * elem;
         for (int64_t panel = s0; panel < s1; panel++) {
           const char *bp = block + (panel - s0) * panel_bytes;
           float *c = ws->c_acc + (panel - s0) * nr;
-          for (int64_t ir = 0; ir < mb; ir += mr)
-            kern->ukernel(kb, (const char *)ws->a_pack + ir * pk * elem, bp, ldb, c + ir * ldc, ldc, P > 0);
+          for (int64_t u = 0; u < tiles.tall; u++)
+            kern->ukernel(kb, (const char *)ws->a_pack + u * kern->mr * pk * elem, bp, ldb,
+                          c + u * kern->mr * ldc, ldc, P > 0);
+          for (int64_t u = 0; u < tiles.low; u++)
+            low_kern->ukernel(kb, low_a + u * low_kern->mr * pk * elem, bp, ldb,
+                              c + (tall_rows + u * low_kern->mr) * ldc, ldc, P > 0);
         }
       }
       kern->finish(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
@@ -256,9 +287,7 @@ static void multiply_job(void *arg, int t, int threads) {
 void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t *a,
                        const tpf_gemm_epilogue_t *epi) {
   if (m <= 0) return;
-  const tpf_gemm_kernel_t *kern = e->kernel;
-  if (kern->narrow && m <= 2 * kern->narrow->mr) kern = kern->narrow;
-  multiply_job_t job = {e, kern, m, a, epi, layout_of(e->kernel, e->k, e->n)};
+  multiply_job_t job = {e, m, a, epi, layout_of(e->kernel, e->k, e->n)};
   tpf_pool_run(e->pool, multiply_job, &job);
   e->packed_ready = e->keep;
 }

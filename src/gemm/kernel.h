@@ -63,8 +63,9 @@ typedef struct tpf_gemm_kernel {
   tpf_finish_fn finish;
   tpf_accumulate_fn accumulate;
   /* NULL, or a kernel with fewer rows (same format, nr and kc, so the same
-   * packed B, and the same sums, so the same bits) for products of at most
-   * 2 * narrow->mr rows, which a tall tile would mostly pad */
+   * packed B, and the same sums, so the same bits) for the rows of a block
+   * that tall tiles would pad: the engine cuts each block of rows into the
+   * mix of both with the fewest padded rows */
   const struct tpf_gemm_kernel *narrow;
 } tpf_gemm_kernel_t;
 

@@ -1,8 +1,8 @@
 /* The AVX-512 BF16 micro-kernel: a 12 x 32 tile of C in 24 zmm registers;
  * per pair of k steps two loads of B (32 columns x 2 k, interleaved), twelve
  * 32-bit broadcasts of A's pairs, each feeding two vdpbf16ps (two products
- * per lane); and an 8 x 32 one for products of at most 16 rows. Plus packing
- * of B into pairs with vector permutes. */
+ * per lane); and an 8 x 32 one for the rows that 12-row tiles would pad.
+ * Plus packing of B into pairs with vector permutes. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -43,7 +43,8 @@ DEFINE_UKERNEL(ukernel, MR, TPF_ROWS12)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
 /* Rows 2q and 2q+1 of a plain bf16 B, interleaved column by column into the
- * pair layout. A transposed B goes through the portable packer. */
+ * pair layout, with the next pair prefetched (see the fp32 pack_b). A
+ * transposed B goes through the portable packer. */
 static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
                    int64_t cols, int nr) {
   if (b->transposed) {
@@ -64,6 +65,8 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
       __mmask32 mask = live >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << live) - 1);
       __m512i even = _mm512_maskz_loadu_epi16(mask, row + panel);
       __m512i odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld + panel) : _mm512_setzero_si512();
+      _mm_prefetch((const char *)(row + 2 * b->ld + panel), _MM_HINT_T0); /* the next pair */
+      _mm_prefetch((const char *)(row + 3 * b->ld + panel), _MM_HINT_T0);
       uint16_t *to = out + (panel / NR) * pairs * 2 * NR + q * 2 * NR;
       _mm512_storeu_si512(to, _mm512_permutex2var_epi16(even, lo_idx, odd));
       _mm512_storeu_si512(to + 32, _mm512_permutex2var_epi16(even, hi_idx, odd));
