@@ -252,8 +252,11 @@ static void multiply_job(void *arg, int t, int threads) {
   tpf_gemm_thread_space_t *ws = &e->spaces[t];
   int64_t first, last;
   my_panels(job->layout.panels, t, threads, &first, &last);
-  for (int64_t i0 = 0; i0 < job->m; i0 += kern->mc) {
-    int64_t mb = min64(kern->mc, job->m - i0);
+  /* Blocks of equal height, at most mc: 512 rows are two of 256 rather than
+   * 448 + 64, whose second block would read all of B for a few rows. */
+  const int64_t blocks = (job->m + kern->mc - 1) / kern->mc;
+  for (int64_t block = 0; block < blocks; block++) {
+    int64_t i0 = job->m * block / blocks, mb = job->m * (block + 1) / blocks - i0;
     row_tiles_t tiles = cut_rows(kern, mb);
     const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
     for (int64_t s0 = first; s0 < last; s0 += kern->nc / nr) { /* chunks of nc columns */

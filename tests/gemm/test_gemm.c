@@ -240,7 +240,7 @@ static void check_nan_inf(const tpf_gemm_isa_t *isa) {
  * and the same for 1, 2 and 3 threads, bit for bit: what the chunked
  * schedules and threads_per_rank rely on for reproducibility. */
 static void check_bits_stable(const tpf_gemm_isa_t *isa) {
-  enum { M = 301, N = 1100, K = 777 };
+  enum { M = 1001, N = 1100, K = 777 }; /* several blocks of rows, for every kernel */
   const tpf_dtype_t types[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
   static float whole[M * N], pieces[M * N];
   for (int ti = 0; ti < 3; ti++) {
@@ -252,7 +252,7 @@ static void check_bits_stable(const tpf_gemm_isa_t *isa) {
       tpf_gemm_engine_init(&e, isa, threads);
       tpf_gemm_set_b(&e, K, N, &b.op, threads != 2); /* kept, and streamed */
       float *dst = threads == 1 ? whole : pieces;
-      const int64_t cuts[] = {0, 1, 5, 64, 65, 200, 301};
+      const int64_t cuts[] = {0, 1, 5, 64, 65, 200, 700, 1001};
       for (size_t c = 0; c + 1 < sizeof cuts / sizeof *cuts; c++) {
         tpf_gemm_operand_t rows = tpf_gemm_operand_from_row(a.op, threads == 1 ? 0 : cuts[c]);
         tpf_gemm_epilogue_t part = {NULL, N, 1.0f, NULL, dst + (threads == 1 ? 0 : cuts[c] * N), TPF_FLOAT32, N, 0};

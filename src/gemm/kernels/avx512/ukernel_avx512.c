@@ -243,8 +243,8 @@ void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n
 }
 
 static const tpf_gemm_kernel_t narrow_f32 = {
-    "avx512-narrow", TPF_PACK_F32, NARROW_MR, NR, 256, 224, 512, 0, ukernel_narrow, pack_a, pack_b,
+    "avx512-narrow", TPF_PACK_F32, NARROW_MR, NR, 256, 448, 512, 0, ukernel_narrow, pack_a, pack_b,
     tpf_finish_avx512, tpf_accumulate_avx512, NULL};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 256, 224, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_f32};
+    "avx512", TPF_PACK_F32, MR, NR, 256, 448, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_f32};

@@ -75,9 +75,9 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 }
 
 static const tpf_gemm_kernel_t narrow_bf16 = {
-    "avx512_bf16-narrow", TPF_PACK_BF16_PAIRS, NARROW_MR, NR, 256, 240, 512, 1, ukernel_narrow,
+    "avx512_bf16-narrow", TPF_PACK_BF16_PAIRS, NARROW_MR, NR, 256, 480, 512, 1, ukernel_narrow,
     tpf_pack_a_bf16_avx512, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, NULL};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
-    "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 256, 240, 512, 1, ukernel, tpf_pack_a_bf16_avx512,
+    "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 256, 480, 512, 1, ukernel, tpf_pack_a_bf16_avx512,
     pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_bf16};
