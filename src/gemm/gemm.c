@@ -268,10 +268,10 @@ static void multiply_job(void *arg, int t, int threads) {
         char *low_a = (char *)ws->a_pack + tall_rows * pk * elem;
         if (tall_rows > 0) kern->pack_a(ws->a_pack, job->a, i0, tall_rows, p0, kb, kern->mr);
         if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
-        const char *block = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
+        const char *b_at = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
         const int64_t panel_bytes = pk * nr * elem;
         for (int64_t panel = s0; panel < s1; panel++) {
-          const char *bp = block + (panel - s0) * panel_bytes;
+          const char *bp = b_at + (panel - s0) * panel_bytes;
           float *c = ws->c_acc + (panel - s0) * nr;
           for (int64_t u = 0; u < tiles.tall; u++)
             kern->ukernel(kb, (const char *)ws->a_pack + u * kern->mr * pk * elem, bp, ldb,
