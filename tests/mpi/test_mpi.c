@@ -15,7 +15,9 @@
  *                     others), a rank that never calls (TPF_ERR_TIMEOUT at
  *                     the timeout), tpf_comm_abort (TPF_ERR_ABORTED
  *                     promptly), bad arguments to tpf_comm_init_mpi (one
- *                     rank's settings rejected: every rank fails).
+ *                     rank's settings rejected: every rank fails), one
+ *                     rank failing to make memory to share (every rank
+ *                     fails, on its host and on the others; nothing stays).
  *   test_mpi exit     the last rank exits in the middle of the job; the
  *                     others must not hang (the caller bounds the time).
  * Every process prints its failures; the exit status is non-zero on any. */
@@ -24,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../shm_files.h"
 #include "../test.h"
 #include "harness.h"
 #include "tpfuse_mpi.h"
@@ -371,6 +374,37 @@ static int faults(void) {
   CHECK_STATUS(small_call(comm, 8, 0), TPF_ERR_ABORTED);
   MPI_Barrier(MPI_COMM_WORLD);
   tpf_comm_destroy(comm);
+
+  /* the last rank asks for more memory to share than its host has:
+   * TPF_ERR_NOMEM there, TPF_ERR_PEER on every other rank (its host's
+   * ranks fail with it; other hosts made theirs, learn the verdict of all
+   * hosts and release it); nothing stays in the directory, and the
+   * communicator still gives memory and runs calls */
+  char dir[64] = "/dev/shm/tpf-mpi-test-XXXXXX";
+  if (me == 0 && !mkdtemp(dir)) dir[0] = '\0';
+  MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+  CHECK(dir[0] != '\0', "could not make a directory for shared memory");
+  tpf_config_t in_dir = TPF_CONFIG_INIT;
+  in_dir.shm_dir = dir;
+  comm = NULL;
+  CHECK_STATUS(tpf_comm_init_mpi(&comm, MPI_COMM_WORLD, &in_dir), TPF_OK);
+  void *got_memory = NULL;
+  s = tpf_mem_alloc(comm, me == world - 1 ? (size_t)1 << 40 : 4096, &got_memory);
+  CHECK(s == (me == world - 1 ? TPF_ERR_NOMEM : TPF_ERR_PEER) && !got_memory,
+        "1 TiB on the last rank: rank %d got %s: %s", me, tpf_status_string(s), tpf_last_error());
+  CHECK(me == world - 1 || strstr(tpf_last_error(), "could not make its shared memory"),
+        "1 TiB on the last rank: rank %d: %s", me, tpf_last_error());
+  MPI_Barrier(MPI_COMM_WORLD);
+  CHECK(count_entries(dir) == 0, "rank %d: %d files left in %s after a failed tpf_mem_alloc", me,
+        count_entries(dir), dir);
+  CHECK_STATUS(tpf_mem_alloc(comm, 4096, &got_memory), TPF_OK);
+  CHECK_STATUS(small_call(comm, 8, 0), TPF_OK);
+  if (got_memory) CHECK_STATUS(tpf_mem_free(comm, got_memory), TPF_OK);
+  tpf_comm_destroy(comm);
+  MPI_Barrier(MPI_COMM_WORLD);
+  CHECK(count_entries(dir) == 0, "rank %d: %d files left in %s", me, count_entries(dir), dir);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (me == 0) rmdir(dir);
 
   /* and a healthy communicator still works afterwards */
   comm = fresh(5000);
