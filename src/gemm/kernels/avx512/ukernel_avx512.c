@@ -42,7 +42,7 @@ DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
 /* 16 elements of a row as fp32, `live` of them real, the rest zero. */
-static __m512 load16(const void *src, tpf_dtype_t t, int live) {
+static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_dtype_t t, int live) {
   __mmask16 mask = live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1);
   switch (t) {
   case TPF_FLOAT16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src));
@@ -81,7 +81,7 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 }
 
 /* r[i] becomes column i of the 16 x 16 block whose row i r[i] was. */
-static void transpose16(__m512 r[16]) {
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
   __m512 t[16];
   for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -105,17 +105,14 @@ static void transpose16(__m512 r[16]) {
   }
 }
 
-/* Rows of a plain A, converted 16 k at a time, and laid into the panel by
- * transposing 16 x 16 blocks in registers (mr <= 16): panel element (p, i)
- * is A[i][p]. */
-static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
-                   int64_t kb, int mr) {
-  if (a->transposed) {
-    tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
-    return;
-  }
-  float *out = dst;
-  const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2;
+/* Rows of a plain A of dtype t, converted 16 k at a time, and laid into
+ * the panel by transposing 16 x 16 blocks in registers (mr <= 16): panel
+ * element (p, i) is A[i][p]. Inlined once per dtype, so that the loads
+ * carry no dtype switch and the transpose stays in registers. */
+static inline __attribute__((always_inline)) void pack_a_rows(float *out, const tpf_gemm_operand_t *a,
+                                                              tpf_dtype_t t, int64_t i0, int64_t rows,
+                                                              int64_t p0, int64_t kb, int mr) {
+  const size_t esize = t == TPF_FLOAT32 ? 4 : 2;
   const __mmask16 lanes = (__mmask16)((1u << mr) - 1);
   for (int64_t panel = 0; panel < rows; panel += mr, out += kb * mr) {
     int64_t live = rows - panel < mr ? rows - panel : mr;
@@ -124,12 +121,19 @@ static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t r
       int n = kb - p < 16 ? (int)(kb - p) : 16;
       __m512 r[16];
       for (int i = 0; i < 16; i++)
-        r[i] = i < live ? load16(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, a->dtype, n)
-                        : _mm512_setzero_ps();
+        r[i] = i < live ? load16(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, t, n) : _mm512_setzero_ps();
       transpose16(r);
-      for (int t = 0; t < n; t++) _mm512_mask_storeu_ps(out + (p + t) * mr, lanes, r[t]);
+      for (int q = 0; q < n; q++) _mm512_mask_storeu_ps(out + (p + q) * mr, lanes, r[q]);
     }
   }
+}
+
+static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
+                   int64_t kb, int mr) {
+  if (a->transposed) tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
+  else if (a->dtype == TPF_FLOAT32) pack_a_rows(dst, a, TPF_FLOAT32, i0, rows, p0, kb, mr);
+  else if (a->dtype == TPF_FLOAT16) pack_a_rows(dst, a, TPF_FLOAT16, i0, rows, p0, kb, mr);
+  else pack_a_rows(dst, a, TPF_BFLOAT16, i0, rows, p0, kb, mr);
 }
 
 void tpf_pack_a_bf16_avx512(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
