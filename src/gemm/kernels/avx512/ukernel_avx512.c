@@ -57,27 +57,33 @@ static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_
  * row by row across the panels, so that B is read in runs as long as the
  * block is wide, and with the row two ahead prefetched (on a product of few
  * rows, reading B from memory is most of the time: 11 GB/s this way against
- * 7 panel by panel). A transposed B goes through the portable packer. */
-static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
-                   int64_t cols, int nr) {
-  if (b->transposed) {
-    tpf_pack_b_f32(dst, b, p0, kb, j0, cols, nr);
-    return;
-  }
-  const size_t esize = b->dtype == TPF_FLOAT32 ? 4 : 2, ld_bytes = (size_t)b->ld * esize;
+ * 7 panel by panel). Inlined once per dtype, as pack_a_rows below. A
+ * transposed B goes through the portable packer. */
+static inline __attribute__((always_inline)) void pack_b_rows(float *dst, const tpf_gemm_operand_t *b,
+                                                              tpf_dtype_t t, int64_t p0, int64_t kb,
+                                                              int64_t j0, int64_t cols) {
+  const size_t esize = t == TPF_FLOAT32 ? 4 : 2, ld_bytes = (size_t)b->ld * esize;
   const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * esize;
   for (int64_t p = 0; p < kb; p++, row += ld_bytes) {
-    float *out = (float *)dst + p * NR;
+    float *out = dst + p * NR;
     for (int64_t panel = 0; panel < cols; panel += NR, out += kb * NR) {
       const char *from = row + (size_t)panel * esize;
       _mm_prefetch(from + 2 * ld_bytes, _MM_HINT_T0);
       _mm_prefetch(from + 2 * ld_bytes + 64, _MM_HINT_T0);
       int64_t live = cols - panel < NR ? cols - panel : NR;
       int lo = live < 16 ? (int)live : 16, hi = live > 16 ? (int)live - 16 : 0;
-      _mm512_store_ps(out, load16(from, b->dtype, lo));
-      _mm512_store_ps(out + 16, hi ? load16(from + 16 * esize, b->dtype, hi) : _mm512_setzero_ps());
+      _mm512_store_ps(out, load16(from, t, lo));
+      _mm512_store_ps(out + 16, hi ? load16(from + 16 * esize, t, hi) : _mm512_setzero_ps());
     }
   }
+}
+
+static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
+                   int64_t cols, int nr) {
+  if (b->transposed) tpf_pack_b_f32(dst, b, p0, kb, j0, cols, nr);
+  else if (b->dtype == TPF_FLOAT32) pack_b_rows(dst, b, TPF_FLOAT32, p0, kb, j0, cols);
+  else if (b->dtype == TPF_FLOAT16) pack_b_rows(dst, b, TPF_FLOAT16, p0, kb, j0, cols);
+  else pack_b_rows(dst, b, TPF_BFLOAT16, p0, kb, j0, cols);
 }
 
 /* r[i] becomes column i of the 16 x 16 block whose row i r[i] was. */
