@@ -53,7 +53,7 @@ static int64_t ring_max_k(tpf_dtype_t dtype, tpf_reach_t reach) {
   const int fast_kernel = dtype == TPF_BFLOAT16;
   switch (reach) {
   case TPF_REACH_IN_PLACE: return fast_kernel ? 2048 : 256;
-  case TPF_REACH_SHARED: return fast_kernel ? 384 : 128;
+  case TPF_REACH_SHARED: return fast_kernel ? 1024 : 512;
   default: return 1024;
   }
 }
@@ -66,10 +66,11 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
    * outweigh a hand-over (a few microseconds between ranks, more when ranks
    * share cores; tens of microseconds for an MPI message, and MPI moves
    * data only when polled), else one GEMM and one reduction are faster:
-   * over shared memory the ring measured 3-7% slower at 4 MFLOP per step
-   * (128 x 512 x 64, W=2) and about even at 8. */
+   * over shared memory (W=2, bf16 and fp32, processes and threads) the ring
+   * measured 2-5% faster than unfused at 2.1-4.2 MFLOP per step (64 x 512 x
+   * 64, 256 x 128 x 64, 128 x 512 x 64) and even at 1 MFLOP (32 x 512 x 64). */
   double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
-  double min_step = reach == TPF_REACH_MESSAGES ? 32e6 : 8e6;
+  double min_step = reach == TPF_REACH_MESSAGES ? 32e6 : 2e6;
   return step_flops >= min_step && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
 }
 

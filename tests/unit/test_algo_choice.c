@@ -24,18 +24,20 @@ int main(void) {
   expect(TPF_ALGO_DIRECT, TPF_ALGO_DIRECT, 8, 8, 8, 2, TPF_FLOAT32, S);
   expect(R, R, 8, 8, 1 << 20, 2, TPF_FLOAT32, S);
   expect(U, U, 8192, 8192, 128, 2, TPF_BFLOAT16, M);
-  /* one rank; a step below a hand-over's worth (8 MFLOP over shared memory) */
+  /* one rank; a step below a hand-over's worth (2 MFLOP over shared memory) */
   expect(U, A, 2048, 2048, 128, 1, TPF_BFLOAT16, S);
-  expect(U, A, 128, 64, 512, 2, TPF_BFLOAT16, P);      /* 4.2 MFLOP per step */
-  expect(U, A, 244, 64, 256, 2, TPF_BFLOAT16, S);      /* 4.0 MFLOP */
-  expect(U, A, 244, 64, 512, 2, TPF_BFLOAT16, P);      /* 7.99 MFLOP */
-  expect(R, A, 245, 64, 512, 2, TPF_BFLOAT16, P);      /* 8.03 MFLOP */
+  expect(U, A, 32, 64, 512, 2, TPF_BFLOAT16, P);       /* 1.0 MFLOP per step */
+  expect(U, A, 61, 64, 512, 2, TPF_BFLOAT16, P);       /* 1.999 MFLOP */
+  expect(R, A, 62, 64, 512, 2, TPF_BFLOAT16, P);       /* 2.03 MFLOP */
+  expect(U, A, 122, 64, 256, 2, TPF_BFLOAT16, S);      /* 1.999 MFLOP */
+  expect(R, A, 123, 64, 256, 2, TPF_BFLOAT16, S);      /* 2.02 MFLOP */
+  expect(R, A, 128, 64, 512, 2, TPF_BFLOAT16, P);      /* 4.2 MFLOP */
   /* the measured crossovers in k, over shared memory */
-  expect(R, A, 2048, 2048, 384, 2, TPF_BFLOAT16, S);
-  expect(U, A, 2048, 2048, 512, 2, TPF_BFLOAT16, S);
-  expect(R, A, 2048, 2048, 128, 2, TPF_FLOAT32, S);
-  expect(U, A, 2048, 2048, 256, 2, TPF_FLOAT32, S);
-  expect(U, A, 2048, 2048, 256, 2, TPF_FLOAT16, S);
+  expect(R, A, 2048, 2048, 1024, 2, TPF_BFLOAT16, S);
+  expect(U, A, 2048, 2048, 1025, 2, TPF_BFLOAT16, S);
+  expect(R, A, 2048, 2048, 512, 2, TPF_FLOAT32, S);
+  expect(U, A, 2048, 2048, 513, 2, TPF_FLOAT32, S);
+  expect(U, A, 2048, 2048, 513, 2, TPF_FLOAT16, S);
   expect(R, A, 2048, 2048, 2048, 2, TPF_BFLOAT16, P);
   expect(U, A, 2048, 2048, 4096, 2, TPF_BFLOAT16, P);
   expect(R, A, 2048, 2048, 256, 4, TPF_FLOAT32, P);
