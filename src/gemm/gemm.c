@@ -2,10 +2,12 @@
  *
  * Each compute thread owns a contiguous range of B's column panels (nr
  * columns), for packing and for multiplying, so no thread waits for another.
- * Within its range a thread loops: ic (mc rows of A) -> column chunks of nc
- * -> k panels P (pack mc x kc of A) -> jr (one micro-panel of B) -> ir (mr
- * rows) -> micro-kernel into the fp32 accumulator. After the last k panel
- * of a block the epilogue runs on it: every output element is rounded once.
+ * Within its range a thread loops: ic (mc rows of A) -> groups of column
+ * chunks -> k panels P (pack mc x kc of A) -> column chunks of nc -> jr (one
+ * micro-panel of B) -> ir (mr rows) -> micro-kernel into the fp32
+ * accumulator. A group is one chunk for a tall block of rows, several for a
+ * short one (as many as keep the accumulator in L2). After the last k panel
+ * of a group the epilogue runs on it: every output element is rounded once.
  *
  * B is packed where it is first used, a kc x nc block at a time, so that
  * it is still in cache for the tiles that need it. When B will be multiplied
@@ -42,8 +44,12 @@ static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
 
 static size_t b_block_bytes(const tpf_gemm_kernel_t *k);
 
+/* Floats between rows of the accumulator beyond its width: rows a multiple
+ * of 4 KiB apart would all fall into the same sets of the L1 cache. */
+enum { ACC_ROW_PAD = 16 };
+
 static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) {
-  return sizeof(float) * (size_t)(round_up(k->mc, k->mr) * k->nc);
+  return sizeof(float) * (size_t)(round_up(k->mc, k->mr) * (k->nc + ACC_ROW_PAD));
 }
 
 tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *isa, int threads) {
@@ -242,12 +248,15 @@ static const char *b_block(const multiply_job_t *job, tpf_gemm_thread_space_t *w
   return at;
 }
 
+/* The most fp32 sums a group of column chunks keeps (see multiply_job). */
+enum { GROUP_ACC_BYTES = 512 * 1024 };
+
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
   const tpf_gemm_kernel_t *kern = e->kernel, *low_kern = kern->narrow ? kern->narrow : kern;
   const int nr = kern->nr;
-  const int64_t ldc = kern->nc, elem = tpf_pack_bytes(kern->format);
+  const int64_t elem = tpf_pack_bytes(kern->format);
   const int64_t ldb = kern->format == TPF_PACK_F32 ? nr : 2 * nr;
   tpf_gemm_thread_space_t *ws = &e->spaces[t];
   int64_t first, last;
@@ -259,30 +268,42 @@ static void multiply_job(void *arg, int t, int threads) {
     int64_t i0 = job->m * block / blocks, mb = job->m * (block + 1) / blocks - i0;
     row_tiles_t tiles = cut_rows(kern, mb);
     const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
-    for (int64_t s0 = first; s0 < last; s0 += kern->nc / nr) { /* chunks of nc columns */
-      int64_t s1 = min64(last, s0 + kern->nc / nr);
-      int64_t j0 = s0 * nr, cols = min64(s1 * nr, e->n) - j0;
+    /* A short block fills the accumulator with several chunks of nc
+     * columns (a group), while their fp32 sums stay in L2: A is packed once
+     * per group, and B is read along its rows from one chunk to the next. */
+    const int64_t step = kern->nc / nr, padded = tiles.tall * kern->mr + tiles.low * low_kern->mr;
+    const int64_t capacity = round_up(kern->mc, kern->mr) * (kern->nc + ACC_ROW_PAD); /* floats */
+    int64_t group = min64((capacity / padded - ACC_ROW_PAD) / kern->nc,
+                          GROUP_ACC_BYTES / (padded * kern->nc * (int64_t)sizeof(float)));
+    if (group < 1) group = 1;
+    const int64_t ldc = group * kern->nc + ACC_ROW_PAD;
+    for (int64_t g0 = first; g0 < last; g0 += group * step) {
+      int64_t g1 = min64(last, g0 + group * step);
+      int64_t j0 = g0 * nr, cols = min64(g1 * nr, e->n) - j0;
       for (int64_t P = 0; P < job->layout.k_panels; P++) {
         int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
         int64_t pk = tpf_pack_k(kern->format, kb);
         char *low_a = (char *)ws->a_pack + tall_rows * pk * elem;
         if (tall_rows > 0) kern->pack_a(ws->a_pack, job->a, i0, tall_rows, p0, kb, kern->mr);
         if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
-        const char *b_at = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
-        const int64_t panel_bytes = pk * nr * elem;
-        for (int64_t panel = s0; panel < s1; panel++) {
-          const char *bp = b_at + (panel - s0) * panel_bytes;
-          float *c = ws->c_acc + (panel - s0) * nr;
-          for (int64_t u = 0; u < tiles.tall; u++)
-            kern->ukernel(kb, (const char *)ws->a_pack + u * kern->mr * pk * elem, bp, ldb,
-                          c + u * kern->mr * ldc, ldc, P > 0);
-          for (int64_t u = 0; u < tiles.low; u++)
-            low_kern->ukernel(kb, low_a + u * low_kern->mr * pk * elem, bp, ldb,
-                              c + (tall_rows + u * low_kern->mr) * ldc, ldc, P > 0);
+        for (int64_t s0 = g0; s0 < g1; s0 += step) { /* chunks of nc columns */
+          int64_t s1 = min64(g1, s0 + step);
+          const char *b_at = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
+          const int64_t panel_bytes = pk * nr * elem;
+          for (int64_t panel = s0; panel < s1; panel++) {
+            const char *bp = b_at + (panel - s0) * panel_bytes;
+            float *c = ws->c_acc + (panel - g0) * nr;
+            for (int64_t u = 0; u < tiles.tall; u++)
+              kern->ukernel(kb, (const char *)ws->a_pack + u * kern->mr * pk * elem, bp, ldb,
+                            c + u * kern->mr * ldc, ldc, P > 0);
+            for (int64_t u = 0; u < tiles.low; u++)
+              low_kern->ukernel(kb, low_a + u * low_kern->mr * pk * elem, bp, ldb,
+                                c + (tall_rows + u * low_kern->mr) * ldc, ldc, P > 0);
+          }
+          if (t == 0 && e->progress) e->progress(e->progress_arg);
         }
       }
       kern->finish(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
-      if (t == 0 && e->progress) e->progress(e->progress_arg);
     }
   }
 }
