@@ -251,6 +251,17 @@ static const char *b_block(const multiply_job_t *job, tpf_gemm_thread_space_t *w
 /* The most fp32 sums a group of column chunks keeps (see multiply_job). */
 enum { GROUP_ACC_BYTES = 512 * 1024 };
 
+/* Chunks of nc columns per group for a block computed as `padded` rows: a
+ * short block fills the accumulator with several (while their fp32 sums
+ * stay in L2), so that A is packed once per group and B is read along its
+ * rows from one chunk to the next; a tall block takes one. */
+static int64_t chunks_per_group(const tpf_gemm_kernel_t *k, int64_t padded) {
+  const int64_t capacity = round_up(k->mc, k->mr) * (k->nc + ACC_ROW_PAD); /* floats */
+  int64_t group = min64((capacity / padded - ACC_ROW_PAD) / k->nc,
+                        GROUP_ACC_BYTES / (padded * k->nc * (int64_t)sizeof(float)));
+  return group < 1 ? 1 : group;
+}
+
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
@@ -268,14 +279,8 @@ static void multiply_job(void *arg, int t, int threads) {
     int64_t i0 = job->m * block / blocks, mb = job->m * (block + 1) / blocks - i0;
     row_tiles_t tiles = cut_rows(kern, mb);
     const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
-    /* A short block fills the accumulator with several chunks of nc
-     * columns (a group), while their fp32 sums stay in L2: A is packed once
-     * per group, and B is read along its rows from one chunk to the next. */
-    const int64_t step = kern->nc / nr, padded = tiles.tall * kern->mr + tiles.low * low_kern->mr;
-    const int64_t capacity = round_up(kern->mc, kern->mr) * (kern->nc + ACC_ROW_PAD); /* floats */
-    int64_t group = min64((capacity / padded - ACC_ROW_PAD) / kern->nc,
-                          GROUP_ACC_BYTES / (padded * kern->nc * (int64_t)sizeof(float)));
-    if (group < 1) group = 1;
+    const int64_t step = kern->nc / nr;
+    const int64_t group = chunks_per_group(kern, tiles.tall * kern->mr + tiles.low * low_kern->mr);
     const int64_t ldc = group * kern->nc + ACC_ROW_PAD;
     for (int64_t g0 = first; g0 < last; g0 += group * step) {
       int64_t g1 = min64(last, g0 + group * step);
