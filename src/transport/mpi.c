@@ -449,8 +449,7 @@ static void m_destroy(tpf_endpoint_t *ep) {
     MPI_Comm_free(&me->comm);
   }
   if (me->local) me->local->transport->destroy(me->local);
-  for (int i = 0; i < me->own.count; i++) tpf_free(me->own.items[i].map);
-  tpf_regions_free(&me->own);
+  tpf_regions_free_private(&me->own);
   free(me->local_rank);
   free(me->local_records);
   tpf_free(me->buffer);

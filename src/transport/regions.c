@@ -89,6 +89,11 @@ tpf_status_t tpf_regions_unshare_private(tpf_endpoint_t *ep, tpf_regions_t *own,
   return TPF_OK;
 }
 
+void tpf_regions_free_private(tpf_regions_t *own) {
+  for (int i = 0; i < own->count; i++) tpf_free(own->items[i].map);
+  tpf_regions_free(own);
+}
+
 size_t tpf_regions_own_bytes(const tpf_regions_t *t, int rank, const void *mine) {
   int i = tpf_regions_find(t, rank, (uintptr_t)mine);
   return i < 0 ? 0 : t->items[i].bytes;

@@ -67,5 +67,7 @@ tpf_status_t tpf_regions_agree(tpf_endpoint_t *ep, tpf_regions_t *t, tpf_status_
 tpf_status_t tpf_regions_share_private(tpf_endpoint_t *ep, tpf_regions_t *own, size_t bytes, void **mine);
 tpf_status_t tpf_regions_unshare_private(tpf_endpoint_t *ep, tpf_regions_t *own, void *mine);
 size_t tpf_regions_own_bytes(const tpf_regions_t *t, int rank, const void *mine);
+/* At destroy: releases the memory share_private made, and the table. */
+void tpf_regions_free_private(tpf_regions_t *own);
 
 #endif

@@ -154,8 +154,7 @@ static void group_free(group_t *g) {
 }
 
 static void free_endpoint(thread_endpoint_t *me) {
-  for (int i = 0; i < me->own.count; i++) tpf_free(me->own.items[i].map);
-  tpf_regions_free(&me->own);
+  tpf_regions_free_private(&me->own);
   free(me);
 }
 
