@@ -4,19 +4,22 @@
 
 #include "common/status.h"
 
+/* Fails the communicator with status s in the words of the error just
+ * recorded (data may already travel that nobody will receive). */
+static void fail_with_last_error(tpf_endpoint_t *ep, tpf_status_t s) {
+  char why[700];
+  snprintf(why, sizeof why, "%s", tpf_last_error());
+  ep->transport->fail(ep, s, why);
+  tpf_record(s, "%s", why); /* (fail may record words of its own) */
+}
+
 tpf_status_t tpf_agree_finish(tpf_comm_t *comm) {
   if (!comm->agreement_pending) return TPF_OK;
   comm->agreement_pending = 0;
   tpf_endpoint_t *ep = comm->ep;
-  const tpf_transport_t *tr = ep->transport;
-  tpf_status_t s = tr->exchange_finish(ep);
+  tpf_status_t s = ep->transport->exchange_finish(ep);
   if (s == TPF_OK) s = tpf_fingerprint_agree(comm->fingerprints, comm->size, comm->rank);
-  if (s != TPF_OK) {
-    char why[700];
-    snprintf(why, sizeof why, "%s", tpf_last_error());
-    tr->fail(ep, s, why);
-    tpf_record(s, "%s", why);
-  }
+  if (s != TPF_OK) fail_with_last_error(ep, s);
   return s;
 }
 
@@ -42,9 +45,7 @@ tpf_status_t tpf_agree_start(tpf_comm_t *comm, tpf_fingerprint_t *mine, tpf_stat
       comm->agreement_pending = 0;
       if (tr->exchange_finish(ep) == TPF_OK) {
         tpf_fingerprint_agree(comm->fingerprints, comm->size, (comm->rank + 1) % comm->size);
-        char why[700];
-        snprintf(why, sizeof why, "%s", tpf_last_error());
-        tr->fail(ep, TPF_ERR_PEER, why);
+        fail_with_last_error(ep, TPF_ERR_PEER);
       }
     }
     return tpf_record(local, "%s", own_error);
