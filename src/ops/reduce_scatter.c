@@ -148,42 +148,46 @@ const void *tpf_rsc_peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int
                                     tpf_span_bytes(p->m, p->n, f->in_ld, tpf_dtype_size(p->dtype)));
 }
 
+void tpf_rsc_source(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q, const void *input, int64_t ld) {
+  comm->ld_scratch[q] = ld;
+  ((const void **)comm->peer_scratch)[q] =
+      (const char *)input + (size_t)(p->row_offsets[comm->rank] * ld) * tpf_dtype_size(p->dtype);
+}
+
 /* Whether every rank can read every other rank's input where it is: always
  * for ranks that share an address space; for processes, when each input
  * lies in memory its rank shared (tpf_mem_alloc). The same answer on every
- * rank: each knows all inputs (fingerprints) and all shared memory. */
-static int reads_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  if (comm->reach == TPF_REACH_IN_PLACE) return 1;
-  if (comm->reach != TPF_REACH_SHARED) return 0;
-  for (int q = 0; q < comm->size; q++)
-    if (!tpf_rsc_peer_input(comm, p, q)) return 0;
+ * rank: each knows all inputs (fingerprints) and all shared memory. If so,
+ * the sums' sources point at this rank's block of every input. */
+static int sources_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  if (comm->reach != TPF_REACH_IN_PLACE && comm->reach != TPF_REACH_SHARED) return 0;
+  for (int q = 0; q < comm->size; q++) { /* (this rank's own too: the answer must not depend on the rank) */
+    const void *input = tpf_rsc_peer_input(comm, p, q);
+    if (!input && comm->reach == TPF_REACH_SHARED) return 0;
+    tpf_rsc_source(comm, p, q, input, comm->fingerprints[q].in_ld);
+  }
   return 1;
 }
 
 /* In place (ranks that share an address space, or processes whose inputs
- * lie in shared memory): the owner reads its rows of every peer's input
- * where it is, chunk by chunk, and sums them in rank order with the same
- * arithmetic as below; nothing is copied. Each rank returns once every
- * peer is done reading its input. */
+ * lie in shared memory; sources_in_place has pointed at them): the owner
+ * reads its rows of every peer's input where it is, chunk by chunk, and
+ * sums them in rank order with the same arithmetic as below; nothing is
+ * copied. Each rank returns once every peer is done reading its input. */
 static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank;
   const size_t es = tpf_dtype_size(p->dtype);
-  const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
-  const void **from = (const void **)comm->peer_scratch;
-  int64_t *lds = comm->ld_scratch;
-  for (int q = 0; q < W; q++) { /* where each input's rows of this block start, looked up once */
-    lds[q] = q == r ? p->in_ld : comm->fingerprints[q].in_ld;
-    from[q] = (const char *)(q == r ? p->in : tpf_rsc_peer_input(comm, p, q)) + (size_t)(first * lds[q]) * es;
-  }
+  const int64_t rows = block_rows(p, r);
   const tpf_gemm_epilogue_t block =
       tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
   for (int c = 0; c < p->chunks; c++) {
     int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
-    tpf_sum_rows(comm, from, lds, p->dtype, r0, r1 - r0, p->n, &final);
+    tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, p->dtype, r0, r1 - r0, p->n,
+                 &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
   }
   const uint32_t consumed = comm->consumed_base + 1;
@@ -268,7 +272,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_status_t st = reads_in_place(comm, p)            ? run_in_place(comm, p)
+  tpf_status_t st = sources_in_place(comm, p)          ? run_in_place(comm, p)
                     : comm->reach == TPF_REACH_SHARED ? run_staged(comm, p)
                                                       : tpf_rsc_msg_run(comm, p);
   tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */

@@ -61,6 +61,11 @@ size_t tpf_span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es);
  * shared with this rank (tpf_mem_alloc). */
 const void *tpf_rsc_peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q);
 
+/* Points the sums' source q (comm->peer_scratch and ld_scratch) at this
+ * rank's block of `input`, rank q's input as this rank reads it (leading
+ * dimension ld). */
+void tpf_rsc_source(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q, const void *input, int64_t ld);
+
 /* Reserves this rank's buffer (and requests, over messages). Local. */
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p);
 

@@ -365,10 +365,8 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   own_sources(comm, (const char *)p->in + (size_t)(p->row_offsets[r] * p->in_ld) * es, p->in_ld, received, es,
               own_rows, p->row_offsets[r], n);
   for (int q = 0; q < W; q++) { /* peers of this host whose inputs are read in place */
-    const char *input = shares(ep, q) ? tpf_rsc_peer_input(comm, p, q) : NULL;
-    if (!input) continue;
-    comm->ld_scratch[q] = comm->fingerprints[q].in_ld;
-    ((const void **)comm->peer_scratch)[q] = input + (size_t)(p->row_offsets[r] * comm->ld_scratch[q]) * es;
+    const void *input = shares(ep, q) ? tpf_rsc_peer_input(comm, p, q) : NULL;
+    if (input) tpf_rsc_source(comm, p, q, input, comm->fingerprints[q].in_ld);
   }
   const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, 0);
   for (int c = 0; c < N && st == TPF_OK; c++)
