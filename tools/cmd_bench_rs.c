@@ -144,6 +144,50 @@ static double median_of(const rs_results_t *res, int kind, int reps, int W) {
 }
 
 /* "64K", "16M", "4096": bytes; -1 if not a size. */
+/* Runs one configuration, prints its line (and its JSON object) and adds
+ * its wrong elements to *total_wrong; the first rank's failure, if any,
+ * after saying which. */
+static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE *json, long *total_wrong) {
+  const int W = b->world_size, with_mpi = b->processes == RS_MPI;
+  tpf_status_t s = run_setup(b, res);
+  for (int r = 0; r < W && s == TPF_OK; r++)
+    if (res->status[r] != TPF_OK) s = res->status[r];
+  if (s != TPF_OK) {
+    for (int r = 0; r < W; r++)
+      if (res->status[r] != TPF_OK)
+        fprintf(stderr, "tpfuse bench-rs: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]), res->error[r]);
+    return s;
+  }
+  long wrong[KINDS] = {0};
+  for (int k = 0; k < KINDS; k++)
+    for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
+  *total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
+  const int64_t count = b->rows * b->n;
+  const double in_bytes = (double)count * W * (double)esize(b->dtype), bus = (double)(W - 1) / W;
+  const double t = median_of(res, K_TPFUSE, b->reps, W), tm = with_mpi ? median_of(res, K_MPI, b->reps, W) : 0;
+  const char *memory = b->shared ? "shared" : "private";
+  printf("%10lld %10lld %5s %3d %7s | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b->dtype)),
+         (long long)count, dtype_text(b->dtype), W, memory, t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
+         wrong[K_TPFUSE]);
+  if (with_mpi)
+    printf(" %10.1f %7.2f %7.2f %6ld | %.2fx", tm * 1e6, in_bytes / tm / 1e9, in_bytes / tm / 1e9 * bus, wrong[K_MPI],
+           tm / t);
+  printf("\n");
+  if (json) {
+    fprintf(json,
+            "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
+            "\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
+            (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
+            transport_text(b->processes), memory, t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
+            wrong[K_TPFUSE]);
+    if (with_mpi)
+      fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
+              in_bytes / tm / 1e9, wrong[K_MPI], tm / t);
+    fprintf(json, "}\n");
+  }
+  return TPF_OK;
+}
+
 static int64_t parse_bytes(const char *text) {
   char *end;
   long long v = strtoll(text, &end, 10);
@@ -264,44 +308,7 @@ int cmd_bench_rs(int argc, char **argv) {
             continue;
           }
           rs_setup_t b = {W, processes, reps, memories[mi], types[ti], elems / n, n};
-          tpf_status_t s = run_setup(&b, res);
-          for (int r = 0; r < W && s == TPF_OK; r++)
-            if (res->status[r] != TPF_OK) s = res->status[r];
-          if (s != TPF_OK) {
-            for (int r = 0; r < W; r++)
-              if (res->status[r] != TPF_OK)
-                fprintf(stderr, "tpfuse bench-rs: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]),
-                        res->error[r]);
-            failed = 1;
-            continue;
-          }
-          long wrong[KINDS] = {0};
-          for (int k = 0; k < KINDS; k++)
-            for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
-          total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
-          const int64_t count = b.rows * b.n;
-          const double in_bytes = (double)count * W * (double)esize(b.dtype), bus = (double)(W - 1) / W;
-          double t = median_of(res, K_TPFUSE, reps, W);
-          printf("%10lld %10lld %5s %3d %7s | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b.dtype)),
-                 (long long)count, dtype_text(b.dtype), W, b.shared ? "shared" : "private", t * 1e6,
-                 in_bytes / t / 1e9, in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
-          double tm = with_mpi ? median_of(res, K_MPI, reps, W) : 0;
-          if (with_mpi)
-            printf(" %10.1f %7.2f %7.2f %6ld | %.2fx", tm * 1e6, in_bytes / tm / 1e9, in_bytes / tm / 1e9 * bus,
-                   wrong[K_MPI], tm / t);
-          printf("\n");
-          if (json) {
-            fprintf(json,
-                    "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
-                    "\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
-                    (long long)(count * (int64_t)esize(b.dtype)), (long long)count, dtype_text(b.dtype), W,
-                    transport_text(processes), b.shared ? "shared" : "private", t * 1e6, in_bytes / t / 1e9,
-                    in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
-            if (with_mpi)
-              fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
-                      in_bytes / tm / 1e9, wrong[K_MPI], tm / t);
-            fprintf(json, "}\n");
-          }
+          if (time_and_print(&b, res, json, &total_wrong) != TPF_OK) failed = 1;
           fflush(stdout);
         }
   if (json) fclose(json);
