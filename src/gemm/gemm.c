@@ -42,7 +42,7 @@ static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
   return (size_t)(round_up(k->mc, k->mr) * tpf_pack_k(k->format, k->kc) * tpf_pack_bytes(k->format));
 }
 
-static size_t b_block_bytes(const tpf_gemm_kernel_t *k);
+static size_t b_panel_bytes(const tpf_gemm_kernel_t *k);
 
 /* Floats between rows of the accumulator beyond its width: rows a multiple
  * of 4 KiB apart would all fall into the same sets of the L1 cache. */
@@ -59,7 +59,7 @@ tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *is
   for (int t = 0; t < 3; t++) {
     const tpf_gemm_kernel_t *k = isa->for_dtype[t];
     if (a_pack_bytes(k) > a_bytes) a_bytes = a_pack_bytes(k);
-    if (b_block_bytes(k) > b_bytes) b_bytes = b_block_bytes(k);
+    if (b_panel_bytes(k) > b_bytes) b_bytes = b_panel_bytes(k);
     if (c_acc_bytes(k) > c_bytes) c_bytes = c_acc_bytes(k);
   }
   e->spaces = calloc((size_t)threads, sizeof *e->spaces);
@@ -122,9 +122,10 @@ static void *panel_at(const tpf_gemm_engine_t *e, const packed_layout_t *l, int6
          (size_t)(panel * kern->nr * tpf_pack_k(kern->format, kb) * tpf_pack_bytes(kern->format));
 }
 
-/* Bytes of one packed block of B (kc x nc): a thread's streaming buffer. */
-static size_t b_block_bytes(const tpf_gemm_kernel_t *k) {
-  return (size_t)(tpf_pack_k(k->format, k->kc) * k->nc * tpf_pack_bytes(k->format));
+/* Bytes of one packed panel of B (kc x nr): a thread's buffer when B is
+ * not kept. */
+static size_t b_panel_bytes(const tpf_gemm_kernel_t *k) {
+  return (size_t)(tpf_pack_k(k->format, k->kc) * k->nr * tpf_pack_bytes(k->format));
 }
 
 tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b,
@@ -230,22 +231,56 @@ static row_tiles_t cut_rows(const tpf_gemm_kernel_t *k, int64_t rows) {
   return best;
 }
 
-/* Packs the block of B (k panel P, column panels [s0, s1)) on first use:
- * into the kept copy when B is multiplied again later (by the first block of
- * rows only), else into the thread's buffer, where it stays in cache for
- * the tiles that use it. Returns where panel s0 of the block is. */
-static const char *b_block(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
-                           int64_t P, int64_t s0, int64_t s1, int64_t p0, int64_t kb) {
+/* Whether this thread packs the panels it multiplies (else it reads them
+ * from the kept copy, packed by the first block of rows). */
+static int packs_b(const tpf_gemm_engine_t *e, int first_rows) {
+  return !e->keep || (first_rows && !e->packed_ready);
+}
+
+/* Panel `panel` of k panel P (its k extent kb), packed where it is first
+ * used: into the kept copy when B is multiplied again later, else into the
+ * thread's buffer, where it stays in L1 for the tiles that use it. */
+static const char *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
+                           int64_t P, int64_t panel, int64_t kb) {
   tpf_gemm_engine_t *e = job->e;
   const tpf_gemm_kernel_t *kern = e->kernel;
-  int64_t j0 = s0 * kern->nr, cols = min64(s1 * kern->nr, e->n) - j0;
-  if (!e->keep) {
-    kern->pack_b(ws->b_pack, &e->b, p0, kb, j0, cols, kern->nr);
-    return ws->b_pack;
-  }
-  char *at = panel_at(e, &job->layout, P, s0, kb);
-  if (first_rows && !e->packed_ready) kern->pack_b(at, &e->b, p0, kb, j0, cols, kern->nr);
+  char *at = e->keep ? panel_at(e, &job->layout, P, panel, kb) : ws->b_pack;
+  int64_t j0 = panel * kern->nr;
+  if (packs_b(e, first_rows)) kern->pack_b(at, &e->b, P * kern->kc, kb, j0, min64(kern->nr, e->n - j0), kern->nr);
   return at;
+}
+
+/* The lines the thread reads for panel (P, panel): its rows in B when it
+ * will be packed from there (a transposed B is left to the hardware
+ * prefetchers), else its packed copy. Fetched while the previous panel is
+ * multiplied, B's rows come from L2 when they are packed, and reading B
+ * from memory no longer stalls the kernels. */
+static tpf_prefetch_t panel_lines(const multiply_job_t *job, int first_rows, int64_t P, int64_t panel) {
+  const tpf_gemm_engine_t *e = job->e;
+  const tpf_gemm_kernel_t *kern = e->kernel;
+  const int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0), j0 = panel * kern->nr;
+  const int64_t steps = kern->format == TPF_PACK_BF16_PAIRS ? (kb + 1) / 2 : kb;
+  if (!packs_b(e, first_rows)) { /* one step's 128 bytes after another */
+    return (tpf_prefetch_t){panel_at(e, &job->layout, P, panel, kb), 128, 0, steps};
+  }
+  if (e->b.transposed) return (tpf_prefetch_t){0};
+  /* A row's nr columns span at most 3 lines (fp32), else 2; one step
+   * reads one row, or two for the pairs format. */
+  const size_t es = tpf_dtype_size(e->b.dtype), row = (size_t)e->b.ld * es;
+  const uintptr_t first = (uintptr_t)e->b.data + ((size_t)(p0 * e->b.ld) + (size_t)j0) * es;
+  const char *at = (const char *)(first & ~(uintptr_t)63);
+  if (steps < kb) return (tpf_prefetch_t){at, (int64_t)(2 * row), (int64_t)row, kb / 2};
+  return (tpf_prefetch_t){at, (int64_t)row, es == 4 ? 64 : 0, kb};
+}
+
+/* Tile u's share of a panel's lines, when `tiles` tiles multiply the
+ * panel before it: every tiles-th step from step u. */
+static tpf_prefetch_t tile_share(tpf_prefetch_t lines, int64_t u, int64_t tiles) {
+  if (!lines.at || u >= lines.steps) return (tpf_prefetch_t){0};
+  lines.at += u * lines.stride;
+  lines.steps = (lines.steps - u + tiles - 1) / tiles;
+  lines.stride *= tiles;
+  return lines;
 }
 
 /* The most fp32 sums a group of column chunks keeps (see multiply_job). */
@@ -281,7 +316,7 @@ static void multiply_job(void *arg, int t, int threads) {
     const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
     const int64_t step = kern->nc / nr;
     const int64_t group = chunks_per_group(kern, tiles.tall * kern->mr + tiles.low * low_kern->mr);
-    const int64_t ldc = group * kern->nc + ACC_ROW_PAD;
+    const int64_t ldc = group * kern->nc + ACC_ROW_PAD, all_tiles = tiles.tall + tiles.low;
     for (int64_t g0 = first; g0 < last; g0 += group * step) {
       int64_t g1 = min64(last, g0 + group * step);
       int64_t j0 = g0 * nr, cols = min64(g1 * nr, e->n) - j0;
@@ -292,18 +327,19 @@ static void multiply_job(void *arg, int t, int threads) {
         if (tall_rows > 0) kern->pack_a(ws->a_pack, job->a, i0, tall_rows, p0, kb, kern->mr);
         if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
         for (int64_t s0 = g0; s0 < g1; s0 += step) { /* chunks of nc columns */
-          int64_t s1 = min64(g1, s0 + step);
-          const char *b_at = b_block(job, ws, i0 == 0, P, s0, s1, p0, kb);
-          const int64_t panel_bytes = pk * nr * elem;
-          for (int64_t panel = s0; panel < s1; panel++) {
-            const char *bp = b_at + (panel - s0) * panel_bytes;
+          for (int64_t panel = s0, s1 = min64(g1, s0 + step); panel < s1; panel++) {
+            const char *bp = b_panel(job, ws, i0 == 0, P, panel, kb);
+            tpf_prefetch_t next = {0}; /* the panel after this one */
+            if (panel + 1 < g1) next = panel_lines(job, i0 == 0, P, panel + 1);
+            else if (P + 1 < job->layout.k_panels) next = panel_lines(job, i0 == 0, P + 1, g0);
             float *c = ws->c_acc + (panel - g0) * nr;
             for (int64_t u = 0; u < tiles.tall; u++)
               kern->ukernel(kb, (const char *)ws->a_pack + u * kern->mr * pk * elem, bp, ldb,
-                            c + u * kern->mr * ldc, ldc, P > 0);
+                            c + u * kern->mr * ldc, ldc, P > 0, tile_share(next, u, all_tiles));
             for (int64_t u = 0; u < tiles.low; u++)
               low_kern->ukernel(kb, low_a + u * low_kern->mr * pk * elem, bp, ldb,
-                                c + (tall_rows + u * low_kern->mr) * ldc, ldc, P > 0);
+                                c + (tall_rows + u * low_kern->mr) * ldc, ldc, P > 0,
+                                tile_share(next, tiles.tall + u, all_tiles));
           }
           if (t == 0 && e->progress) e->progress(e->progress_arg);
         }

@@ -12,7 +12,11 @@
  * ldb is nr (2 * nr for pairs): the engine always packs B (the kernels
  * take ldb so that they need not assume it). b need not be aligned.
  * A kernel sums over p in increasing order (pairs, for the bf16 format), so
- * its results depend only on k and kc, never on m, n or the rows computed. */
+ * its results depend only on k and kc, never on m, n or the rows computed.
+ *
+ * While it computes, a kernel may bring toward the cache the bytes the
+ * engine reads next (the source of the next panel of B, or its packed
+ * copy): a hint, which a kernel may ignore. */
 #ifndef TPF_GEMM_KERNEL_H
 #define TPF_GEMM_KERNEL_H
 
@@ -24,8 +28,16 @@ typedef enum tpf_pack_format { TPF_PACK_F32, TPF_PACK_BF16_PAIRS } tpf_pack_form
 
 typedef struct tpf_gemm_operand tpf_gemm_operand_t;
 
+/* Lines to prefetch in the kernel's k loop (a step is one k, or one pair
+ * of k for the pairs format): at step s < steps, the two lines from
+ * at + s * stride and the two from at + s * stride + second. */
+typedef struct tpf_prefetch {
+  const char *at;
+  int64_t stride, second, steps;
+} tpf_prefetch_t;
+
 typedef void (*tpf_ukernel_fn)(int64_t kb, const void *a, const void *b, int64_t ldb, float *c,
-                               int64_t ldc, int accumulate);
+                               int64_t ldc, int accumulate, tpf_prefetch_t next);
 
 typedef struct tpf_gemm_epilogue tpf_gemm_epilogue_t;
 

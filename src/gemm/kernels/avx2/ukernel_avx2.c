@@ -24,11 +24,19 @@ enum { MR = 6, NR = 16 };
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
 
 static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
-                    int accumulate) {
+                    int accumulate, tpf_prefetch_t next) {
   const float *a = pa, *b = pb;
   ROWS(DECLARE)
   ROWS(LOAD)
+  const char *at = next.at;
   for (int64_t p = 0; p < kb; p++) {
+    if (p < next.steps) {
+      _mm_prefetch(at, _MM_HINT_T1);
+      _mm_prefetch(at + 64, _MM_HINT_T1);
+      _mm_prefetch(at + next.second, _MM_HINT_T1);
+      _mm_prefetch(at + next.second + 64, _MM_HINT_T1);
+      at += next.stride;
+    }
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     ROWS(STEP)
     a += MR;

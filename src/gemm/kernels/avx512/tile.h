@@ -19,4 +19,11 @@
   _mm512_storeu_ps(c + i * ldc, c##i##a); \
   _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
 
+/* The engine's lines for one k step (see tpf_prefetch_t), toward L2. */
+#define TPF_PREFETCH_STEP(at, second)              \
+  _mm_prefetch(at, _MM_HINT_T1);                   \
+  _mm_prefetch(at + 64, _MM_HINT_T1);              \
+  _mm_prefetch(at + (second), _MM_HINT_T1);        \
+  _mm_prefetch(at + (second) + 64, _MM_HINT_T1);
+
 #endif

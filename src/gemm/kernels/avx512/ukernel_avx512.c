@@ -21,20 +21,29 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
     c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);   \
     c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);   \
   }
-/* One kernel per tile height; every element's sum is the same FMA chain. */
+/* One k step: B's 32 columns, and row i's broadcast into its two sums. */
+#define K_STEP(mr, ROWS)                                                      \
+  {                                                                           \
+    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);             \
+    _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                   \
+    ROWS(STEP)                                                                \
+    a += mr;                                                                  \
+    b += ldb;                                                                 \
+  }
+/* One kernel per tile height; every element's sum is the same FMA chain.
+ * The steps that prefetch for the engine come first, in a loop of their own. */
 #define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
-                   int accumulate) {                                                            \
+                   int accumulate, tpf_prefetch_t next) {                                       \
     const float *a = pa, *b = pb;                                                               \
     ROWS(TPF_TILE_DECLARE)                                                                      \
     ROWS(TPF_TILE_LOAD)                                                                         \
-    for (int64_t p = 0; p < kb; p++) {                                                          \
-      __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                             \
-      _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
-      ROWS(STEP)                                                                                \
-      a += mr;                                                                                  \
-      b += ldb;                                                                                 \
+    int64_t p = 0;                                                                              \
+    for (const char *at = next.at; p < kb && p < next.steps; p++, at += next.stride) {          \
+      TPF_PREFETCH_STEP(at, next.second)                                                        \
+      K_STEP(mr, ROWS)                                                                          \
     }                                                                                           \
+    for (; p < kb; p++) K_STEP(mr, ROWS)                                                        \
     ROWS(TPF_TILE_STORE)                                                                        \
   }
 

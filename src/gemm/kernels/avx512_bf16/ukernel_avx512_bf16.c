@@ -22,20 +22,30 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
     c##i##a = _mm512_dpbf16_ps(c##i##a, ai, b0);                       \
     c##i##b = _mm512_dpbf16_ps(c##i##b, ai, b1);                       \
   }
-/* One kernel per tile height; every element's sum is the same dot chain. */
+/* One pair of k steps: B's 32 columns x 2, and row i's pair into its sums. */
+#define PAIR_STEP(mr, ROWS)                                                                   \
+  {                                                                                           \
+    __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32); \
+    _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
+    ROWS(STEP)                                                                                \
+    a += 2 * mr;                                                                              \
+    b += ldb;                                                                                 \
+  }
+/* One kernel per tile height; every element's sum is the same dot chain.
+ * The steps that prefetch for the engine come first, in a loop of their own. */
 #define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
-                   int accumulate) {                                                            \
+                   int accumulate, tpf_prefetch_t next) {                                       \
     const uint16_t *a = pa, *b = pb;                                                            \
     ROWS(TPF_TILE_DECLARE)                                                                      \
     ROWS(TPF_TILE_LOAD)                                                                         \
-    for (int64_t q = 0; q < (kb + 1) / 2; q++) {                                                \
-      __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 32); \
-      _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);                                   \
-      ROWS(STEP)                                                                                \
-      a += 2 * mr;                                                                              \
-      b += ldb;                                                                                 \
+    const int64_t pairs = (kb + 1) / 2;                                                         \
+    int64_t q = 0;                                                                              \
+    for (const char *at = next.at; q < pairs && q < next.steps; q++, at += next.stride) {       \
+      TPF_PREFETCH_STEP(at, next.second)                                                        \
+      PAIR_STEP(mr, ROWS)                                                                       \
     }                                                                                           \
+    for (; q < pairs; q++) PAIR_STEP(mr, ROWS)                                                  \
     ROWS(TPF_TILE_STORE)                                                                        \
   }
 

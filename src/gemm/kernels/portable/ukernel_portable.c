@@ -5,8 +5,10 @@
 
 enum { MR = 4, NR = 16 };
 
+/* The specification: these ignore the prefetch hint. */
 static void ukernel_f32(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c,
-                        int64_t ldc, int accumulate) {
+                        int64_t ldc, int accumulate, tpf_prefetch_t next) {
+  (void)next;
   const float *a = pa, *b = pb;
   float acc[MR][NR];
   for (int i = 0; i < MR; i++)
@@ -24,7 +26,8 @@ static void ukernel_f32(int64_t kb, const void *pa, const void *pb, int64_t ldb,
 
 /* The bf16-pairs contract in plain C: per pair, the even k first. */
 static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c,
-                         int64_t ldc, int accumulate) {
+                         int64_t ldc, int accumulate, tpf_prefetch_t next) {
+  (void)next;
   const uint16_t *a = pa, *b = pb;
   float acc[MR][NR];
   for (int i = 0; i < MR; i++)
