@@ -80,10 +80,11 @@ static void *run_peak(void *arg) {
   return NULL;
 }
 
-/* GFLOP/s of `loop` on `threads` threads at once (best of three). */
+/* GFLOP/s of `loop` on `threads` threads at once (best of seven: a virtual
+ * core that is away for part of one run would understate the peak). */
 static double peak(double (*loop)(void), int threads) {
   double best = 0;
-  for (int rep = 0; rep < 3; rep++) {
+  for (int rep = 0; rep < 7; rep++) {
     peak_job_t jobs[8];
     pthread_t th[8];
     for (int t = 0; t < threads; t++) jobs[t].loop = loop, pthread_create(&th[t], NULL, run_peak, &jobs[t]);

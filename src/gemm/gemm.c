@@ -9,12 +9,14 @@
  * short one (as many as keep the accumulator in L2). After the last k panel
  * of a group the epilogue runs on it: every output element is rounded once.
  *
- * B is packed where it is first used, a kc x nc block at a time, so that
- * it is still in cache for the tiles that need it. When B will be multiplied
- * by more rows later (more row blocks, or the next chunk of a fused
- * schedule), the packed copy is kept, k panel by k panel:
- * packed[P][panel][p][j]; otherwise each block goes through a per-thread
- * buffer and B is read from memory exactly once. */
+ * B is packed where it is first used, a kc x nr panel at a time, just
+ * before the tiles that multiply it, and those tiles prefetch the next
+ * panel's lines while they compute, so that reading B from memory overlaps
+ * the arithmetic. When B will be multiplied by more rows later (more row
+ * blocks, or the next chunk of a fused schedule), the packed copy is kept,
+ * k panel by k panel: packed[P][panel][p][j]; otherwise each panel goes
+ * through a per-thread buffer (it stays in L1) and B is read from memory
+ * exactly once. */
 #include "gemm.h"
 
 #include <stdlib.h>

@@ -69,7 +69,7 @@ void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, 
 /* One thread's packing buffers and fp32 accumulator. */
 typedef struct tpf_gemm_thread_space {
   void *a_pack; /* mc x kc of A */
-  void *b_pack; /* one block of B (kc x nc), when B is not kept */
+  void *b_pack; /* one panel of B (kc x nr), when B is not kept */
   float *c_acc; /* mc x nc */
 } tpf_gemm_thread_space_t;
 
