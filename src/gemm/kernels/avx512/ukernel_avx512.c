@@ -63,11 +63,10 @@ static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_
 }
 
 /* Rows of a plain B are rows of the panels: vector loads and conversions,
- * row by row across the panels, so that B is read in runs as long as the
- * block is wide, and with the row two ahead prefetched (on a product of few
- * rows, reading B from memory is most of the time: 11 GB/s this way against
- * 7 panel by panel). Inlined once per dtype, as pack_a_rows below. A
- * transposed B goes through the portable packer. */
+ * row by row across the panels, with the row two ahead prefetched. The
+ * engine packs one panel at a time, whose rows its kernels have already
+ * brought toward L2 (see tpf_prefetch_t). Inlined once per dtype, as
+ * pack_a_rows below. A transposed B goes through the portable packer. */
 static inline __attribute__((always_inline)) void pack_b_rows(float *dst, const tpf_gemm_operand_t *b,
                                                               tpf_dtype_t t, int64_t p0, int64_t kb,
                                                               int64_t j0, int64_t cols) {

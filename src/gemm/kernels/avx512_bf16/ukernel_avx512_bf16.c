@@ -65,7 +65,7 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
                                          8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   const __m512i lo_idx = _mm512_loadu_si512(low_index);
   const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
-  /* Pair of rows by pair of rows, so that B is read in long runs. */
+  /* Pair of rows by pair of rows (the engine packs one panel at a time). */
   uint16_t *out = dst;
   const int64_t pairs = (kb + 1) / 2;
   const uint16_t *row = (const uint16_t *)b->data + p0 * b->ld + j0;
