@@ -1,6 +1,7 @@
 /* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
  * k step two loads of B and six broadcasts of A, each feeding two FMAs. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
@@ -72,5 +73,72 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
   if (full < cols) tpf_pack_b_f32(out, b, p0, kb, j0 + full, cols - full, nr);
 }
 
+/* r[q] becomes column q of the 8 x 8 block whose row i r[i] was. */
+static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) { /* rows interleaved in pairs */
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) { /* columns q and q + 4 of four rows */
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int q = 0; q < 4; q++) { /* then the 128-bit halves */
+    r[q] = _mm256_permute2f128_ps(s[q], s[q + 4], 0x20);
+    r[q + 4] = _mm256_permute2f128_ps(s[q], s[q + 4], 0x31);
+  }
+}
+
+/* A plain A's rows, 8 k at a time, laid into the panel by transposing
+ * 8 x 8 blocks in registers (panel element (p, i) is A[i][p]); the last
+ * k that do not fill 8 and a transposed A go through the portable packer.
+ * (The portable packer's strided stores ran at a speed that depended on
+ * where the buffers fell: a quarter to a third of the reference example's
+ * time.) */
+static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
+                   int64_t kb, int mr) {
+  const int64_t full = a->transposed ? 0 : kb / 8 * 8;
+  if (full == 0 || mr != MR) {
+    tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
+    return;
+  }
+  const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2;
+  float *out = dst;
+  for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
+    int64_t live = rows - panel < MR ? rows - panel : MR;
+    const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
+    for (int64_t p = 0; p < full; p += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; i++)
+        r[i] = i < live ? load8(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, a->dtype) : _mm256_setzero_ps();
+      transpose8(r);
+      /* Each column is stored 8 wide, its last 2 lanes overwritten by the
+       * next column (masked stores are slow on AMD); the panel's last
+       * column is stored 6 wide, so nothing is written past the panel. */
+      for (int q = 0; q < 8; q++) {
+        float *to = out + (p + q) * MR;
+        if (p + q + 1 < kb) {
+          _mm256_storeu_ps(to, r[q]);
+        } else {
+          _mm_storeu_ps(to, _mm256_castps256_ps128(r[q]));
+          _mm_storel_pi((__m64 *)(to + 4), _mm256_extractf128_ps(r[q], 1));
+        }
+      }
+    }
+  }
+  if (full < kb) { /* the k tail, panel by panel into the same layout */
+    float tail[MR * 8];
+    out = dst;
+    for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
+      int64_t live = rows - panel < MR ? rows - panel : MR;
+      tpf_pack_a_f32(tail, a, i0 + panel, live, p0 + full, kb - full, MR);
+      memcpy(out + full * MR, tail, sizeof(float) * (size_t)((kb - full) * MR));
+    }
+  }
+}
+
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
-    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, tpf_pack_a_f32, pack_b, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL};
+    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, pack_a, pack_b, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL};
