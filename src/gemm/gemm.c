@@ -261,18 +261,21 @@ static tpf_prefetch_t panel_lines(const multiply_job_t *job, int first_rows, int
   const tpf_gemm_engine_t *e = job->e;
   const tpf_gemm_kernel_t *kern = e->kernel;
   const int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0), j0 = panel * kern->nr;
-  const int64_t steps = kern->format == TPF_PACK_BF16_PAIRS ? (kb + 1) / 2 : kb;
-  if (!packs_b(e, first_rows)) { /* one step's 128 bytes after another */
-    return (tpf_prefetch_t){panel_at(e, &job->layout, P, panel, kb), 128, 0, steps};
+  if (!packs_b(e, first_rows)) { /* contiguous: 128 bytes a step */
+    int64_t bytes = tpf_pack_k(kern->format, kb) * kern->nr * tpf_pack_bytes(kern->format);
+    return (tpf_prefetch_t){panel_at(e, &job->layout, P, panel, kb), 128, 0, bytes / 128};
   }
   if (e->b.transposed) return (tpf_prefetch_t){0};
-  /* A row's nr columns span at most 3 lines (fp32), else 2; one step
-   * reads one row, or two for the pairs format. */
+  /* From the line that holds a row's first column, 2 lines cover its nr
+   * columns when they are at most 64 bytes, else 3 when at most 128 (the
+   * kernels': 64 or 128). A step reads one row, or two for the pairs
+   * format, whose steps are pairs of k. */
   const size_t es = tpf_dtype_size(e->b.dtype), row = (size_t)e->b.ld * es;
+  const int64_t span = kern->nr * (int64_t)es;
   const uintptr_t first = (uintptr_t)e->b.data + ((size_t)(p0 * e->b.ld) + (size_t)j0) * es;
   const char *at = (const char *)(first & ~(uintptr_t)63);
-  if (steps < kb) return (tpf_prefetch_t){at, (int64_t)(2 * row), (int64_t)row, kb / 2};
-  return (tpf_prefetch_t){at, (int64_t)row, es == 4 ? 64 : 0, kb};
+  if (kern->format == TPF_PACK_BF16_PAIRS) return (tpf_prefetch_t){at, (int64_t)(2 * row), (int64_t)row, kb / 2};
+  return (tpf_prefetch_t){at, (int64_t)row, span > 64 ? 64 : 0, kb};
 }
 
 /* Tile u's share of a panel's lines, when `tiles` tiles multiply the
