@@ -9,6 +9,7 @@
 
 #include "common/half.h"
 #include "gemm/gemm.h"
+#include "gemm/kernels/avx512/row_loads.h"
 #include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
 #include "kernels_avx512.h"
@@ -50,16 +51,17 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
+/* 16 fp16 or bf16 values as fp32. */
+static inline __attribute__((always_inline)) __m512 widen16(__m256i h, tpf_dtype_t t) {
+  if (t == TPF_FLOAT16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 /* 16 elements of a row as fp32, `live` of them real, the rest zero. */
 static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_dtype_t t, int live) {
   __mmask16 mask = live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1);
-  switch (t) {
-  case TPF_FLOAT16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src));
-  case TPF_BFLOAT16:
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, src)), 16));
-  default: return _mm512_maskz_loadu_ps(mask, src);
-  }
+  if (t == TPF_FLOAT32) return _mm512_maskz_loadu_ps(mask, src);
+  return widen16(_mm256_maskz_loadu_epi16(mask, src), t);
 }
 
 /* Rows of a plain B are rows of the panels: vector loads and conversions,
@@ -79,6 +81,19 @@ static inline __attribute__((always_inline)) void pack_b_rows(float *dst, const 
       _mm_prefetch(from + 2 * ld_bytes, _MM_HINT_T0);
       _mm_prefetch(from + 2 * ld_bytes + 64, _MM_HINT_T0);
       int64_t live = cols - panel < NR ? cols - panel : NR;
+      if (live == NR && (uintptr_t)from % esize == 0) { /* from whole lines */
+        __m512 low, high;
+        if (t == TPF_FLOAT32) {
+          tpf_load32_f32((const float *)from, &low, &high);
+        } else {
+          __m512i h = tpf_load32_u16((const uint16_t *)from);
+          low = widen16(_mm512_castsi512_si256(h), t);
+          high = widen16(_mm512_extracti64x4_epi64(h, 1), t);
+        }
+        _mm512_store_ps(out, low);
+        _mm512_store_ps(out + 16, high);
+        continue;
+      }
       int lo = live < 16 ? (int)live : 16, hi = live > 16 ? (int)live - 16 : 0;
       _mm512_store_ps(out, load16(from, t, lo));
       _mm512_store_ps(out + 16, hi ? load16(from + 16 * esize, t, hi) : _mm512_setzero_ps());

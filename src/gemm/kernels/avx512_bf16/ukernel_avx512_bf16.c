@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gemm/gemm.h"
+#include "gemm/kernels/avx512/row_loads.h"
 #include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
 #include "kernels_avx512_bf16.h"
@@ -73,8 +74,11 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
     for (int64_t panel = 0; panel < cols; panel += NR) {
       int64_t live = cols - panel < NR ? cols - panel : NR;
       __mmask32 mask = live >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << live) - 1);
-      __m512i even = _mm512_maskz_loadu_epi16(mask, row + panel);
-      __m512i odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld + panel) : _mm512_setzero_si512();
+      const int whole = live == NR && 2 * q + 1 < kb && (uintptr_t)row % 2 == 0;
+      __m512i even = whole ? tpf_load32_u16(row + panel) : _mm512_maskz_loadu_epi16(mask, row + panel);
+      __m512i odd = whole           ? tpf_load32_u16(row + b->ld + panel)
+                    : 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld + panel)
+                                     : _mm512_setzero_si512();
       _mm_prefetch((const char *)(row + 2 * b->ld + panel), _MM_HINT_T0); /* the next pair */
       _mm_prefetch((const char *)(row + 3 * b->ld + panel), _MM_HINT_T0);
       uint16_t *to = out + (panel / NR) * pairs * 2 * NR + q * 2 * NR;
