@@ -6,7 +6,9 @@
  * smaller shapes, and OpenBLAS sgemm on the same fp32 inputs. Every result is
  * checked against sgemm on the same (dtype-rounded) inputs, within the fp32
  * accumulation bound plus one rounding to the output dtype; a wrong result
- * makes the exit status 1. Times are medians over repetitions.
+ * makes the exit status 1. Times are medians over repetitions, taken in
+ * rounds (sgemm, then tpfuse in each dtype) so that a slow spell of the
+ * machine falls on all of them alike.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; if
  * either is set, this program removes both and runs itself again, so that
@@ -134,6 +136,12 @@ static void *alloc64(size_t bytes) {
   return p;
 }
 
+/* The median of t[0 .. count) (reordered). */
+static double median(double *t, int count) {
+  qsort(t, (size_t)count, sizeof(double), by_value);
+  return t[count / 2];
+}
+
 /* Median seconds of `reps` runs of fn (after one warm-up run). */
 typedef void (*run_fn)(void *ctx);
 static double median_time(run_fn fn, void *ctx, int reps) {
@@ -144,8 +152,7 @@ static double median_time(run_fn fn, void *ctx, int reps) {
     fn(ctx);
     t[r] = now() - t0;
   }
-  qsort(t, (size_t)reps, sizeof(double), by_value);
-  return t[reps / 2];
+  return median(t, reps);
 }
 
 typedef struct blas_ctx {
@@ -249,79 +256,99 @@ int main(int argc, char **argv) {
     if (quick && flops > 2.0 * 1024 * 1024 * 1024) continue;
     if (only_m && (s->m != only_m || s->k != only_k || s->n != only_n)) continue;
     size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n), nc = (size_t)(s->m * s->n);
-    float *a = alloc64(na * 4), *b = alloc64(nb * 4), *c = alloc64(nc * 4), *ref = alloc64(nc * 4),
-          *absprod = alloc64(nc * 4), *a_abs = alloc64(na * 4), *b_abs = alloc64(nb * 4),
-          *rounded_a = alloc64(na * 4), *rounded_b = alloc64(nb * 4);
-    void *a16 = alloc64(na * 2), *b16 = alloc64(nb * 2), *c16 = alloc64(nc * 4);
+    float *a = alloc64(na * 4), *b = alloc64(nb * 4), *c_blas = alloc64(nc * 4), *absprod = alloc64(nc * 4),
+          *a_abs = alloc64(na * 4), *b_abs = alloc64(nb * 4), *rounded_a = alloc64(na * 4),
+          *rounded_b = alloc64(nb * 4);
     for (size_t i = 0; i < na; i++) a[i] = uniform(), a_abs[i] = fabsf(a[i]);
     for (size_t i = 0; i < nb; i++) b[i] = uniform(), b_abs[i] = fabsf(b[i]);
     openblas_set_num_threads(thread_list[nthreads - 1]);
     blas_ctx_t abs_ctx = {s, a_abs, b_abs, absprod};
     run_blas(&abs_ctx); /* |a| @ |b|: the scale of each element's rounding error */
+    /* Per dtype: the inputs, the output, and sgemm on the inputs as rounded
+     * to the dtype (the reference). */
+    const tpf_dtype_t types[3] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
+    void *in_a[3] = {a}, *in_b[3] = {b}, *out[3];
+    float *expect[3];
+    for (int di = 0; di < 3; di++) {
+      size_t es = types[di] == TPF_FLOAT32 ? 4 : 2;
+      out[di] = alloc64(nc * es);
+      expect[di] = alloc64(nc * 4);
+      blas_ctx_t r = {s, a, b, expect[di]};
+      if (di > 0) {
+        in_a[di] = alloc64(na * 2), in_b[di] = alloc64(nb * 2);
+        tpf_convert(a, TPF_FLOAT32, in_a[di], types[di], na);
+        tpf_convert(b, TPF_FLOAT32, in_b[di], types[di], nb);
+        tpf_convert(in_a[di], types[di], rounded_a, TPF_FLOAT32, na);
+        tpf_convert(in_b[di], types[di], rounded_b, TPF_FLOAT32, nb);
+        r.a = rounded_a, r.b = rounded_b;
+      }
+      run_blas(&r);
+    }
     for (int ti = 0; ti < nthreads; ti++) {
       int T = thread_list[ti];
       openblas_set_num_threads(T);
-      blas_ctx_t blas = {s, a, b, ref};
-      double t_blas = median_time(run_blas, &blas, reps);
       tpf_config_t cfg = TPF_CONFIG_INIT;
       cfg.threads_per_rank = T;
       tpf_comm_t *fast = NULL, *portable = NULL;
       tpf_comm_init_all(&fast, 1, &cfg);
       cfg.isa = "portable";
       tpf_comm_init_all(&portable, 1, &cfg);
-      const tpf_dtype_t types[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
+      ours_ctx_t ours[3];
+      for (int di = 0; di < 3; di++)
+        ours[di] = (ours_ctx_t){fast, {in_a[di], types[di], s->m, s->k, 0, 0}, {in_b[di], types[di], s->k, s->n, 0, 0},
+                                {out[di], types[di], s->m, s->n, 0, 0}, TPF_OK};
+      /* Rounds of sgemm then each dtype of ours, so that every figure sees
+       * the same spells of the shared machine; the first round warms up. */
+      blas_ctx_t blas = {s, a, b, c_blas};
+      double t_blas[64], t_ours[3][64];
+      for (int r = -1; r < reps; r++) {
+        double t0 = now();
+        run_blas(&blas);
+        if (r >= 0) t_blas[r] = now() - t0;
+        let_blas_threads_sleep(T);
+        for (int di = 0; di < 3; di++) {
+          t0 = now();
+          run_ours(&ours[di]);
+          if (r >= 0) t_ours[di][r] = now() - t0;
+        }
+      }
+      double blas_time = median(t_blas, reps);
       for (int di = 0; di < 3; di++) {
         tpf_dtype_t t = types[di];
-        const void *pa = a, *pb = b;
-        void *pc = t == TPF_FLOAT32 ? (void *)c : c16;
-        const float *expect = ref;
-        if (t != TPF_FLOAT32) { /* the same inputs, rounded to t; the reference on them */
-          tpf_convert(a, TPF_FLOAT32, a16, t, na);
-          tpf_convert(b, TPF_FLOAT32, b16, t, nb);
-          tpf_convert(a16, t, rounded_a, TPF_FLOAT32, na);
-          tpf_convert(b16, t, rounded_b, TPF_FLOAT32, nb);
-          blas_ctx_t r = {s, rounded_a, rounded_b, (float *)c};
-          run_blas(&r);
-          expect = c;
-          pa = a16, pb = b16;
-        }
-        ours_ctx_t ours = {fast, {(void *)pa, t, s->m, s->k, 0, 0}, {(void *)pb, t, s->k, s->n, 0, 0},
-                           {pc, t, s->m, s->n, 0, 0}, TPF_OK};
-        let_blas_threads_sleep(T);
-        double t_ours = median_time(run_ours, &ours, reps);
-        int64_t wrong = ours.status != TPF_OK ? (int64_t)nc : count_wrong(pc, t, expect, absprod, (int64_t)nc, s->k);
+        int64_t wrong = ours[di].status != TPF_OK ? (int64_t)nc
+                                                  : count_wrong(out[di], t, expect[di], absprod, (int64_t)nc, s->k);
         double t_port = 0;
         if (flops <= 2.2e9 && T == thread_list[0]) {
-          ours_ctx_t slow = ours;
+          ours_ctx_t slow = ours[di];
           slow.comm = portable;
           t_port = median_time(run_ours, &slow, reps < 3 ? reps : 3);
-          wrong += slow.status != TPF_OK ? (int64_t)nc : count_wrong(pc, t, expect, absprod, (int64_t)nc, s->k);
-        }
-        if (t != TPF_FLOAT32) { /* restore the fp32 reference for the next dtype */
-          blas_ctx_t r = {s, a, b, ref};
-          run_blas(&r);
+          wrong += slow.status != TPF_OK ? (int64_t)nc : count_wrong(out[di], t, expect[di], absprod, (int64_t)nc, s->k);
         }
         total_wrong += wrong;
-        double gf = flops / t_ours / 1e9, pk = t == TPF_BFLOAT16 && has_bf16 ? peak16[ti] : peak32[ti];
+        double t_mine = median(t_ours[di], reps);
+        double gf = flops / t_mine / 1e9, pk = t == TPF_BFLOAT16 && has_bf16 ? peak16[ti] : peak32[ti];
         char port[32] = "-";
         if (t_port > 0) snprintf(port, sizeof port, "%.1f", flops / t_port / 1e9);
         printf("%-6lld %-6lld %-6lld %-2d %-5s | %9.1f %5.0f%% %6.2fx | %9.1f | %9s%s\n", (long long)s->m,
                (long long)s->k, (long long)s->n, T, dtype_text(t), gf, pk > 0 ? 100 * gf / pk : 0,
-               t_blas / t_ours, flops / t_blas / 1e9, port, wrong ? "  WRONG" : "");
+               blas_time / t_mine, flops / blas_time / 1e9, port, wrong ? "  WRONG" : "");
         if (json)
           fprintf(json,
                   "{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"threads\":%d,\"dtype\":\"%s\",\"gflops\":%.2f,"
                   "\"peak_pct\":%.1f,\"vs_openblas\":%.3f,\"openblas_gflops\":%.2f,\"portable_gflops\":%.2f,\"wrong\":%lld}\n",
                   (long long)s->m, (long long)s->k, (long long)s->n, T, dtype_text(t), gf,
-                  pk > 0 ? 100 * gf / pk : 0, t_blas / t_ours, flops / t_blas / 1e9,
+                  pk > 0 ? 100 * gf / pk : 0, blas_time / t_mine, flops / blas_time / 1e9,
                   t_port > 0 ? flops / t_port / 1e9 : 0, (long long)wrong);
         fflush(stdout);
       }
       tpf_comm_destroy(fast);
       tpf_comm_destroy(portable);
     }
-    free(a), free(b), free(c), free(ref), free(absprod), free(a_abs), free(b_abs), free(rounded_a),
-        free(rounded_b), free(a16), free(b16), free(c16);
+    for (int di = 0; di < 3; di++) {
+      free(out[di]), free(expect[di]);
+      if (di > 0) free(in_a[di]), free(in_b[di]);
+    }
+    free(a), free(b), free(c_blas), free(absprod), free(a_abs), free(b_abs), free(rounded_a), free(rounded_b);
   }
   if (json) fclose(json);
   printf("%s\n", total_wrong ? "WRONG RESULTS" : "all results verified");
