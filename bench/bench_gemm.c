@@ -8,7 +8,8 @@
  * accumulation bound plus one rounding to the output dtype; a wrong result
  * makes the exit status 1. Times are medians over repetitions, taken in
  * rounds (sgemm, then tpfuse in each dtype) so that a slow spell of the
- * machine falls on all of them alike.
+ * machine falls on all of them alike; each repetition of a short product
+ * is a burst of back-to-back calls.
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; if
  * either is set, this program removes both and runs itself again, so that
@@ -142,8 +143,22 @@ static double median(double *t, int count) {
   return t[count / 2];
 }
 
-/* Median seconds of `reps` runs of fn (after one warm-up run). */
 typedef void (*run_fn)(void *ctx);
+
+/* Seconds per call of `count` calls of fn back to back. */
+static double time_burst(run_fn fn, void *ctx, int count) {
+  double t0 = now();
+  for (int i = 0; i < count; i++) fn(ctx);
+  return (now() - t0) / count;
+}
+
+/* Calls in a burst of about 20 ms, for a call of `seconds`. */
+static int burst_for(double seconds) {
+  double calls = 0.02 / seconds;
+  return calls < 1 ? 1 : calls > 1000 ? 1000 : (int)calls;
+}
+
+/* Median seconds of `reps` runs of fn (after one warm-up run). */
 static double median_time(run_fn fn, void *ctx, int reps) {
   double t[64];
   fn(ctx);
@@ -298,18 +313,22 @@ int main(int argc, char **argv) {
         ours[di] = (ours_ctx_t){fast, {in_a[di], types[di], s->m, s->k, 0, 0}, {in_b[di], types[di], s->k, s->n, 0, 0},
                                 {out[di], types[di], s->m, s->n, 0, 0}, TPF_OK};
       /* Rounds of sgemm then each dtype of ours, so that every figure sees
-       * the same spells of the shared machine; the first round warms up. */
+       * the same spells of the shared machine. Each is timed over a burst
+       * of back-to-back calls lasting about 20 ms (sized in the first
+       * round, which warms up), so that a short product does not pay for
+       * the caches and threads the one before left cold. */
       blas_ctx_t blas = {s, a, b, c_blas};
       double t_blas[64], t_ours[3][64];
+      int blas_burst = 1, burst[3] = {1, 1, 1};
       for (int r = -1; r < reps; r++) {
-        double t0 = now();
-        run_blas(&blas);
-        if (r >= 0) t_blas[r] = now() - t0;
+        double t = time_burst(run_blas, &blas, blas_burst);
+        if (r < 0) blas_burst = burst_for(t);
+        else t_blas[r] = t;
         let_blas_threads_sleep(T);
         for (int di = 0; di < 3; di++) {
-          t0 = now();
-          run_ours(&ours[di]);
-          if (r >= 0) t_ours[di][r] = now() - t0;
+          t = time_burst(run_ours, &ours[di], burst[di]);
+          if (r < 0) burst[di] = burst_for(t);
+          else t_ours[di][r] = t;
         }
       }
       double blas_time = median(t_blas, reps);
