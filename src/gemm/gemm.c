@@ -15,8 +15,8 @@
  * the arithmetic. When B will be multiplied by more rows later (more row
  * blocks, or the next chunk of a fused schedule), the packed copy is kept,
  * k panel by k panel: packed[P][panel][p][j]; otherwise each panel goes
- * through a per-thread buffer (it stays in L1) and B is read from memory
- * exactly once. */
+ * through a per-thread buffer (it stays in L1 or L2) and B is read from
+ * memory exactly once. */
 #include "gemm.h"
 
 #include <stdlib.h>
@@ -241,7 +241,7 @@ static int packs_b(const tpf_gemm_engine_t *e, int first_rows) {
 
 /* Panel `panel` of k panel P (its k extent kb), packed where it is first
  * used: into the kept copy when B is multiplied again later, else into the
- * thread's buffer, where it stays in L1 for the tiles that use it. */
+ * thread's buffer, which stays in cache for the tiles that use it. */
 static const char *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
                            int64_t P, int64_t panel, int64_t kb) {
   tpf_gemm_engine_t *e = job->e;
