@@ -143,7 +143,6 @@ static double median_of(const rs_results_t *res, int kind, int reps, int W) {
   return timing_median_slowest(&res->seconds[kind][0][0], reps, W, MAX_RANKS);
 }
 
-/* "64K", "16M", "4096": bytes; -1 if not a size. */
 /* Runs one configuration, prints its line (and its JSON object) and adds
  * its wrong elements to *total_wrong; the first rank's failure, if any,
  * after saying which. */
@@ -188,6 +187,7 @@ static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE 
   return TPF_OK;
 }
 
+/* "64K", "16M", "4096": bytes; -1 if not a size. */
 static int64_t parse_bytes(const char *text) {
   char *end;
   long long v = strtoll(text, &end, 10);
