@@ -55,7 +55,8 @@ typedef void (*tpf_accumulate_fn)(float *acc, const void *src, tpf_dtype_t t, in
 /* Packs rows [i0, i0+rows) x k [p0, p0+kb) of A into panels of mr rows. */
 typedef void (*tpf_pack_a_fn)(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
                               int64_t p0, int64_t kb, int mr);
-/* Packs k [p0, p0+kb) x columns [j0, j0+cols) of B into panels of nr columns. */
+/* Packs k [p0, p0+kb) x columns [j0, j0+cols) of B, cols <= nr, into one
+ * panel of nr columns (zero-padded): the engine packs a panel at a time. */
 typedef void (*tpf_pack_b_fn)(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb,
                               int64_t j0, int64_t cols, int nr);
 

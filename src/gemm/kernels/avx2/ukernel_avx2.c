@@ -56,21 +56,21 @@ static __m256 load8(const void *src, tpf_dtype_t t) {
   }
 }
 
-/* Full panels of a plain B with vector loads; edges and transposed B go
- * through the portable packer. */
+/* One panel (cols <= NR): a full one of a plain B with vector loads; an
+ * edge panel and a transposed B go through the portable packer. */
 static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
                    int64_t cols, int nr) {
-  int64_t full = b->transposed ? 0 : cols / NR * NR;
+  if (b->transposed || cols < NR) {
+    tpf_pack_b_f32(dst, b, p0, kb, j0, cols, nr);
+    return;
+  }
   float *out = dst;
   const size_t esize = b->dtype == TPF_FLOAT32 ? 4 : 2;
-  for (int64_t panel = 0; panel < full; panel += NR, out += kb * NR) {
-    const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)(j0 + panel)) * esize;
-    for (int64_t p = 0; p < kb; p++, row += (size_t)b->ld * esize) {
-      _mm256_store_ps(out + p * NR, load8(row, b->dtype));
-      _mm256_store_ps(out + p * NR + 8, load8(row + 8 * esize, b->dtype));
-    }
+  const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * esize;
+  for (int64_t p = 0; p < kb; p++, row += (size_t)b->ld * esize, out += NR) {
+    _mm256_store_ps(out, load8(row, b->dtype));
+    _mm256_store_ps(out + 8, load8(row + 8 * esize, b->dtype));
   }
-  if (full < cols) tpf_pack_b_f32(out, b, p0, kb, j0 + full, cols - full, nr);
 }
 
 /* r[q] becomes column q of the 8 x 8 block whose row i r[i] was. */

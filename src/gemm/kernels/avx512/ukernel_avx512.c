@@ -64,43 +64,38 @@ static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_
   return widen16(_mm256_maskz_loadu_epi16(mask, src), t);
 }
 
-/* Rows of a plain B are rows of the panels: vector loads and conversions,
- * row by row across the panels, with the row two ahead prefetched. The
- * engine packs one panel at a time, whose rows its kernels have already
- * brought toward L2 (see tpf_prefetch_t). Inlined once per dtype, as
- * pack_a_rows below. A transposed B goes through the portable packer. */
-static inline __attribute__((always_inline)) void pack_b_rows(float *dst, const tpf_gemm_operand_t *b,
+/* A plain B's rows are the panel's rows: vector loads and conversions,
+ * with the row two ahead prefetched (the engine's kernels have brought the
+ * panel's rows toward L2 already: see tpf_prefetch_t). Whole rows that
+ * the element size aligns are read as whole lines (row_loads.h). Inlined
+ * once per dtype, as pack_a_rows below. */
+static inline __attribute__((always_inline)) void pack_b_rows(float *out, const tpf_gemm_operand_t *b,
                                                               tpf_dtype_t t, int64_t p0, int64_t kb,
                                                               int64_t j0, int64_t cols) {
   const size_t esize = t == TPF_FLOAT32 ? 4 : 2, ld_bytes = (size_t)b->ld * esize;
   const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * esize;
-  for (int64_t p = 0; p < kb; p++, row += ld_bytes) {
-    float *out = dst + p * NR;
-    for (int64_t panel = 0; panel < cols; panel += NR, out += kb * NR) {
-      const char *from = row + (size_t)panel * esize;
-      _mm_prefetch(from + 2 * ld_bytes, _MM_HINT_T0);
-      _mm_prefetch(from + 2 * ld_bytes + 64, _MM_HINT_T0);
-      int64_t live = cols - panel < NR ? cols - panel : NR;
-      if (live == NR && (uintptr_t)from % esize == 0) { /* from whole lines */
-        __m512 low, high;
-        if (t == TPF_FLOAT32) {
-          tpf_load32_f32((const float *)from, &low, &high);
-        } else {
-          __m512i h = tpf_load32_u16((const uint16_t *)from);
-          low = widen16(_mm512_castsi512_si256(h), t);
-          high = widen16(_mm512_extracti64x4_epi64(h, 1), t);
-        }
-        _mm512_store_ps(out, low);
-        _mm512_store_ps(out + 16, high);
-        continue;
-      }
-      int lo = live < 16 ? (int)live : 16, hi = live > 16 ? (int)live - 16 : 0;
-      _mm512_store_ps(out, load16(from, t, lo));
-      _mm512_store_ps(out + 16, hi ? load16(from + 16 * esize, t, hi) : _mm512_setzero_ps());
+  const int whole = cols == NR && (uintptr_t)row % esize == 0;
+  const int lo = cols < 16 ? (int)cols : 16, hi = cols > 16 ? (int)cols - 16 : 0;
+  for (int64_t p = 0; p < kb; p++, row += ld_bytes, out += NR) {
+    _mm_prefetch(row + 2 * ld_bytes, _MM_HINT_T0);
+    _mm_prefetch(row + 2 * ld_bytes + 64, _MM_HINT_T0);
+    __m512 low, high;
+    if (!whole) {
+      low = load16(row, t, lo);
+      high = hi ? load16(row + 16 * esize, t, hi) : _mm512_setzero_ps();
+    } else if (t == TPF_FLOAT32) {
+      tpf_load32_f32((const float *)row, &low, &high);
+    } else {
+      __m512i h = tpf_load32_u16((const uint16_t *)row);
+      low = widen16(_mm512_castsi512_si256(h), t);
+      high = widen16(_mm512_extracti64x4_epi64(h, 1), t);
     }
+    _mm512_store_ps(out, low);
+    _mm512_store_ps(out + 16, high);
   }
 }
 
+/* One panel (cols <= NR); a transposed B goes through the portable packer. */
 static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
                    int64_t cols, int nr) {
   if (b->transposed) tpf_pack_b_f32(dst, b, p0, kb, j0, cols, nr);

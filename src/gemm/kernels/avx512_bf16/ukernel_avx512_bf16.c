@@ -53,9 +53,10 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS12)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
-/* Rows 2q and 2q+1 of a plain bf16 B, interleaved column by column into the
- * pair layout, with the next pair prefetched (see the fp32 pack_b). A
- * transposed B goes through the portable packer. */
+/* One panel (cols <= NR): rows 2q and 2q+1 of a plain bf16 B, interleaved
+ * column by column into the pair layout, with the next pair prefetched
+ * (see the fp32 pack_b); whole rows are read as whole lines (row_loads.h).
+ * A transposed B goes through the portable packer. */
 static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
                    int64_t cols, int nr) {
   if (b->transposed) {
@@ -66,25 +67,21 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
                                          8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   const __m512i lo_idx = _mm512_loadu_si512(low_index);
   const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
-  /* Pair of rows by pair of rows (the engine packs one panel at a time). */
+  const __mmask32 mask = cols >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << cols) - 1);
   uint16_t *out = dst;
   const int64_t pairs = (kb + 1) / 2;
   const uint16_t *row = (const uint16_t *)b->data + p0 * b->ld + j0;
-  for (int64_t q = 0; q < pairs; q++, row += 2 * b->ld) {
-    for (int64_t panel = 0; panel < cols; panel += NR) {
-      int64_t live = cols - panel < NR ? cols - panel : NR;
-      __mmask32 mask = live >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << live) - 1);
-      const int whole = live == NR && 2 * q + 1 < kb && (uintptr_t)row % 2 == 0;
-      __m512i even = whole ? tpf_load32_u16(row + panel) : _mm512_maskz_loadu_epi16(mask, row + panel);
-      __m512i odd = whole           ? tpf_load32_u16(row + b->ld + panel)
-                    : 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld + panel)
-                                     : _mm512_setzero_si512();
-      _mm_prefetch((const char *)(row + 2 * b->ld + panel), _MM_HINT_T0); /* the next pair */
-      _mm_prefetch((const char *)(row + 3 * b->ld + panel), _MM_HINT_T0);
-      uint16_t *to = out + (panel / NR) * pairs * 2 * NR + q * 2 * NR;
-      _mm512_storeu_si512(to, _mm512_permutex2var_epi16(even, lo_idx, odd));
-      _mm512_storeu_si512(to + 32, _mm512_permutex2var_epi16(even, hi_idx, odd));
-    }
+  const int whole = cols == NR && (uintptr_t)row % 2 == 0;
+  for (int64_t q = 0; q < pairs; q++, row += 2 * b->ld, out += 2 * NR) {
+    const int has_odd = 2 * q + 1 < kb;
+    __m512i even = whole ? tpf_load32_u16(row) : _mm512_maskz_loadu_epi16(mask, row);
+    __m512i odd = !has_odd ? _mm512_setzero_si512()
+                  : whole  ? tpf_load32_u16(row + b->ld)
+                           : _mm512_maskz_loadu_epi16(mask, row + b->ld);
+    _mm_prefetch((const char *)(row + 2 * b->ld), _MM_HINT_T0); /* the next pair */
+    _mm_prefetch((const char *)(row + 3 * b->ld), _MM_HINT_T0);
+    _mm512_storeu_si512(out, _mm512_permutex2var_epi16(even, lo_idx, odd));
+    _mm512_storeu_si512(out + 32, _mm512_permutex2var_epi16(even, hi_idx, odd));
   }
 }
 
