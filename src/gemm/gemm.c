@@ -9,10 +9,11 @@
  * short one (as many as keep the accumulator in L2). After the last k panel
  * of a group the epilogue runs on it: every output element is rounded once.
  *
- * B is packed where it is first used, a kc x nr panel at a time, just
- * before the tiles that multiply it, and those tiles prefetch the next
- * panel's lines while they compute, so that reading B from memory overlaps
- * the arithmetic. When B will be multiplied by more rows later (more row
+ * B is packed where it is first used, a kc x nr panel at a time, by the
+ * first tile that multiplies it (a kernel that packs as it computes; or
+ * just before, by the packer, where no such kernel applies), and the tiles
+ * prefetch the next panel's lines while they compute, so that reading B
+ * from memory overlaps the arithmetic. When B will be multiplied by more rows later (more row
  * blocks, or the next chunk of a fused schedule), the packed copy is kept,
  * k panel by k panel: packed[P][panel][p][j]; otherwise each panel goes
  * through a per-thread buffer (it stays in L1 or L2) and B is read from
@@ -239,16 +240,31 @@ static int packs_b(const tpf_gemm_engine_t *e, int first_rows) {
   return !e->keep || (first_rows && !e->packed_ready);
 }
 
+/* Whether the first tile of a panel (kern: the tile's kernel) packs it as
+ * it multiplies it: a whole panel of a plain B in the kernel's input dtype
+ * (and whole pairs of k for the pairs format), when a kernel can. */
+static int packs_in_kernel(const tpf_gemm_engine_t *e, const tpf_gemm_kernel_t *kern, int64_t kb, int64_t j0) {
+  return kern->ukernel_packing && !e->b.transposed && j0 + kern->nr <= e->n &&
+         (kern->format == TPF_PACK_F32 ? e->b.dtype == TPF_FLOAT32 : kb % 2 == 0);
+}
+
 /* Panel `panel` of k panel P (its k extent kb), packed where it is first
  * used: into the kept copy when B is multiplied again later, else into the
- * thread's buffer, which stays in cache for the tiles that use it. */
-static const char *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
-                           int64_t P, int64_t panel, int64_t kb) {
+ * thread's buffer, which stays in cache for the tiles that use it. Packed
+ * here, or, when *src is set on return, by the first tile (kern) from
+ * there. */
+static char *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int first_rows,
+                     const tpf_gemm_kernel_t *first_kern, int64_t P, int64_t panel, int64_t kb, const char **src) {
   tpf_gemm_engine_t *e = job->e;
   const tpf_gemm_kernel_t *kern = e->kernel;
   char *at = e->keep ? panel_at(e, &job->layout, P, panel, kb) : ws->b_pack;
   int64_t j0 = panel * kern->nr;
-  if (packs_b(e, first_rows)) kern->pack_b(at, &e->b, P * kern->kc, kb, j0, min64(kern->nr, e->n - j0), kern->nr);
+  *src = NULL;
+  if (!packs_b(e, first_rows)) return at;
+  if (packs_in_kernel(e, first_kern, kb, j0))
+    *src = (const char *)e->b.data + (size_t)(P * kern->kc * e->b.ld + j0) * tpf_dtype_size(e->b.dtype);
+  else
+    kern->pack_b(at, &e->b, P * kern->kc, kb, j0, min64(kern->nr, e->n - j0), kern->nr);
   return at;
 }
 
@@ -333,18 +349,23 @@ static void multiply_job(void *arg, int t, int threads) {
         if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
         for (int64_t s0 = g0; s0 < g1; s0 += step) { /* chunks of nc columns */
           for (int64_t panel = s0, s1 = min64(g1, s0 + step); panel < s1; panel++) {
-            const char *bp = b_panel(job, ws, i0 == 0, P, panel, kb);
+            const char *src;
+            char *bp = b_panel(job, ws, i0 == 0, tiles.tall ? kern : low_kern, P, panel, kb, &src);
             tpf_prefetch_t next = {0}; /* the panel after this one */
             if (panel + 1 < g1) next = panel_lines(job, i0 == 0, P, panel + 1);
             else if (P + 1 < job->layout.k_panels) next = panel_lines(job, i0 == 0, P + 1, g0);
             float *c = ws->c_acc + (panel - g0) * nr;
-            for (int64_t u = 0; u < tiles.tall; u++)
-              kern->ukernel(kb, (const char *)ws->a_pack + u * kern->mr * pk * elem, bp, ldb,
-                            c + u * kern->mr * ldc, ldc, P > 0, tile_share(next, u, all_tiles));
-            for (int64_t u = 0; u < tiles.low; u++)
-              low_kern->ukernel(kb, low_a + u * low_kern->mr * pk * elem, bp, ldb,
-                                c + (tall_rows + u * low_kern->mr) * ldc, ldc, P > 0,
-                                tile_share(next, tiles.tall + u, all_tiles));
+            for (int64_t u = 0; u < all_tiles; u++) {
+              const int tall = u < tiles.tall;
+              const tpf_gemm_kernel_t *k = tall ? kern : low_kern;
+              const char *a = tall ? (const char *)ws->a_pack + u * kern->mr * pk * elem
+                                   : low_a + (u - tiles.tall) * low_kern->mr * pk * elem;
+              float *tile = c + (tall ? u * kern->mr : tall_rows + (u - tiles.tall) * low_kern->mr) * ldc;
+              if (u == 0 && src)
+                k->ukernel_packing(kb, a, src, e->b.ld, bp, tile, ldc, P > 0, tile_share(next, u, all_tiles));
+              else
+                k->ukernel(kb, a, bp, ldb, tile, ldc, P > 0, tile_share(next, u, all_tiles));
+            }
           }
           if (t == 0 && e->progress) e->progress(e->progress_arg);
         }

@@ -1,8 +1,9 @@
 /* The AVX-512 fp32 micro-kernels: a 14 x 32 tile of C in 28 zmm registers;
  * per k step two loads of B (32 columns) and fourteen broadcasts of A, each
  * feeding two FMAs; and an 8 x 32 one for the rows that 14-row tiles would
- * pad. Plus packing of A and B with vector loads and conversions, and the
- * epilogue. */
+ * pad; each also in a variant that packs the panel of an fp32 B as it
+ * reads it. Plus packing of A and B with vector loads and conversions, and
+ * the epilogue. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -48,8 +49,40 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
     ROWS(TPF_TILE_STORE)                                                                        \
   }
 
+/* One k step that reads B's row where it is (ld apart) and leaves its 32
+ * columns in the packed panel for the tiles after this one. */
+#define K_STEP_PACKING(mr, ROWS)                                              \
+  {                                                                           \
+    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);             \
+    _mm512_storeu_ps(packed, b0);                                             \
+    _mm512_storeu_ps(packed + 16, b1);                                        \
+    _mm_prefetch((const char *)(b + 4 * ld), _MM_HINT_T0);                    \
+    _mm_prefetch((const char *)(b + 4 * ld + 31), _MM_HINT_T0);               \
+    ROWS(STEP)                                                                \
+    a += mr;                                                                  \
+    b += ld;                                                                  \
+    packed += NR;                                                             \
+  }
+#define DEFINE_UKERNEL_PACKING(name, mr, ROWS)                                                      \
+  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, void *dst, float *c,     \
+                   int64_t ldc, int accumulate, tpf_prefetch_t next) {                              \
+    const float *a = pa, *b = src;                                                                  \
+    float *packed = dst;                                                                            \
+    ROWS(TPF_TILE_DECLARE)                                                                          \
+    ROWS(TPF_TILE_LOAD)                                                                             \
+    int64_t p = 0;                                                                                  \
+    for (const char *at = next.at; p < kb && p < next.steps; p++, at += next.stride) {              \
+      TPF_PREFETCH_STEP(at, next.second)                                                            \
+      K_STEP_PACKING(mr, ROWS)                                                                      \
+    }                                                                                               \
+    for (; p < kb; p++) K_STEP_PACKING(mr, ROWS)                                                    \
+    ROWS(TPF_TILE_STORE)                                                                            \
+  }
+
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
+DEFINE_UKERNEL_PACKING(ukernel_packing, MR, TPF_ROWS14)
+DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
 
 /* 16 fp16 or bf16 values as fp32. */
 static inline __attribute__((always_inline)) __m512 widen16(__m256i h, tpf_dtype_t t) {
@@ -272,7 +305,8 @@ void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n
 
 static const tpf_gemm_kernel_t narrow_f32 = {
     "avx512-narrow", TPF_PACK_F32, NARROW_MR, NR, 256, 448, 512, 0, ukernel_narrow, pack_a, pack_b,
-    tpf_finish_avx512, tpf_accumulate_avx512, NULL};
+    tpf_finish_avx512, tpf_accumulate_avx512, NULL, ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 256, 448, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_f32};
+    "avx512", TPF_PACK_F32, MR, NR, 256, 448, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_f32,
+    ukernel_packing};

@@ -1,8 +1,9 @@
 /* The AVX-512 BF16 micro-kernel: a 12 x 32 tile of C in 24 zmm registers;
  * per pair of k steps two loads of B (32 columns x 2 k, interleaved), twelve
  * 32-bit broadcasts of A's pairs, each feeding two vdpbf16ps (two products
- * per lane); and an 8 x 32 one for the rows that 12-row tiles would pad.
- * Plus packing of B into pairs with vector permutes. */
+ * per lane); and an 8 x 32 one for the rows that 12-row tiles would pad;
+ * each also in a variant that packs the panel of B as it reads it. Plus
+ * packing of B into pairs with vector permutes. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -50,8 +51,52 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
     ROWS(TPF_TILE_STORE)                                                                        \
   }
 
+/* One pair of k steps that reads B's two rows where they are (ld apart),
+ * interleaves them as pack_b does and leaves them in the packed panel for
+ * the tiles after this one. */
+#define PAIR_STEP_PACKING(mr, ROWS)                                                         \
+  {                                                                                         \
+    const __m512i even = tpf_load32_u16(b), odd = tpf_load32_u16(b + ld);                   \
+    __m512bh b0 = (__m512bh)_mm512_permutex2var_epi16(even, lo_idx, odd);                   \
+    __m512bh b1 = (__m512bh)_mm512_permutex2var_epi16(even, hi_idx, odd);                   \
+    _mm512_storeu_si512(packed, (__m512i)b0);                                               \
+    _mm512_storeu_si512(packed + 32, (__m512i)b1);                                          \
+    _mm_prefetch((const char *)(b + 4 * ld), _MM_HINT_T0);                                  \
+    _mm_prefetch((const char *)(b + 5 * ld), _MM_HINT_T0);                                  \
+    ROWS(STEP)                                                                              \
+    a += 2 * mr;                                                                            \
+    b += 2 * ld;                                                                            \
+    packed += 2 * NR;                                                                       \
+  }
+#define DEFINE_UKERNEL_PACKING(name, mr, ROWS)                                                      \
+  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, void *dst, float *c,     \
+                   int64_t ldc, int accumulate, tpf_prefetch_t next) {                              \
+    const uint16_t *a = pa, *b = src;                                                               \
+    uint16_t *packed = dst;                                                                         \
+    const __m512i lo_idx = _mm512_loadu_si512(low_index);                                           \
+    const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));                         \
+    ROWS(TPF_TILE_DECLARE)                                                                          \
+    ROWS(TPF_TILE_LOAD)                                                                             \
+    const int64_t pairs = kb / 2;                                                                   \
+    int64_t q = 0;                                                                                  \
+    for (const char *at = next.at; q < pairs && q < next.steps; q++, at += next.stride) {           \
+      TPF_PREFETCH_STEP(at, next.second)                                                            \
+      PAIR_STEP_PACKING(mr, ROWS)                                                                   \
+    }                                                                                               \
+    for (; q < pairs; q++) PAIR_STEP_PACKING(mr, ROWS)                                              \
+    ROWS(TPF_TILE_STORE)                                                                            \
+  }
+
+/* Where pack_b's permutes take each value of a pair of rows from: column
+ * j's pair is (even[j], odd[j]); this index makes the first 16 pairs, the
+ * same plus 16 the next 16. */
+static const uint16_t low_index[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                       8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS12)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
+DEFINE_UKERNEL_PACKING(ukernel_packing, MR, TPF_ROWS12)
+DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
 
 /* One panel (cols <= NR): rows 2q and 2q+1 of a plain bf16 B, interleaved
  * column by column into the pair layout, with the next pair prefetched
@@ -63,8 +108,6 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
     tpf_pack_b_bf16(dst, b, p0, kb, j0, cols, nr);
     return;
   }
-  static const uint16_t low_index[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
-                                         8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   const __m512i lo_idx = _mm512_loadu_si512(low_index);
   const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
   const __mmask32 mask = cols >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << cols) - 1);
@@ -87,8 +130,8 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 
 static const tpf_gemm_kernel_t narrow_bf16 = {
     "avx512_bf16-narrow", TPF_PACK_BF16_PAIRS, NARROW_MR, NR, 256, 480, 512, 1, ukernel_narrow,
-    tpf_pack_a_bf16_avx512, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, NULL};
+    tpf_pack_a_bf16_avx512, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, NULL, ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
     "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 256, 480, 512, 1, ukernel, tpf_pack_a_bf16_avx512,
-    pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_bf16};
+    pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_bf16, ukernel_packing};

@@ -43,6 +43,6 @@ static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, int64_t ldb
 }
 
 const tpf_gemm_kernel_t tpf_kernel_portable_f32 = {
-    "portable", TPF_PACK_F32, MR, NR, 256, 64, 512, 0, ukernel_f32, tpf_pack_a_f32, tpf_pack_b_f32, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL};
+    "portable", TPF_PACK_F32, MR, NR, 256, 64, 512, 0, ukernel_f32, tpf_pack_a_f32, tpf_pack_b_f32, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
 const tpf_gemm_kernel_t tpf_kernel_portable_bf16 = {
-    "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL};
+    "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
