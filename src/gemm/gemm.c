@@ -241,11 +241,11 @@ static int packs_b(const tpf_gemm_engine_t *e, int first_rows) {
 }
 
 /* Whether the first tile of a panel (kern: the tile's kernel) packs it as
- * it multiplies it: a whole panel of a plain B in the kernel's input dtype
- * (and whole pairs of k for the pairs format), when a kernel can. */
+ * it multiplies it: a whole panel of a plain B (and whole pairs of k for
+ * the pairs format), when the kernel can. */
 static int packs_in_kernel(const tpf_gemm_engine_t *e, const tpf_gemm_kernel_t *kern, int64_t kb, int64_t j0) {
   return kern->ukernel_packing && !e->b.transposed && j0 + kern->nr <= e->n &&
-         (kern->format == TPF_PACK_F32 ? e->b.dtype == TPF_FLOAT32 : kb % 2 == 0);
+         (kern->format == TPF_PACK_F32 || kb % 2 == 0);
 }
 
 /* Panel `panel` of k panel P (its k extent kb), packed where it is first
@@ -362,7 +362,8 @@ static void multiply_job(void *arg, int t, int threads) {
                                    : low_a + (u - tiles.tall) * low_kern->mr * pk * elem;
               float *tile = c + (tall ? u * kern->mr : tall_rows + (u - tiles.tall) * low_kern->mr) * ldc;
               if (u == 0 && src)
-                k->ukernel_packing(kb, a, src, e->b.ld, bp, tile, ldc, P > 0, tile_share(next, u, all_tiles));
+                k->ukernel_packing(kb, a, src, e->b.ld, e->b.dtype, bp, tile, ldc, P > 0,
+                                  tile_share(next, u, all_tiles));
               else
                 k->ukernel(kb, a, bp, ldb, tile, ldc, P > 0, tile_share(next, u, all_tiles));
             }

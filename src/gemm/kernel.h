@@ -40,12 +40,13 @@ typedef void (*tpf_ukernel_fn)(int64_t kb, const void *a, const void *b, int64_t
                                int64_t ldc, int accumulate, tpf_prefetch_t next);
 
 /* The same tile and sums, but B's kb rows (pairs of rows, for the pairs
- * format) are read where they are, at src, ld elements apart, and the
- * kernel also writes them to the packed panel at dst (nr columns, ldb as
- * above) for the tiles that follow: the first tile of a panel packs it
- * while it computes, instead of a pass of its own before. */
-typedef void (*tpf_ukernel_packing_fn)(int64_t kb, const void *a, const void *src, int64_t ld, void *dst,
-                                       float *c, int64_t ldc, int accumulate, tpf_prefetch_t next);
+ * format) are read where they are, at src, ld elements of dtype t apart,
+ * and the kernel also writes them to the packed panel at dst (nr columns,
+ * ldb as above, converted as the packer would) for the tiles that follow:
+ * the first tile of a panel packs it while it computes, instead of a pass
+ * of its own before. */
+typedef void (*tpf_ukernel_packing_fn)(int64_t kb, const void *a, const void *src, int64_t ld, tpf_dtype_t t,
+                                       void *dst, float *c, int64_t ldc, int accumulate, tpf_prefetch_t next);
 
 typedef struct tpf_gemm_epilogue tpf_gemm_epilogue_t;
 
@@ -89,8 +90,8 @@ typedef struct tpf_gemm_kernel {
    * mix of both with the fewest padded rows */
   const struct tpf_gemm_kernel *narrow;
   /* NULL, or the micro-kernel that packs the panel of B as it multiplies
-   * it (see tpf_ukernel_packing_fn), for plain B in the kernel's own input
-   * dtype (fp32; bf16 for the pairs format) and whole panels */
+   * it (see tpf_ukernel_packing_fn), for a plain B's whole panels (whole
+   * pairs of k, for the pairs format) */
   tpf_ukernel_packing_fn ukernel_packing;
 } tpf_gemm_kernel_t;
 

@@ -1,8 +1,8 @@
 /* The AVX-512 fp32 micro-kernels: a 14 x 32 tile of C in 28 zmm registers;
  * per k step two loads of B (32 columns) and fourteen broadcasts of A, each
  * feeding two FMAs; and an 8 x 32 one for the rows that 14-row tiles would
- * pad; each also in a variant that packs the panel of an fp32 B as it
- * reads it. Plus packing of A and B with vector loads and conversions, and
+ * pad; each also in a variant that packs the panel of B (fp32, or fp16
+ * or bf16 converted) as it reads it. Plus packing of A and B with vector loads and conversions, and
  * the epilogue. */
 #include <immintrin.h>
 #include <stdint.h>
@@ -49,40 +49,8 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
     ROWS(TPF_TILE_STORE)                                                                        \
   }
 
-/* One k step that reads B's row where it is (ld apart) and leaves its 32
- * columns in the packed panel for the tiles after this one. */
-#define K_STEP_PACKING(mr, ROWS)                                              \
-  {                                                                           \
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);             \
-    _mm512_storeu_ps(packed, b0);                                             \
-    _mm512_storeu_ps(packed + 16, b1);                                        \
-    _mm_prefetch((const char *)(b + 4 * ld), _MM_HINT_T0);                    \
-    _mm_prefetch((const char *)(b + 4 * ld + 31), _MM_HINT_T0);               \
-    ROWS(STEP)                                                                \
-    a += mr;                                                                  \
-    b += ld;                                                                  \
-    packed += NR;                                                             \
-  }
-#define DEFINE_UKERNEL_PACKING(name, mr, ROWS)                                                      \
-  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, void *dst, float *c,     \
-                   int64_t ldc, int accumulate, tpf_prefetch_t next) {                              \
-    const float *a = pa, *b = src;                                                                  \
-    float *packed = dst;                                                                            \
-    ROWS(TPF_TILE_DECLARE)                                                                          \
-    ROWS(TPF_TILE_LOAD)                                                                             \
-    int64_t p = 0;                                                                                  \
-    for (const char *at = next.at; p < kb && p < next.steps; p++, at += next.stride) {              \
-      TPF_PREFETCH_STEP(at, next.second)                                                            \
-      K_STEP_PACKING(mr, ROWS)                                                                      \
-    }                                                                                               \
-    for (; p < kb; p++) K_STEP_PACKING(mr, ROWS)                                                    \
-    ROWS(TPF_TILE_STORE)                                                                            \
-  }
-
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
-DEFINE_UKERNEL_PACKING(ukernel_packing, MR, TPF_ROWS14)
-DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
 
 /* 16 fp16 or bf16 values as fp32. */
 static inline __attribute__((always_inline)) __m512 widen16(__m256i h, tpf_dtype_t t) {
@@ -96,6 +64,50 @@ static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_
   if (t == TPF_FLOAT32) return _mm512_maskz_loadu_ps(mask, src);
   return widen16(_mm256_maskz_loadu_epi16(mask, src), t);
 }
+
+/* One k step that reads B's row where it is (in dtype t, `row` bytes
+ * apart) and leaves its 32 columns, as fp32, in the packed panel for the
+ * tiles after this one. */
+#define K_STEP_PACKING(mr, ROWS)                                              \
+  {                                                                           \
+    __m512 b0 = load16(b, t, 16), b1 = load16(b + 16 * es, t, 16);            \
+    _mm512_storeu_ps(packed, b0);                                             \
+    _mm512_storeu_ps(packed + 16, b1);                                        \
+    _mm_prefetch(b + 4 * row, _MM_HINT_T0);                                   \
+    _mm_prefetch(b + 4 * row + 32 * es - 1, _MM_HINT_T0);                     \
+    ROWS(STEP)                                                                \
+    a += mr;                                                                  \
+    b += row;                                                                 \
+    packed += NR;                                                             \
+  }
+/* The kernels that pack as they go, one body per dtype of B. */
+#define DEFINE_UKERNEL_PACKING(name, mr, ROWS)                                                       \
+  static inline __attribute__((always_inline)) void name##_from(                                     \
+      tpf_dtype_t t, int64_t kb, const void *pa, const void *src, int64_t ld, void *dst, float *c,    \
+      int64_t ldc, int accumulate, tpf_prefetch_t next) {                                            \
+    const size_t es = t == TPF_FLOAT32 ? 4 : 2, row = (size_t)ld * es;                               \
+    const float *a = pa;                                                                             \
+    const char *b = src;                                                                             \
+    float *packed = dst;                                                                             \
+    ROWS(TPF_TILE_DECLARE)                                                                           \
+    ROWS(TPF_TILE_LOAD)                                                                              \
+    int64_t p = 0;                                                                                   \
+    for (const char *at = next.at; p < kb && p < next.steps; p++, at += next.stride) {               \
+      TPF_PREFETCH_STEP(at, next.second)                                                             \
+      K_STEP_PACKING(mr, ROWS)                                                                       \
+    }                                                                                                \
+    for (; p < kb; p++) K_STEP_PACKING(mr, ROWS)                                                     \
+    ROWS(TPF_TILE_STORE)                                                                             \
+  }                                                                                                  \
+  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, tpf_dtype_t t, void *dst, \
+                   float *c, int64_t ldc, int accumulate, tpf_prefetch_t next) {                     \
+    if (t == TPF_FLOAT32) name##_from(TPF_FLOAT32, kb, pa, src, ld, dst, c, ldc, accumulate, next);   \
+    else if (t == TPF_FLOAT16) name##_from(TPF_FLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next); \
+    else name##_from(TPF_BFLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next);                  \
+  }
+
+DEFINE_UKERNEL_PACKING(ukernel_packing, MR, TPF_ROWS14)
+DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
 
 /* A plain B's rows are the panel's rows: vector loads and conversions,
  * with the row two ahead prefetched (the engine's kernels have brought the

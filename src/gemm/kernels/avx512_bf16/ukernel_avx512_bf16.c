@@ -69,8 +69,9 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
     packed += 2 * NR;                                                                       \
   }
 #define DEFINE_UKERNEL_PACKING(name, mr, ROWS)                                                      \
-  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, void *dst, float *c,     \
-                   int64_t ldc, int accumulate, tpf_prefetch_t next) {                              \
+  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, tpf_dtype_t t, void *dst, \
+                   float *c, int64_t ldc, int accumulate, tpf_prefetch_t next) {                    \
+    (void)t; /* bf16: the only dtype this kernel takes */                                           \
     const uint16_t *a = pa, *b = src;                                                               \
     uint16_t *packed = dst;                                                                         \
     const __m512i lo_idx = _mm512_loadu_si512(low_index);                                           \
