@@ -10,7 +10,6 @@
 
 #include "common/half.h"
 #include "gemm/gemm.h"
-#include "gemm/kernels/avx512/row_loads.h"
 #include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
 #include "kernels_avx512.h"
@@ -111,32 +110,20 @@ DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
 
 /* A plain B's rows are the panel's rows: vector loads and conversions,
  * with the row two ahead prefetched (the engine's kernels have brought the
- * panel's rows toward L2 already: see tpf_prefetch_t). Whole rows that
- * the element size aligns are read as whole lines (row_loads.h). Inlined
- * once per dtype, as pack_a_rows below. */
+ * panel's rows toward L2 already: see tpf_prefetch_t). Whole panels are
+ * packed by the packing kernels; this packs the last, narrower one.
+ * Inlined once per dtype, as pack_a_rows below. */
 static inline __attribute__((always_inline)) void pack_b_rows(float *out, const tpf_gemm_operand_t *b,
                                                               tpf_dtype_t t, int64_t p0, int64_t kb,
                                                               int64_t j0, int64_t cols) {
   const size_t esize = t == TPF_FLOAT32 ? 4 : 2, ld_bytes = (size_t)b->ld * esize;
   const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * esize;
-  const int whole = cols == NR && (uintptr_t)row % esize == 0;
   const int lo = cols < 16 ? (int)cols : 16, hi = cols > 16 ? (int)cols - 16 : 0;
   for (int64_t p = 0; p < kb; p++, row += ld_bytes, out += NR) {
     _mm_prefetch(row + 2 * ld_bytes, _MM_HINT_T0);
     _mm_prefetch(row + 2 * ld_bytes + 64, _MM_HINT_T0);
-    __m512 low, high;
-    if (!whole) {
-      low = load16(row, t, lo);
-      high = hi ? load16(row + 16 * esize, t, hi) : _mm512_setzero_ps();
-    } else if (t == TPF_FLOAT32) {
-      tpf_load32_f32((const float *)row, &low, &high);
-    } else {
-      __m512i h = tpf_load32_u16((const uint16_t *)row);
-      low = widen16(_mm512_castsi512_si256(h), t);
-      high = widen16(_mm512_extracti64x4_epi64(h, 1), t);
-    }
-    _mm512_store_ps(out, low);
-    _mm512_store_ps(out + 16, high);
+    _mm512_store_ps(out, load16(row, t, lo));
+    _mm512_store_ps(out + 16, hi ? load16(row + 16 * esize, t, hi) : _mm512_setzero_ps());
   }
 }
 

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "gemm/gemm.h"
-#include "gemm/kernels/avx512/row_loads.h"
 #include "gemm/kernels/avx512/tile.h"
 #include "gemm/pack.h"
 #include "kernels_avx512_bf16.h"
@@ -50,6 +49,28 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
     for (; q < pairs; q++) PAIR_STEP(mr, ROWS)                                                  \
     ROWS(TPF_TILE_STORE)                                                                        \
   }
+
+/* A row of B that does not start on a cache line (a B that is not 64-byte
+ * aligned, or whose rows are not a multiple of 64 bytes long) made each
+ * 64-byte load of it span two lines, and the packing kernel read it at a
+ * third less speed (16 x 4096 x 4096, one thread, 4 bytes off: 123 -> 156
+ * GFLOP/s read this way). So a row is read as its whole lines, those
+ * before and after its bytes with masks (nothing outside the row is
+ * read), put together with a two-source permute: the 32 16-bit values at
+ * src (src 2-byte aligned). */
+static inline __attribute__((always_inline)) __m512i tpf_load32_u16(const uint16_t *src) {
+  const uintptr_t addr = (uintptr_t)src;
+  const unsigned skip = (unsigned)(addr & 63) / 2; /* values of the first line before src */
+  if (skip == 0) return _mm512_load_si512(src);
+  const uint16_t *line = (const uint16_t *)(addr & ~(uintptr_t)63);
+  const __m512i first = _mm512_maskz_loadu_epi16((__mmask32)(0xffffffffu << skip), line);
+  const __m512i second = _mm512_maskz_loadu_epi16((__mmask32)((1u << skip) - 1), line + 32);
+  const __m512i index = _mm512_add_epi16(
+      _mm512_set1_epi16((short)skip),
+      _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
+                       10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
+  return _mm512_permutex2var_epi16(first, index, second);
+}
 
 /* One pair of k steps that reads B's two rows where they are (ld apart),
  * interleaves them as pack_b does and leaves them in the packed panel for
@@ -101,8 +122,9 @@ DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
 
 /* One panel (cols <= NR): rows 2q and 2q+1 of a plain bf16 B, interleaved
  * column by column into the pair layout, with the next pair prefetched
- * (see the fp32 pack_b); whole rows are read as whole lines (row_loads.h).
- * A transposed B goes through the portable packer. */
+ * (see the fp32 pack_b). The packing kernels pack whole panels of whole
+ * pairs; this packs the rest: the last, narrower panel, and panels with
+ * an odd k. A transposed B goes through the portable packer. */
 static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
                    int64_t cols, int nr) {
   if (b->transposed) {
@@ -115,13 +137,9 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
   uint16_t *out = dst;
   const int64_t pairs = (kb + 1) / 2;
   const uint16_t *row = (const uint16_t *)b->data + p0 * b->ld + j0;
-  const int whole = cols == NR && (uintptr_t)row % 2 == 0;
   for (int64_t q = 0; q < pairs; q++, row += 2 * b->ld, out += 2 * NR) {
-    const int has_odd = 2 * q + 1 < kb;
-    __m512i even = whole ? tpf_load32_u16(row) : _mm512_maskz_loadu_epi16(mask, row);
-    __m512i odd = !has_odd ? _mm512_setzero_si512()
-                  : whole  ? tpf_load32_u16(row + b->ld)
-                           : _mm512_maskz_loadu_epi16(mask, row + b->ld);
+    __m512i even = _mm512_maskz_loadu_epi16(mask, row);
+    __m512i odd = 2 * q + 1 < kb ? _mm512_maskz_loadu_epi16(mask, row + b->ld) : _mm512_setzero_si512();
     _mm_prefetch((const char *)(row + 2 * b->ld), _MM_HINT_T0); /* the next pair */
     _mm_prefetch((const char *)(row + 3 * b->ld), _MM_HINT_T0);
     _mm512_storeu_si512(out, _mm512_permutex2var_epi16(even, lo_idx, odd));
