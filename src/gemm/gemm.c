@@ -51,9 +51,24 @@ static size_t b_panel_bytes(const tpf_gemm_kernel_t *k);
  * of 4 KiB apart would all fall into the same sets of the L1 cache. */
 enum { ACC_ROW_PAD = 16 };
 
-static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) {
-  return sizeof(float) * (size_t)(round_up(k->mc, k->mr) * (k->nc + ACC_ROW_PAD));
+/* The most fp32 sums a group of column chunks keeps (see multiply_job):
+ * the fp32 kernels, whose packed A is twice as large, gain more from
+ * packing it less often than they lose as the sums leave L2 (256 and 512 x
+ * 4096 x 11008, one thread: +1.5% at 1 MiB against 512 KiB); bf16 does
+ * not (-1.5% to +0.7%). */
+static int64_t group_acc_bytes(const tpf_gemm_kernel_t *k) {
+  return k->format == TPF_PACK_F32 ? 1024 * 1024 : 512 * 1024;
 }
+
+/* Floats of the accumulator: a tall block's chunk, or a short block's
+ * group, with its padded rows. */
+static int64_t acc_floats(const tpf_gemm_kernel_t *k) {
+  const int64_t rows = round_up(k->mc, k->mr), tall = rows * (k->nc + ACC_ROW_PAD);
+  const int64_t group = group_acc_bytes(k) / (int64_t)sizeof(float) + rows * ACC_ROW_PAD;
+  return tall > group ? tall : group;
+}
+
+static size_t c_acc_bytes(const tpf_gemm_kernel_t *k) { return sizeof(float) * (size_t)acc_floats(k); }
 
 tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *isa, int threads) {
   *e = (tpf_gemm_engine_t){0};
@@ -304,17 +319,13 @@ static tpf_prefetch_t tile_share(tpf_prefetch_t lines, int64_t u, int64_t tiles)
   return lines;
 }
 
-/* The most fp32 sums a group of column chunks keeps (see multiply_job). */
-enum { GROUP_ACC_BYTES = 512 * 1024 };
-
 /* Chunks of nc columns per group for a block computed as `padded` rows: a
- * short block fills the accumulator with several (while their fp32 sums
- * stay in L2), so that A is packed once per group and B is read along its
- * rows from one chunk to the next; a tall block takes one. */
+ * short block fills the accumulator with several, so that A is packed once
+ * per group and B is read along its rows from one chunk to the next; a
+ * tall block takes one. */
 static int64_t chunks_per_group(const tpf_gemm_kernel_t *k, int64_t padded) {
-  const int64_t capacity = round_up(k->mc, k->mr) * (k->nc + ACC_ROW_PAD); /* floats */
-  int64_t group = min64((capacity / padded - ACC_ROW_PAD) / k->nc,
-                        GROUP_ACC_BYTES / (padded * k->nc * (int64_t)sizeof(float)));
+  int64_t group = min64((acc_floats(k) / padded - ACC_ROW_PAD) / k->nc,
+                        group_acc_bytes(k) / (padded * k->nc * (int64_t)sizeof(float)));
   return group < 1 ? 1 : group;
 }
 
