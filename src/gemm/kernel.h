@@ -20,6 +20,7 @@
 #ifndef TPF_GEMM_KERNEL_H
 #define TPF_GEMM_KERNEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tpfuse.h"
@@ -96,10 +97,18 @@ typedef struct tpf_gemm_kernel {
 } tpf_gemm_kernel_t;
 
 /* An instruction set: the kernel it uses for each input dtype. */
+/* Copies `bytes` from src to dst, a buffer that another core reads next
+ * and had read before (the staged reduce-scatter's slots): as memcpy, but
+ * an ISA may claim dst's lines for writing ahead of its stores, so that the
+ * other core's copies are invalidated many at a time instead of one store
+ * miss at a time. */
+typedef void (*tpf_hand_over_fn)(void *dst, const void *src, size_t bytes);
+
 typedef struct tpf_gemm_isa {
   const char *name;
   unsigned cpu_needs; /* tpf_cpu_feature_t bits */
   const tpf_gemm_kernel_t *for_dtype[3]; /* indexed by tpf_dtype_t */
+  tpf_hand_over_fn hand_over;
 } tpf_gemm_isa_t;
 
 /* The ISA chosen once for this process (TPF_ISA, else the best this CPU

@@ -78,12 +78,18 @@ size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) 
 
 static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
-/* Copies rows [first, first + rows) of the input to the (dense, ld n) slot. */
-static void copy_rows(const tpf_rsc_problem_t *p, void *slot, int64_t first, int64_t rows) {
-  size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
+/* Copies rows [first, first + rows) of the input to the (dense, ld n)
+ * slot, which the owner reads next (in one piece when the rows are). */
+static void copy_rows(tpf_comm_t *comm, const tpf_rsc_problem_t *p, void *slot, int64_t first, int64_t rows) {
+  const tpf_hand_over_fn hand_over = comm->gemm.isa->hand_over;
+  const size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
+  const char *from = (const char *)p->in + (size_t)(first * p->in_ld) * es;
+  if (p->in_ld == p->n) {
+    hand_over(slot, from, (size_t)rows * row_bytes);
+    return;
+  }
   for (int64_t i = 0; i < rows; i++)
-    memcpy((char *)slot + (size_t)(i * p->n) * es, (const char *)p->in + (size_t)((first + i) * p->in_ld) * es,
-           row_bytes);
+    hand_over((char *)slot + (size_t)i * row_bytes, from + (size_t)(i * p->in_ld) * es, row_bytes);
 }
 
 int tpf_sum_streams(int64_t block_bytes) {
@@ -233,7 +239,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
         t = tpf_trace_begin(p->trace);
       }
       int64_t r0 = chunk_start(block_rows(p, j), N, c), r1 = chunk_start(block_rows(p, j), N, c + 1);
-      copy_rows(p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0);
+      copy_rows(comm, p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0);
       tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
       tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(c * (W - 1) + s + 1));
     }

@@ -1,5 +1,7 @@
 #include "ukernel_portable.h"
 
+#include <string.h>
+
 #include "common/half.h"
 #include "gemm/pack.h"
 
@@ -46,3 +48,5 @@ const tpf_gemm_kernel_t tpf_kernel_portable_f32 = {
     "portable", TPF_PACK_F32, MR, NR, 256, 64, 512, 0, ukernel_f32, tpf_pack_a_f32, tpf_pack_b_f32, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
 const tpf_gemm_kernel_t tpf_kernel_portable_bf16 = {
     "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
+
+void tpf_hand_over_portable(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
