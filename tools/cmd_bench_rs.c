@@ -71,6 +71,9 @@ static void mpi_reduce_scatter(const void *in, void *out, float *in32, float *ou
 #endif
 }
 
+/* Buffers on 64-byte boundaries, as a framework's tensors are. */
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 typedef struct rs_job {
   const rs_setup_t *b;
   rs_results_t *res;
@@ -85,8 +88,9 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   const size_t es = esize(b->dtype), out_bytes = (size_t)count * es;
   void *in = NULL;
   tpf_status_t s = b->shared ? tpf_mem_alloc(comm, (size_t)(m * n) * es, &in)
-                             : (in = malloc((size_t)(m * n) * es)) ? TPF_OK : TPF_ERR_NOMEM;
-  char *out = calloc((size_t)count, es), *expect = malloc(out_bytes);
+                             : (in = alloc64((size_t)(m * n) * es)) ? TPF_OK : TPF_ERR_NOMEM;
+  char *out = alloc64(out_bytes), *expect = malloc(out_bytes);
+  if (out) memset(out, 0, out_bytes);
   const int with_mpi = b->processes == RS_MPI;
   float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)(m * n)) : NULL;
   float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)count) : NULL;
@@ -217,10 +221,11 @@ static void help(void) {
          "                     it under mpirun: every process is one rank)\n"
          "  --world-size LIST  e.g. 2,4 (default 2; under MPI, mpirun's)\n"
          "  --dtype LIST       e.g. fp32,bf16 (default fp32)\n"
-         "  --memory LIST      where the inputs are: private (malloc, default) and/or\n"
-         "                     shared (tpf_mem_alloc: process ranks read each other's\n"
-         "                     inputs in place instead of copying them), e.g.\n"
-         "                     private,shared\n"
+         "  --memory LIST      where the inputs are: private (the rank's own memory,\n"
+         "                     default) and/or shared (tpf_mem_alloc: process ranks\n"
+         "                     read each other's inputs in place instead of copying\n"
+         "                     them), e.g. private,shared; inputs and outputs start\n"
+         "                     on 64-byte boundaries, as a framework's tensors do\n"
          "  --bytes LIST       output bytes per rank, e.g. 64K,16M (default\n"
          "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
          "  --reps N           repetitions (default 20, at most %d)\n"
