@@ -96,7 +96,6 @@ typedef struct tpf_gemm_kernel {
   tpf_ukernel_packing_fn ukernel_packing;
 } tpf_gemm_kernel_t;
 
-/* An instruction set: the kernel it uses for each input dtype. */
 /* Copies `bytes` from src to dst, a buffer that another core reads next
  * and had read before (the staged reduce-scatter's slots): as memcpy, but
  * an ISA may claim dst's lines for writing ahead of its stores, so that the
@@ -104,6 +103,8 @@ typedef struct tpf_gemm_kernel {
  * miss at a time. */
 typedef void (*tpf_hand_over_fn)(void *dst, const void *src, size_t bytes);
 
+/* An instruction set: the kernel it uses for each input dtype, and its
+ * hand-over copy. */
 typedef struct tpf_gemm_isa {
   const char *name;
   unsigned cpu_needs; /* tpf_cpu_feature_t bits */

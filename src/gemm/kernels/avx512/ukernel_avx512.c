@@ -2,8 +2,9 @@
  * per k step two loads of B (32 columns) and fourteen broadcasts of A, each
  * feeding two FMAs; and an 8 x 32 one for the rows that 14-row tiles would
  * pad; each also in a variant that packs the panel of B (fp32, or fp16
- * or bf16 converted) as it reads it. Plus packing of A and B with vector loads and conversions, and
- * the epilogue. */
+ * or bf16 converted) as it reads it. Plus packing of A and B with vector
+ * loads and conversions, the epilogue, the row sums of the reduce-scatter
+ * and its hand-over copy. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>

@@ -58,7 +58,7 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
  * before and after its bytes with masks (nothing outside the row is
  * read), put together with a two-source permute: the 32 16-bit values at
  * src (src 2-byte aligned). */
-static inline __attribute__((always_inline)) __m512i tpf_load32_u16(const uint16_t *src) {
+static inline __attribute__((always_inline)) __m512i load32_u16(const uint16_t *src) {
   const uintptr_t addr = (uintptr_t)src;
   const unsigned skip = (unsigned)(addr & 63) / 2; /* values of the first line before src */
   if (skip == 0) return _mm512_load_si512(src);
@@ -77,7 +77,7 @@ static inline __attribute__((always_inline)) __m512i tpf_load32_u16(const uint16
  * the tiles after this one. */
 #define PAIR_STEP_PACKING(mr, ROWS)                                                         \
   {                                                                                         \
-    const __m512i even = tpf_load32_u16(b), odd = tpf_load32_u16(b + ld);                   \
+    const __m512i even = load32_u16(b), odd = load32_u16(b + ld);                   \
     __m512bh b0 = (__m512bh)_mm512_permutex2var_epi16(even, lo_idx, odd);                   \
     __m512bh b1 = (__m512bh)_mm512_permutex2var_epi16(even, hi_idx, odd);                   \
     _mm512_storeu_si512(packed, (__m512i)b0);                                               \
