@@ -26,4 +26,19 @@
   _mm_prefetch(at + (second), _MM_HINT_T1);        \
   _mm_prefetch(at + (second) + 64, _MM_HINT_T1);
 
+/* What every kernel does with its tile: starts it from C (or zero), runs
+ * `count` steps of STEP, the first next.steps of them also prefetching the
+ * engine's lines (in a loop of their own), and stores it back. Uses the
+ * kernel's c, ldc, accumulate and next. */
+#define TPF_TILE_RUN(ROWS, count, STEP)                                                        \
+  ROWS(TPF_TILE_DECLARE)                                                                       \
+  ROWS(TPF_TILE_LOAD)                                                                          \
+  int64_t step_ = 0;                                                                           \
+  for (const char *at = next.at; step_ < (count) && step_ < next.steps; step_++, at += next.stride) { \
+    TPF_PREFETCH_STEP(at, next.second)                                                         \
+    STEP                                                                                       \
+  }                                                                                            \
+  for (; step_ < (count); step_++) STEP                                                        \
+  ROWS(TPF_TILE_STORE)
+
 #endif

@@ -32,21 +32,12 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
     a += mr;                                                                  \
     b += ldb;                                                                 \
   }
-/* One kernel per tile height; every element's sum is the same FMA chain.
- * The steps that prefetch for the engine come first, in a loop of their own. */
+/* One kernel per tile height; every element's sum is the same FMA chain. */
 #define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate, tpf_prefetch_t next) {                                       \
     const float *a = pa, *b = pb;                                                               \
-    ROWS(TPF_TILE_DECLARE)                                                                      \
-    ROWS(TPF_TILE_LOAD)                                                                         \
-    int64_t p = 0;                                                                              \
-    for (const char *at = next.at; p < kb && p < next.steps; p++, at += next.stride) {          \
-      TPF_PREFETCH_STEP(at, next.second)                                                        \
-      K_STEP(mr, ROWS)                                                                          \
-    }                                                                                           \
-    for (; p < kb; p++) K_STEP(mr, ROWS)                                                        \
-    ROWS(TPF_TILE_STORE)                                                                        \
+    TPF_TILE_RUN(ROWS, kb, K_STEP(mr, ROWS))                                                    \
   }
 
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
@@ -89,15 +80,7 @@ static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_
     const float *a = pa;                                                                             \
     const char *b = src;                                                                             \
     float *packed = dst;                                                                             \
-    ROWS(TPF_TILE_DECLARE)                                                                           \
-    ROWS(TPF_TILE_LOAD)                                                                              \
-    int64_t p = 0;                                                                                   \
-    for (const char *at = next.at; p < kb && p < next.steps; p++, at += next.stride) {               \
-      TPF_PREFETCH_STEP(at, next.second)                                                             \
-      K_STEP_PACKING(mr, ROWS)                                                                       \
-    }                                                                                                \
-    for (; p < kb; p++) K_STEP_PACKING(mr, ROWS)                                                     \
-    ROWS(TPF_TILE_STORE)                                                                             \
+    TPF_TILE_RUN(ROWS, kb, K_STEP_PACKING(mr, ROWS))                                                 \
   }                                                                                                  \
   static void name(int64_t kb, const void *pa, const void *src, int64_t ld, tpf_dtype_t t, void *dst, \
                    float *c, int64_t ldc, int accumulate, tpf_prefetch_t next) {                     \

@@ -32,22 +32,12 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
     a += 2 * mr;                                                                              \
     b += ldb;                                                                                 \
   }
-/* One kernel per tile height; every element's sum is the same dot chain.
- * The steps that prefetch for the engine come first, in a loop of their own. */
+/* One kernel per tile height; every element's sum is the same dot chain. */
 #define DEFINE_UKERNEL(name, mr, ROWS)                                                          \
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate, tpf_prefetch_t next) {                                       \
     const uint16_t *a = pa, *b = pb;                                                            \
-    ROWS(TPF_TILE_DECLARE)                                                                      \
-    ROWS(TPF_TILE_LOAD)                                                                         \
-    const int64_t pairs = (kb + 1) / 2;                                                         \
-    int64_t q = 0;                                                                              \
-    for (const char *at = next.at; q < pairs && q < next.steps; q++, at += next.stride) {       \
-      TPF_PREFETCH_STEP(at, next.second)                                                        \
-      PAIR_STEP(mr, ROWS)                                                                       \
-    }                                                                                           \
-    for (; q < pairs; q++) PAIR_STEP(mr, ROWS)                                                  \
-    ROWS(TPF_TILE_STORE)                                                                        \
+    TPF_TILE_RUN(ROWS, (kb + 1) / 2, PAIR_STEP(mr, ROWS))                                       \
   }
 
 /* A row of B that does not start on a cache line (a B that is not 64-byte
@@ -97,16 +87,7 @@ static inline __attribute__((always_inline)) __m512i load32_u16(const uint16_t *
     uint16_t *packed = dst;                                                                         \
     const __m512i lo_idx = _mm512_loadu_si512(low_index);                                           \
     const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));                         \
-    ROWS(TPF_TILE_DECLARE)                                                                          \
-    ROWS(TPF_TILE_LOAD)                                                                             \
-    const int64_t pairs = kb / 2;                                                                   \
-    int64_t q = 0;                                                                                  \
-    for (const char *at = next.at; q < pairs && q < next.steps; q++, at += next.stride) {           \
-      TPF_PREFETCH_STEP(at, next.second)                                                            \
-      PAIR_STEP_PACKING(mr, ROWS)                                                                   \
-    }                                                                                               \
-    for (; q < pairs; q++) PAIR_STEP_PACKING(mr, ROWS)                                              \
-    ROWS(TPF_TILE_STORE)                                                                            \
+    TPF_TILE_RUN(ROWS, kb / 2, PAIR_STEP_PACKING(mr, ROWS))                                          \
   }
 
 /* Where pack_b's permutes take each value of a pair of rows from: column
