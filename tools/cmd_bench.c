@@ -62,7 +62,7 @@ static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
 
 /* Rank r's inputs: small integers in the dtype, the same in every process. */
 static void *make_input(int64_t count, tpf_dtype_t t, unsigned seed) {
-  void *data = malloc((size_t)count * esize(t));
+  void *data = bench_alloc((size_t)count * esize(t));
   for (int64_t i = 0; i < count; i++) {
     seed = seed * 1103515245u + 12345u;
     float v = (float)((int)((seed >> 16) % 5) - 2);
@@ -83,8 +83,8 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
   const int W = b->world_size;
   const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n, rows = m / W;
   void *a = make_input(m * k, b->dtype, 17u + (unsigned)r), *bm = make_input(k * n, b->dtype, 91u + (unsigned)r);
-  void *out = calloc((size_t)(rows * n), esize(b->dtype)), *expect = calloc((size_t)(rows * n), esize(b->dtype));
-  float *partial = calloc((size_t)(m * n), sizeof(float)), *part_out = calloc((size_t)(rows * n), sizeof(float));
+  void *out = bench_alloc((size_t)(rows * n) * esize(b->dtype)), *expect = calloc((size_t)(rows * n), esize(b->dtype));
+  float *partial = bench_alloc(sizeof(float) * (size_t)(m * n)), *part_out = bench_alloc(sizeof(float) * (size_t)(rows * n));
   tpf_matrix_t ma = {a, b->dtype, m, k, 0, 0}, mb = {bm, b->dtype, k, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
   tpf_matrix_t mp = {partial, TPF_FLOAT32, m, n, 0, 0}, mpo = {part_out, TPF_FLOAT32, rows, n, 0, 0};
   tpf_mm_options_t unfused = TPF_MM_OPTIONS_INIT, fused = TPF_MM_OPTIONS_INIT, direct = TPF_MM_OPTIONS_INIT;
@@ -191,7 +191,8 @@ static void help(void) {
          "reduce-scatter) and the automatic choice (auto) in one run, with the GEMM\n"
          "alone and the communication alone,\n"
          "on a sweep of shapes; verifies every output (integer inputs, bit for bit);\n"
-         "exits 1 on a wrong result. One line per configuration and algorithm:\n"
+         "exits 1 on a wrong result. Inputs and outputs start on 64-byte boundaries,\n"
+         "as a framework's tensors do. One line per configuration and algorithm:\n"
          "  m k n dtype ranks algo | time(us) TFLOP/s algbw busbw #wrong |\n"
          "  gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
          "m is the rows of every rank's a (the output is m/W rows per rank); algbw is\n"

@@ -71,9 +71,6 @@ static void mpi_reduce_scatter(const void *in, void *out, float *in32, float *ou
 #endif
 }
 
-/* Buffers on 64-byte boundaries, as a framework's tensors are. */
-static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
-
 typedef struct rs_job {
   const rs_setup_t *b;
   rs_results_t *res;
@@ -88,9 +85,8 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   const size_t es = esize(b->dtype), out_bytes = (size_t)count * es;
   void *in = NULL;
   tpf_status_t s = b->shared ? tpf_mem_alloc(comm, (size_t)(m * n) * es, &in)
-                             : (in = alloc64((size_t)(m * n) * es)) ? TPF_OK : TPF_ERR_NOMEM;
-  char *out = alloc64(out_bytes), *expect = malloc(out_bytes);
-  if (out) memset(out, 0, out_bytes);
+                             : (in = bench_alloc((size_t)(m * n) * es)) ? TPF_OK : TPF_ERR_NOMEM;
+  char *out = bench_alloc(out_bytes), *expect = malloc(out_bytes);
   const int with_mpi = b->processes == RS_MPI;
   float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)(m * n)) : NULL;
   float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)count) : NULL;

@@ -2,6 +2,7 @@
 #include "timing.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double timing_now(void) {
@@ -30,4 +31,11 @@ double timing_median_slowest(const double *seconds, int reps, int W, int stride)
   double median = t[reps / 2];
   free(t);
   return median;
+}
+
+void *bench_alloc(size_t bytes) {
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void *p = aligned_alloc(64, rounded ? rounded : 64);
+  if (p) memset(p, 0, rounded ? rounded : 64);
+  return p;
 }

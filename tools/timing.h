@@ -1,7 +1,10 @@
-/* Timing for the benchmarks: a monotonic clock, and the figure they report,
- * the median over repetitions of the slowest rank's time. */
+/* Timing for the benchmarks: a monotonic clock, the figure they report
+ * (the median over repetitions of the slowest rank's time), and their
+ * buffers. */
 #ifndef TPF_TOOLS_TIMING_H
 #define TPF_TOOLS_TIMING_H
+
+#include <stddef.h>
 
 /* Seconds on CLOCK_MONOTONIC. */
 double timing_now(void);
@@ -9,5 +12,12 @@ double timing_now(void);
 /* seconds[rep * stride + r] is rank r's time in repetition rep (r < W):
  * the median over the reps of each repetition's largest. */
 double timing_median_slowest(const double *seconds, int reps, int W, int stride);
+
+/* `bytes` of zeroed memory starting on a cache line, as a framework's
+ * tensors do (PyTorch aligns to 64 bytes): the benchmarks time the
+ * operators on such buffers, not on malloc's 16-byte alignment (an output
+ * 16 bytes off a line made the in-place sum of 16 MiB a quarter slower).
+ * NULL if out of memory; free() releases it. */
+void *bench_alloc(size_t bytes);
 
 #endif
