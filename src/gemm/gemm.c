@@ -13,11 +13,11 @@
  * first tile that multiplies it (a kernel that packs as it computes; or
  * just before, by the packer, where no such kernel applies), and the tiles
  * prefetch the next panel's lines while they compute, so that reading B
- * from memory overlaps the arithmetic. When B will be multiplied by more rows later (more row
- * blocks, or the next chunk of a fused schedule), the packed copy is kept,
- * k panel by k panel: packed[P][panel][p][j]; otherwise each panel goes
- * through a per-thread buffer (it stays in L1 or L2) and B is read from
- * memory exactly once. */
+ * from memory overlaps the arithmetic. When B will be multiplied by more
+ * rows later (more row blocks, or the next chunk of a fused schedule), the
+ * packed copy is kept, k panel by k panel: packed[P][panel][p][j];
+ * otherwise each panel goes through a per-thread buffer (it stays in L1 or
+ * L2) and B is read from memory exactly once. */
 #include "gemm.h"
 
 #include <stdlib.h>

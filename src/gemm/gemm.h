@@ -70,7 +70,7 @@ void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, 
 typedef struct tpf_gemm_thread_space {
   void *a_pack; /* mc x kc of A */
   void *b_pack; /* one panel of B (kc x nr), when B is not kept */
-  float *c_acc; /* mc x nc */
+  float *c_acc; /* fp32 sums: mc x (nc + pad), or a short block's group */
 } tpf_gemm_thread_space_t;
 
 /* What one caller (a rank, or the process for tpf_gemm) keeps: the ISA, a

@@ -9,8 +9,9 @@
  *   TPF_PACK_BF16_PAIRS: k in pairs (padded to even with zeros):
  *                        A panel a[(q * mr + i) * 2 + h] = A[i][2q + h],
  *                        B panel b[q * ldb + j * 2 + h] = B[2q + h][j], bf16.
- * ldb is nr (2 * nr for pairs): the engine always packs B (the kernels
- * take ldb so that they need not assume it). b need not be aligned.
+ * ldb is nr (2 * nr for pairs): the engine always packs B, by the packer
+ * or by the first tile (tpf_ukernel_packing_fn; the kernels take ldb so
+ * that they need not assume it). b need not be aligned.
  * A kernel sums over p in increasing order (pairs, for the bf16 format), so
  * its results depend only on k and kc, never on m, n or the rows computed.
  *

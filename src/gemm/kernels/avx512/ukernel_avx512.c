@@ -43,17 +43,13 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
-/* 16 fp16 or bf16 values as fp32. */
-static inline __attribute__((always_inline)) __m512 widen16(__m256i h, tpf_dtype_t t) {
-  if (t == TPF_FLOAT16) return _mm512_cvtph_ps(h);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
 /* 16 elements of a row as fp32, `live` of them real, the rest zero. */
 static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_dtype_t t, int live) {
   __mmask16 mask = live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1);
   if (t == TPF_FLOAT32) return _mm512_maskz_loadu_ps(mask, src);
-  return widen16(_mm256_maskz_loadu_epi16(mask, src), t);
+  const __m256i h = _mm256_maskz_loadu_epi16(mask, src);
+  if (t == TPF_FLOAT16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 /* One k step that reads B's row where it is (in dtype t, `row` bytes
@@ -261,7 +257,8 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
  * store would miss, one invalidation of that core's copy at a time. For a
  * small hand-over, which that latency bounds, the lines are claimed 4 KiB
  * ahead: a copy of 64 KiB into a slot took 7.4 us, 6.5 claimed (W=2, 64 KiB
- * per rank: 10.8 -> 9.7 us a call; more ahead measured no better). A large
+ * per rank: 10.6-10.9 -> 9.8-10.4 us a call; more ahead measured no
+ * better). A large
  * one is bound by memory instead, and claims made it slower (W=2, 4 MiB per
  * rank, copies of 128 KiB: +7%). The claims are in this function's own
  * loops: in a function of their own, which has no other effect, the
