@@ -211,43 +211,55 @@ static __m256i to_bf16(__m512 v) {
   return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
 }
 
-/* Elements to store before out + at is aligned for streaming stores (a
- * whole vector of 16 elements), or 16 when it never will be. */
-static int64_t to_alignment(const tpf_gemm_epilogue_t *epi, size_t at) {
-  size_t es = tpf_dtype_size(epi->out_dtype), bytes = 16 * es;
-  uintptr_t addr = (uintptr_t)epi->out + at * es;
+/* Elements to store before dst is aligned for streaming stores of es-byte
+ * elements (a whole vector of 16), or 16 when it never will be. */
+static int64_t to_alignment(const void *dst, size_t es) {
+  size_t bytes = 16 * es;
+  uintptr_t addr = (uintptr_t)dst;
   if (addr % es != 0) return 16;
   return (int64_t)(((bytes - addr % bytes) % bytes) / es);
 }
 
 void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                        int64_t rows, int64_t j0, int64_t cols) {
+  /* The fields in locals: the stores to out could alias *epi, and the
+   * compiler would load every field again for every vector (with the
+   * stream test's divisions per vector as well, the sum of two 16 MiB
+   * blocks took twice as long). */
+  const float *const addend = epi->addend, *const bias = epi->bias ? epi->bias + j0 : NULL;
+  const int64_t addend_ld = epi->addend_ld, out_ld = epi->out_ld;
+  const tpf_dtype_t out_dtype = epi->out_dtype;
+  const size_t es = tpf_dtype_size(out_dtype);
+  const int divide = epi->divisor != 1.0f, stream = epi->stream;
   const __m512 divisor = _mm512_set1_ps(epi->divisor);
+  char *const out = epi->out;
   for (int64_t i = 0; i < rows; i++) {
     const float *src = acc + i * ldc;
-    const float *add = epi->addend ? epi->addend + (i0 + i) * epi->addend_ld + j0 : NULL;
-    size_t out_row = (size_t)((i0 + i) * epi->out_ld + j0);
-    /* Streaming: a short first vector brings the stores to alignment. */
-    int64_t head = epi->stream ? to_alignment(epi, out_row) : 0;
+    const float *add = addend ? addend + (i0 + i) * addend_ld + j0 : NULL;
+    char *out_row = out + (size_t)((i0 + i) * out_ld + j0) * es;
+    /* Streaming: a short first vector brings the stores to alignment,
+     * and every whole vector after it is aligned. */
+    int64_t head = stream ? to_alignment(out_row, es) : 0;
+    const int row_streams = stream && head < 16;
     for (int64_t j = 0, len; j < cols; j += len) {
       len = cols - j < 16 ? cols - j : 16;
       if (j == 0 && head > 0 && head < len) len = head;
-      const int stream = epi->stream && len == 16 && to_alignment(epi, out_row + (size_t)j) == 0;
+      const int streamed = row_streams && len == 16; /* (a whole vector: at j = 0 only when head is 0) */
       __mmask16 m = (__mmask16)((1u << len) - 1);
       __m512 v = _mm512_maskz_loadu_ps(m, src + j);
       if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add + j), v);
-      if (epi->divisor != 1.0f) v = _mm512_div_ps(v, divisor);
-      if (epi->bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, epi->bias + j0 + j));
-      if (epi->out_dtype == TPF_FLOAT32) {
-        float *dst = (float *)epi->out + out_row + j;
-        if (stream) _mm512_stream_ps(dst, v);
+      if (divide) v = _mm512_div_ps(v, divisor);
+      if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
+      if (out_dtype == TPF_FLOAT32) {
+        float *dst = (float *)out_row + j;
+        if (streamed) _mm512_stream_ps(dst, v);
         else _mm512_mask_storeu_ps(dst, m, v);
         continue;
       }
-      __m256i h = epi->out_dtype == TPF_FLOAT16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-                                                : to_bf16(v);
-      uint16_t *dst = (uint16_t *)epi->out + out_row + j;
-      if (stream) _mm256_stream_si256((__m256i *)dst, h);
+      __m256i h = out_dtype == TPF_FLOAT16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+                                           : to_bf16(v);
+      uint16_t *dst = (uint16_t *)out_row + j;
+      if (streamed) _mm256_stream_si256((__m256i *)dst, h);
       else _mm256_mask_storeu_epi16(dst, m, h);
     }
   }
