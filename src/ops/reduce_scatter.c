@@ -96,7 +96,8 @@ int tpf_sum_streams(int64_t block_bytes) {
   /* A block larger than this leaves the caches before anyone reads it (the
    * call reads at least twice as many input bytes): writing it past the
    * caches saves reading every line before it is written (W=2, fp32, 4 MiB
-   * per rank in place: 0.42 ms streamed, 0.2-1.1 ms not). */
+   * per rank in place: 0.42 ms streamed, 0.2-1.1 ms not; 16 MiB staged,
+   * back to back: 2.5-2.7 ms streamed, 2.8-3.0 not). */
   return block_bytes >= (int64_t)4 << 20;
 }
 
@@ -224,9 +225,8 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
   char *mine = (char *)tr->buffer(ep, r);
-  /* (not streamed: between the copies and hand-overs here, streamed
-   * stores measured slower, W=2, fp32, 16 MiB per rank: 3.5 vs 2.7 ms) */
-  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, 0);
+  const tpf_gemm_epilogue_t block =
+      tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
   tpf_status_t st = TPF_OK;
   for (int c = 0; c <= N && st == TPF_OK; c++) {
     for (int s = 0; s < W - 1 && c < N && st == TPF_OK; s++) { /* hand out chunk c */

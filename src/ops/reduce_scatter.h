@@ -48,9 +48,9 @@ tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out
                                      int64_t out_ld, int stream);
 
 /* Whether sums into an output block of `block_bytes` should stream past
- * the caches. Only for sums that run to their end without handing
- * anything to a peer: interleaved with copies and hand-overs (the staged
- * path) streamed stores measured slower. */
+ * the caches: in place and on the staged path. (The message schedules do
+ * not stream: their sums measured slower streamed, before the epilogue
+ * stopped testing each vector's alignment; not measured since.) */
 int tpf_sum_streams(int64_t block_bytes);
 
 /* The bytes that `rows` rows of n elements (leading dimension ld) span. */

@@ -265,7 +265,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   char *received = (char *)(partial + p->m * n);
   tpf_status_t st = post_receives(ep, arrivals.recv_base, N, received, sizeof(float), own_rows, n);
   own_sources(comm, partial + p->row_offsets[r] * n, n, received, sizeof(float), own_rows, p->row_offsets[r], n);
-  /* (sums between hand-overs: not streamed, see tpf_sum_streams) */
+  /* (not streamed, see tpf_sum_streams) */
   const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, 0);
   int reduced = 0;
   if (!fused && st == TPF_OK) {
