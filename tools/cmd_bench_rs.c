@@ -7,7 +7,10 @@
  * and back, as MPI has no such types), over the same inputs.
  *
  * Inputs are small integers, so every output of every repetition is
- * compared bit for bit with the exact sums (#wrong). They live in the
+ * compared bit for bit with the exact sums (#wrong), the output cleared
+ * before each call; or (--check last) the output is cleared once and
+ * checked after the last call, and nothing touches it between the calls,
+ * as in nccl-tests' timed loop. The inputs live in the
  * rank's private memory or (--memory shared) in memory from tpf_mem_alloc,
  * which process ranks read from each other in place.
  *
@@ -33,7 +36,8 @@ enum { K_TPFUSE, K_MPI, KINDS };
 
 typedef struct rs_setup {
   int world_size, processes, reps;
-  int shared; /* inputs in memory from tpf_mem_alloc */
+  int shared;     /* inputs in memory from tpf_mem_alloc */
+  int check_last; /* clear and check the output around the whole loop only */
   tpf_dtype_t dtype;
   int64_t rows, n; /* each rank's output block */
 } rs_setup_t;
@@ -104,18 +108,21 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   /* Each kind back to back in its own loop: a call that follows another
    * kind would also time the ranks' skew as they leave that one. */
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
-    memset(out, 0, out_bytes);
+    if (!b->check_last || rep < 0) memset(out, 0, out_bytes);
     double t0 = timing_now();
     s = tpf_reduce_scatter(comm, &mi, &mo, NULL);
     double t = timing_now() - t0;
-    if (rep >= 0) res->seconds[K_TPFUSE][rep][r] = t, res->wrong[K_TPFUSE][r] += memcmp(out, expect, out_bytes) != 0;
+    if (rep >= 0) res->seconds[K_TPFUSE][rep][r] = t;
+    if (rep >= 0 && (!b->check_last || rep == b->reps - 1))
+      res->wrong[K_TPFUSE][r] += memcmp(out, expect, out_bytes) != 0;
   }
   for (int rep = -1; rep < b->reps && s == TPF_OK && with_mpi; rep++) {
-    memset(out, 0, out_bytes);
+    if (!b->check_last || rep < 0) memset(out, 0, out_bytes);
     double t0 = timing_now();
     mpi_reduce_scatter(in, out, in32, out32, count, m * n, b->dtype);
     double t = timing_now() - t0;
-    if (rep >= 0) res->seconds[K_MPI][rep][r] = t, res->wrong[K_MPI][r] += memcmp(out, expect, out_bytes) != 0;
+    if (rep >= 0) res->seconds[K_MPI][rep][r] = t;
+    if (rep >= 0 && (!b->check_last || rep == b->reps - 1)) res->wrong[K_MPI][r] += memcmp(out, expect, out_bytes) != 0;
   }
   res->status[r] = s;
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
@@ -175,9 +182,9 @@ static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE 
   if (json) {
     fprintf(json,
             "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
-            "\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
+            "\"check\":\"%s\",\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
             (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
-            transport_text(b->processes), memory, t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
+            transport_text(b->processes), memory, b->check_last ? "last" : "every", t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
             wrong[K_TPFUSE]);
     if (with_mpi)
       fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
@@ -203,11 +210,11 @@ static void help(void) {
          "\n"
          "Times the standalone reduce-scatter (tpf_reduce_scatter, sum) over a sweep of\n"
          "sizes, nccl-tests style: calls back to back, each timed, the slowest rank's\n"
-         "time per call, medians over the repetitions; every output is checked bit for\n"
-         "bit (integer inputs); exits 1 on a wrong result. Under MPI the same run times\n"
-         "MPI_Reduce_scatter_block on the same inputs (16-bit dtypes converted to fp32\n"
-         "and back, as a user would) and prints tpfuse's speedup. One line per size and\n"
-         "memory:\n"
+         "time per call, medians over the repetitions; outputs are checked bit for bit\n"
+         "(integer inputs; see --check); exits 1 on a wrong result. Under MPI the same\n"
+         "run times MPI_Reduce_scatter_block on the same inputs (16-bit dtypes\n"
+         "converted to fp32 and back, as a user would) and prints tpfuse's speedup. One\n"
+         "line per size and memory:\n"
          "  bytes count dtype W memory | time(us) algbw busbw #wrong | [mpi(us) algbw\n"
          "  busbw #wrong | speedup]\n"
          "bytes and count are one rank's output (count elements); algbw is one rank's\n"
@@ -225,6 +232,11 @@ static void help(void) {
          "  --bytes LIST       output bytes per rank, e.g. 64K,16M (default\n"
          "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
          "  --reps N           repetitions (default 20, at most %d)\n"
+         "  --check WHEN       every (default): the output is cleared before each call\n"
+         "                     and checked after it (so its lines are in the caches\n"
+         "                     when the call starts); last: cleared once, checked\n"
+         "                     after the last call, untouched between the calls, as\n"
+         "                     in nccl-tests' timed loop\n"
          "  --json FILE        also write one JSON object per line\n",
          MAX_REPS);
 }
@@ -236,7 +248,7 @@ int cmd_bench_rs(int argc, char **argv) {
   }
   int64_t sizes[SIZES] = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
   int nsizes = 5, worlds[8] = {2}, nworlds = 1, processes = RS_THREADS, reps = 20, ntypes = 1;
-  int memories[2] = {0}, nmemories = 1;
+  int memories[2] = {0}, nmemories = 1, check_last = 0;
   tpf_dtype_t types[3] = {TPF_FLOAT32};
   const char *json_path = NULL;
   for (int i = 1; i < argc; i++) {
@@ -256,6 +268,12 @@ int cmd_bench_rs(int argc, char **argv) {
         }
         memories[nmemories++] = strcmp(t, "shared") == 0;
       }
+    } else if ((v = option_value(argc, argv, &i, "--check"))) {
+      if (strcmp(v, "every") && strcmp(v, "last")) {
+        fprintf(stderr, "tpfuse bench-rs: --check %s: choose every or last\n", v);
+        return 2;
+      }
+      check_last = strcmp(v, "last") == 0;
     } else if ((v = option_value(argc, argv, &i, "--json"))) {
       json_path = v;
     } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
@@ -287,8 +305,10 @@ int cmd_bench_rs(int argc, char **argv) {
     return 1;
   }
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
-  printf("# tpfuse %s reduce-scatter (sum), transport %s, %d repetitions, medians of the slowest rank\n",
-         tpf_version(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
+  printf("# tpfuse %s reduce-scatter (sum), transport %s, %d repetitions, medians of the slowest rank, output "
+         "checked after %s\n",
+         tpf_version(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps,
+         check_last ? "the last call" : "every call");
   printf("%10s %10s %5s %3s %7s | %10s %7s %7s %6s |", "bytes", "count", "dtype", "W", "memory", "time(us)", "algbw",
          "busbw", "#wrong");
   if (with_mpi) printf(" %10s %7s %7s %6s | %s", "mpi(us)", "algbw", "busbw", "#wrong", "speedup");
@@ -308,7 +328,7 @@ int cmd_bench_rs(int argc, char **argv) {
             fprintf(stderr, "tpfuse bench-rs: skipping %lld bytes for W=%d\n", (long long)sizes[si], W);
             continue;
           }
-          rs_setup_t b = {W, processes, reps, memories[mi], types[ti], elems / n, n};
+          rs_setup_t b = {W, processes, reps, memories[mi], check_last, types[ti], elems / n, n};
           if (time_and_print(&b, res, json, &total_wrong) != TPF_OK) failed = 1;
           fflush(stdout);
         }
