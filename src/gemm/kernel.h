@@ -101,8 +101,11 @@ typedef struct tpf_gemm_kernel {
  * and had read before (the staged reduce-scatter's slots): as memcpy, but
  * an ISA may claim dst's lines for writing ahead of its stores, so that the
  * other core's copies are invalidated many at a time instead of one store
- * miss at a time. */
-typedef void (*tpf_hand_over_fn)(void *dst, const void *src, size_t bytes);
+ * miss at a time. With `stream`, an ISA that has streaming stores writes
+ * dst past the caches, fenced before it returns: the other core then reads
+ * dst from memory instead of from this core's cache (the faster way where
+ * the two caches are far apart); others copy as without it. */
+typedef void (*tpf_hand_over_fn)(void *dst, const void *src, size_t bytes, int stream);
 
 /* An instruction set: the kernel it uses for each input dtype, and its
  * hand-over copy. */

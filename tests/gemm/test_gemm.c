@@ -345,22 +345,26 @@ static void check_accumulate(const tpf_gemm_isa_t *isa) {
         }
 }
 
-/* The hand-over copy against memcpy: sizes around the claim distance and
- * the small-copy limit, misaligned ends, and nothing written outside. */
+/* The hand-over copy against memcpy, cached and streamed: sizes around the
+ * claim distance, the small-copy limit and a cache line, misaligned ends,
+ * and nothing written outside. */
 static void check_hand_over(const tpf_gemm_isa_t *isa) {
   enum { MOST = 70 * 1024, GUARD = 64 };
   static const size_t sizes[] = {0, 1, 63, 64, 65, 4095, 4096, 4097, 8191, 8192, 8193, 65535, 65536, 65537, MOST};
-  static unsigned char src[MOST + 16], got[MOST + 16 + 2 * GUARD], want[MOST + 16 + 2 * GUARD];
+  static unsigned char src[MOST + 16];
+  _Alignas(64) static unsigned char got[MOST + 16 + 2 * GUARD], want[MOST + 16 + 2 * GUARD];
   for (size_t i = 0; i < sizeof src; i++) src[i] = (unsigned char)(rng = rng * 6364136223846793005ull + 1);
   for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
     for (int from = 0; from < 16; from += 7)
-      for (int to = 0; to < 16; to += 5) {
-        memset(got, 0xa5, sizeof got), memset(want, 0xa5, sizeof want);
-        isa->hand_over(got + GUARD + to, src + from, sizes[si]);
-        memcpy(want + GUARD + to, src + from, sizes[si]);
-        CHECK(memcmp(got, want, sizeof got) == 0, "%s: hand-over of %zu bytes (source +%d, destination +%d) differs from memcpy",
-              isa->name, sizes[si], from, to);
-      }
+      for (int to = 0; to < 16; to += 5)
+        for (int stream = 0; stream < 2; stream++) {
+          memset(got, 0xa5, sizeof got), memset(want, 0xa5, sizeof want);
+          isa->hand_over(got + GUARD + to, src + from, sizes[si], stream);
+          memcpy(want + GUARD + to, src + from, sizes[si]);
+          CHECK(memcmp(got, want, sizeof got) == 0,
+                "%s: hand-over of %zu bytes (source +%d, destination +%d, stream %d) differs from memcpy", isa->name,
+                sizes[si], from, to, stream);
+        }
 }
 
 int main(int argc, char **argv) {

@@ -18,8 +18,9 @@ void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n
 
 /* tpf_hand_over_fn: memcpy, with dst's lines claimed for writing
  * (prefetchw, which every AVX-512 CPU has) 4 KiB ahead of the stores when
- * the copy is small (at most 64 KiB). */
-void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes);
+ * the copy is small (at most 64 KiB); streamed, whole lines of dst with
+ * streaming stores and an sfence. */
+void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes, int stream);
 
 /* Packing of A into the bf16-pairs format (a plain bf16 A is copied a
  * 32-bit pair at a time; anything else goes to the portable packer). */

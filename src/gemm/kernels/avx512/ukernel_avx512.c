@@ -275,10 +275,18 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
  * rank, copies of 128 KiB: +7%). The claims are in this function's own
  * loops: in a function of their own, which has no other effect, the
  * compiler drops the calls. */
-__attribute__((target("prfchw"))) void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes) {
+__attribute__((target("prfchw"))) void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes, int stream) {
   enum { AHEAD = 4096, SMALL = 64 * 1024 };
   char *d = dst;
   const char *s = src;
+  if (stream) { /* memcpy up to dst's first cache line, streamed lines, memcpy of the rest */
+    size_t head = (64 - (uintptr_t)d % 64) % 64, o = head < bytes ? head : bytes;
+    memcpy(d, s, o);
+    for (; o + 64 <= bytes; o += 64) _mm512_stream_si512((__m512i *)(d + o), _mm512_loadu_si512(s + o));
+    memcpy(d + o, s + o, bytes - o);
+    _mm_sfence();
+    return;
+  }
   if (bytes > SMALL) {
     memcpy(dst, src, bytes);
     return;

@@ -49,4 +49,7 @@ const tpf_gemm_kernel_t tpf_kernel_portable_f32 = {
 const tpf_gemm_kernel_t tpf_kernel_portable_bf16 = {
     "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
 
-void tpf_hand_over_portable(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+void tpf_hand_over_portable(void *dst, const void *src, size_t bytes, int stream) {
+  (void)stream;
+  memcpy(dst, src, bytes);
+}

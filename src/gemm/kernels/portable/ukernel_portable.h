@@ -8,7 +8,7 @@
 extern const tpf_gemm_kernel_t tpf_kernel_portable_f32;
 extern const tpf_gemm_kernel_t tpf_kernel_portable_bf16;
 
-/* tpf_hand_over_fn as memcpy. */
-void tpf_hand_over_portable(void *dst, const void *src, size_t bytes);
+/* tpf_hand_over_fn as memcpy (never streamed). */
+void tpf_hand_over_portable(void *dst, const void *src, size_t bytes, int stream);
 
 #endif
