@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "copy_choice.h"
 #include "fingerprint.h"
 #include "gemm/gemm.h"
 #include "transport/transport.h"
@@ -36,6 +37,7 @@ struct tpf_comm {
   /* Every rank's counters advance by the same amount in every successful
    * call, so these bases agree across ranks. */
   uint32_t produced_base, consumed_base;
+  tpf_copy_choice_t copy_choice; /* the staged reduce-scatter's, learnt */
   struct tpf_comm *next_live; /* the registry of live communicators */
 };
 

@@ -17,6 +17,7 @@
 #include "schedules_msg.h"
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/half.h"
 #include "common/status.h"
 #include "trace.h"
@@ -79,17 +80,19 @@ size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) 
 static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
 /* Copies rows [first, first + rows) of the input to the (dense, ld n)
- * slot, which the owner reads next (in one piece when the rows are). */
-static void copy_rows(tpf_comm_t *comm, const tpf_rsc_problem_t *p, void *slot, int64_t first, int64_t rows) {
+ * slot, which the owner reads next (in one piece when the rows are),
+ * streamed or not (copy_choice.h). */
+static void copy_rows(tpf_comm_t *comm, const tpf_rsc_problem_t *p, void *slot, int64_t first, int64_t rows,
+                      int stream) {
   const tpf_hand_over_fn hand_over = comm->gemm.isa->hand_over;
   const size_t es = tpf_dtype_size(p->dtype), row_bytes = (size_t)p->n * es;
   const char *from = (const char *)p->in + (size_t)(first * p->in_ld) * es;
   if (p->in_ld == p->n) {
-    hand_over(slot, from, (size_t)rows * row_bytes);
+    hand_over(slot, from, (size_t)rows * row_bytes, stream);
     return;
   }
   for (int64_t i = 0; i < rows; i++)
-    hand_over((char *)slot + (size_t)i * row_bytes, from + (size_t)(i * p->in_ld) * es, row_bytes);
+    hand_over((char *)slot + (size_t)i * row_bytes, from + (size_t)(i * p->in_ld) * es, row_bytes, stream);
 }
 
 int tpf_sum_streams(int64_t block_bytes) {
@@ -214,7 +217,9 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
  * (round c, owner r + 1 + s: value c * (W - 1) + s + 1); CONSUMED counts the
  * own chunks summed, and a producer refills a slot only when its owner has
  * summed the chunk it held. Round c needs only rounds before c of the other
- * ranks (STAGE_SLOTS >= 2), so the schedule cannot deadlock. */
+ * ranks (STAGE_SLOTS >= 2), so the schedule cannot deadlock. The copies go
+ * through the caches or past them as this rank has learnt from earlier
+ * calls of the size (copy_choice.h); the call's time teaches it. */
 static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
@@ -225,6 +230,9 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const void **from = (const void **)comm->peer_scratch;
   int64_t *lds = comm->ld_scratch;
   char *mine = (char *)tr->buffer(ep, r);
+  const int size_class = tpf_copy_class((size_t)(p->m * p->n) * es);
+  const int stream = tpf_copy_pick(&comm->copy_choice, size_class);
+  const int64_t start = tpf_now_ns();
   const tpf_gemm_epilogue_t block =
       tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
   tpf_status_t st = TPF_OK;
@@ -239,7 +247,8 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
         t = tpf_trace_begin(p->trace);
       }
       int64_t r0 = chunk_start(block_rows(p, j), N, c), r1 = chunk_start(block_rows(p, j), N, c + 1);
-      copy_rows(comm, p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0);
+      copy_rows(comm, p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0,
+                stream);
       tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
       tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(c * (W - 1) + s + 1));
     }
@@ -272,6 +281,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
       if (q != r) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + (uint32_t)N);
     tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
   }
+  if (st == TPF_OK) tpf_copy_learn(&comm->copy_choice, size_class, stream, tpf_now_ns() - start);
   comm->produced_base += (uint32_t)((W - 1) * N);
   comm->consumed_base += (uint32_t)N;
   return st;
