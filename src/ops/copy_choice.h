@@ -6,10 +6,10 @@
  * different dies; on the shared 2-core machine of the README, for minutes
  * at a time). Where the ranks run can change while they run, so each rank
  * learns the answer from its own calls' times, per size class: it copies
- * the way that has been faster, and now and then, the same calls on every
- * rank (the class's call count), the other way, less often the longer the
- * other way keeps losing. Both ways copy the same bytes: the results do
- * not depend on the choice. */
+ * the way that has been faster, and now and then the other way, less often
+ * the longer the other way keeps losing; the class's call count picks
+ * those calls, so ranks whose choices agree try them together. Both ways
+ * copy the same bytes: the results do not depend on the choice. */
 #ifndef TPF_OPS_COPY_CHOICE_H
 #define TPF_OPS_COPY_CHOICE_H
 
