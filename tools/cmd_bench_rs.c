@@ -107,23 +107,16 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   tpf_matrix_t mi = {in, b->dtype, m, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
   /* Each kind back to back in its own loop: a call that follows another
    * kind would also time the ranks' skew as they leave that one. */
-  for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
-    if (!b->check_last || rep < 0) memset(out, 0, out_bytes);
-    double t0 = timing_now();
-    s = tpf_reduce_scatter(comm, &mi, &mo, NULL);
-    double t = timing_now() - t0;
-    if (rep >= 0) res->seconds[K_TPFUSE][rep][r] = t;
-    if (rep >= 0 && (!b->check_last || rep == b->reps - 1))
-      res->wrong[K_TPFUSE][r] += memcmp(out, expect, out_bytes) != 0;
-  }
-  for (int rep = -1; rep < b->reps && s == TPF_OK && with_mpi; rep++) {
-    if (!b->check_last || rep < 0) memset(out, 0, out_bytes);
-    double t0 = timing_now();
-    mpi_reduce_scatter(in, out, in32, out32, count, m * n, b->dtype);
-    double t = timing_now() - t0;
-    if (rep >= 0) res->seconds[K_MPI][rep][r] = t;
-    if (rep >= 0 && (!b->check_last || rep == b->reps - 1)) res->wrong[K_MPI][r] += memcmp(out, expect, out_bytes) != 0;
-  }
+  for (int kind = 0; kind < (with_mpi ? KINDS : 1) && s == TPF_OK; kind++)
+    for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
+      if (!b->check_last || rep < 0) memset(out, 0, out_bytes);
+      double t0 = timing_now();
+      if (kind == K_TPFUSE) s = tpf_reduce_scatter(comm, &mi, &mo, NULL);
+      else mpi_reduce_scatter(in, out, in32, out32, count, m * n, b->dtype);
+      double t = timing_now() - t0;
+      if (rep >= 0) res->seconds[kind][rep][r] = t;
+      if (rep >= 0 && (!b->check_last || rep == b->reps - 1)) res->wrong[kind][r] += memcmp(out, expect, out_bytes) != 0;
+    }
   res->status[r] = s;
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
   if (b->shared && in && s == TPF_OK) tpf_mem_free(comm, in);
@@ -184,8 +177,8 @@ static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE 
             "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
             "\"check\":\"%s\",\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
             (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
-            transport_text(b->processes), memory, b->check_last ? "last" : "every", t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
-            wrong[K_TPFUSE]);
+            transport_text(b->processes), memory, b->check_last ? "last" : "every", t * 1e6, in_bytes / t / 1e9,
+            in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
     if (with_mpi)
       fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
               in_bytes / tm / 1e9, wrong[K_MPI], tm / t);

@@ -270,11 +270,11 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
  * small hand-over, which that latency bounds, the lines are claimed 4 KiB
  * ahead: a copy of 64 KiB into a slot took 7.4 us, 6.5 claimed (W=2, 64 KiB
  * per rank: 10.6-10.9 -> 9.8-10.4 us a call; more ahead measured no
- * better). A large
- * one is bound by memory instead, and claims made it slower (W=2, 4 MiB per
- * rank, copies of 128 KiB: +7%). The claims are in this function's own
- * loops: in a function of their own, which has no other effect, the
- * compiler drops the calls. */
+ * better). A large one is bound by memory instead, and claims made it
+ * slower (W=2, 4 MiB per rank, copies of 128 KiB: +7%). The claims are in
+ * this function's own loops: in a function of their own, which has no
+ * other effect, the compiler drops the calls. Streamed, nothing is
+ * claimed: the stores go to memory, not to this core's cache. */
 __attribute__((target("prfchw"))) void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes, int stream) {
   enum { AHEAD = 4096, SMALL = 64 * 1024 };
   char *d = dst;

@@ -67,7 +67,7 @@ static inline __attribute__((always_inline)) __m512i load32_u16(const uint16_t *
  * the tiles after this one. */
 #define PAIR_STEP_PACKING(mr, ROWS)                                                         \
   {                                                                                         \
-    const __m512i even = load32_u16(b), odd = load32_u16(b + ld);                   \
+    const __m512i even = load32_u16(b), odd = load32_u16(b + ld);                           \
     __m512bh b0 = (__m512bh)_mm512_permutex2var_epi16(even, lo_idx, odd);                   \
     __m512bh b1 = (__m512bh)_mm512_permutex2var_epi16(even, hi_idx, odd);                   \
     _mm512_storeu_si512(packed, (__m512i)b0);                                               \
