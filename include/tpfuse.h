@@ -286,6 +286,19 @@ TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t 
 TPF_API tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                         const tpf_mm_options_t *opt);
 
+/* Collective: takes this rank's part in a collective call that the caller
+ * refused before it reached tpfuse, such as a binding's own check of its
+ * arguments (a dtype tpfuse does not have, a wrong world_size). The peers,
+ * inside whatever collective call they made, return TPF_ERR_PEER promptly
+ * with `why` in their message ("rank 1 rejected its arguments
+ * (TPF_ERR_INVALID: why)") and write nothing, as when a rank's own
+ * arguments fail tpfuse's checks: on one host the communicator stays
+ * usable; between ranks that talk by MPI messages it fails (tpfuse_mpi.h).
+ * Returns `status` with `why` as this thread's last error; a status that is
+ * not an error (TPF_ERR_*) is taken as TPF_ERR_INVALID with words that say
+ * so. */
+TPF_API tpf_status_t tpf_comm_reject(tpf_comm_t *comm, tpf_status_t status, const char *why);
+
 /* ------------------------------------------------------------ shared memory */
 
 /* Collective: allocates `bytes` (> 0; may differ between ranks) of zeroed

@@ -37,6 +37,12 @@ extern "C" {
  * success. */
 TPF_API tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg);
 
+/* tpf_comm_init_mpi for a communicator given by its Fortran handle
+ * (MPI_Comm_c2f; in Python, mpi4py's comm.py2f()), for bindings that cannot
+ * name the C type MPI_Comm, whose form differs between MPIs. The library
+ * must be built against the MPI of the caller's process. */
+TPF_API tpf_status_t tpf_comm_init_mpi_f(tpf_comm_t **comm, MPI_Fint mpi_comm, const tpf_config_t *cfg);
+
 #ifdef __cplusplus
 }
 #endif

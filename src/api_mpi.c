@@ -41,13 +41,20 @@ static int ranks_on_this_host(MPI_Comm comm) {
   return n;
 }
 
-tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg) {
+/* MPI is usable: between MPI_Init and MPI_Finalize. */
+static tpf_status_t check_mpi_running(void) {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (!initialized || finalized)
     return tpf_fail(TPF_ERR_INVALID, "MPI is %s: call tpf_comm_init_mpi between MPI_Init and MPI_Finalize",
                     finalized ? "finalized" : "not initialized");
+  return TPF_OK;
+}
+
+tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg) {
+  tpf_status_t s = check_mpi_running();
+  if (s != TPF_OK) return s;
   if (mpi_comm == MPI_COMM_NULL) return tpf_fail(TPF_ERR_INVALID, "mpi_comm is MPI_COMM_NULL");
   int inter = 0;
   if (MPI_Comm_test_inter(mpi_comm, &inter) != MPI_SUCCESS || inter)
@@ -56,7 +63,7 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
    * collective calls below, so that a rejection cannot leave the others
    * waiting in them. */
   mpi_setup_t setup = {mpi_comm, 0};
-  tpf_status_t s = parse_local(&setup.hosts);
+  s = parse_local(&setup.hosts);
   if (s == TPF_OK) s = tpf_config_check(cfg);
   int mine = s, worst = s;
   if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MIN, mpi_comm) != MPI_SUCCESS)
@@ -70,4 +77,9 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
   char prefix[48];
   snprintf(prefix, sizeof prefix, "tpf-mpi-%d-%d", (int)getpid(), ++made);
   return tpf_comm_init_endpoint(comm, cfg, ranks_on_this_host(mpi_comm), make_endpoint, &setup, prefix);
+}
+
+tpf_status_t tpf_comm_init_mpi_f(tpf_comm_t **comm, MPI_Fint mpi_comm, const tpf_config_t *cfg) {
+  tpf_status_t s = check_mpi_running();
+  return s != TPF_OK ? s : tpf_comm_init_mpi(comm, MPI_Comm_f2c(mpi_comm), cfg);
 }

@@ -286,3 +286,15 @@ tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr) {
   if ((s = tpf_agree_start(comm, &mine, s, 0)) != TPF_OK) return s;
   return ep->transport->unshare(ep, ptr);
 }
+
+tpf_status_t tpf_comm_reject(tpf_comm_t *comm, tpf_status_t status, const char *why) {
+  tpf_mm_options_t o;
+  tpf_fingerprint_t mine;
+  tpf_status_t s, early = begin_call(comm, TPF_OP_REJECT, &mine, NULL, &o, &s);
+  if (early != TPF_OK) return early;
+  if (status >= TPF_OK || status < TPF_ERR_INTERNAL)
+    s = tpf_fail(TPF_ERR_INVALID, "status=%d must be an error status (TPF_ERR_*)", (int)status);
+  else
+    s = tpf_fail(status, "%s", why && why[0] ? why : "rejected by the caller");
+  return tpf_agree_start(comm, &mine, s, 1);
+}

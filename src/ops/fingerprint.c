@@ -28,6 +28,7 @@ static void d_op(const tpf_fingerprint_t *f, char *b, size_t z) {
                        : f->op == TPF_OP_REDUCE_SCATTER  ? "tpf_reduce_scatter"
                        : f->op == TPF_OP_MEM_ALLOC       ? "tpf_mem_alloc"
                        : f->op == TPF_OP_MEM_FREE        ? "tpf_mem_free"
+                       : f->op == TPF_OP_REJECT          ? "tpf_comm_reject"
                                                          : "another operator");
 }
 static void d_m(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "m=%lld", (long long)f->m); }

@@ -14,7 +14,8 @@ typedef enum tpf_op_kind {
   TPF_OP_MM_REDUCE_SCATTER = 1,
   TPF_OP_REDUCE_SCATTER = 2,
   TPF_OP_MEM_ALLOC = 3,
-  TPF_OP_MEM_FREE = 4
+  TPF_OP_MEM_FREE = 4,
+  TPF_OP_REJECT = 5 /* tpf_comm_reject: a call its rank refused before tpfuse saw it */
 } tpf_op_kind_t;
 
 typedef struct tpf_fingerprint {

@@ -343,6 +343,23 @@ static int faults(void) {
         "after a rejection: rank %d got %s: %s", me, tpf_status_string(s), tpf_last_error());
   tpf_comm_destroy(comm);
 
+  /* the same through tpf_comm_reject (a binding's own checks), on a
+   * communicator made from the Fortran handle */
+  tpf_config_t by_handle = TPF_CONFIG_INIT;
+  by_handle.timeout_ms = 5000;
+  comm = NULL;
+  CHECK_STATUS(tpf_comm_init_mpi_f(&comm, MPI_Comm_c2f(MPI_COMM_WORLD), &by_handle), TPF_OK);
+  CHECK(tpf_comm_size(comm) == world && tpf_comm_rank(comm) == me, "rank %d of %d from the Fortran handle",
+        tpf_comm_rank(comm), tpf_comm_size(comm));
+  for (int i = 0; i < 4 * 8; i++) small_out[i] = -7.0f;
+  s = me == 1 ? tpf_comm_reject(comm, TPF_ERR_INVALID, "x2 is float64") : small_call(comm, 8, 0);
+  CHECK(s == (me == 1 ? TPF_ERR_INVALID : TPF_ERR_PEER), "tpf_comm_reject: rank %d got %s: %s", me,
+        tpf_status_string(s), tpf_last_error());
+  CHECK(strstr(tpf_last_error(), me == 1 ? "x2 is float64" : "rank 1 rejected its arguments (TPF_ERR_INVALID: x2 is float64)"),
+        "tpf_comm_reject: rank %d: %s", me, tpf_last_error());
+  CHECK(untouched_output(), "tpf_comm_reject: rank %d wrote its output", me);
+  tpf_comm_destroy(comm);
+
   /* the last rank never calls: the others time out at the timeout */
   comm = fresh(400);
   if (me != world - 1) {

@@ -173,6 +173,47 @@ static void run_two(tpf_comm_t **comms, two_rank_t *t) {
   for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
 }
 
+static void *reject_rank(void *arg) {
+  two_rank_t *t = arg;
+  t->status = tpf_comm_reject(t->comm, (tpf_status_t)t->call.opt.comm_turn, "x2 is float64");
+  snprintf(t->error, sizeof t->error, "%s", tpf_last_error());
+  return NULL;
+}
+
+/* Rank 1 refuses the call before tpfuse sees it (tpf_comm_reject, with the
+ * status in t[1].call.opt.comm_turn) while rank 0 calls the operator:
+ * rank 0 returns TPF_ERR_PEER with rank 1's words and writes nothing; the
+ * communicator still works. A status that is not an error is
+ * TPF_ERR_INVALID, and still takes part. */
+static void check_reject(tpf_comm_t **comms, two_rank_t *t) {
+  static const tpf_status_t given[] = {TPF_ERR_INVALID, TPF_ERR_UNSUPPORTED, TPF_OK, (tpf_status_t)-42};
+  for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+    pthread_t th[2];
+    memset(t[0].call.out.data, 0xab, sizeof(uint16_t) * 8 * N);
+    t[1].call.opt.comm_turn = (int)given[i];
+    for (int r = 0; r < 2; r++) t[r].comm = comms[r];
+    pthread_create(&th[0], NULL, call_rank, &t[0]);
+    pthread_create(&th[1], NULL, reject_rank, &t[1]);
+    for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
+    t[1].call.opt.comm_turn = 0;
+    const int is_error = given[i] < TPF_OK && given[i] >= TPF_ERR_INTERNAL;
+    const char *words = is_error ? "x2 is float64" : "must be an error status";
+    tpf_status_t expected = is_error ? given[i] : TPF_ERR_INVALID;
+    CHECK(t[1].status == expected && strstr(t[1].error, words), "reject %d: rank 1 got %s: %s", (int)given[i],
+          tpf_status_string(t[1].status), t[1].error);
+    CHECK(t[0].status == TPF_ERR_PEER && strstr(t[0].error, "rank 1 rejected its arguments") &&
+              strstr(t[0].error, tpf_status_string(expected)) && strstr(t[0].error, words),
+          "reject %d: rank 0 got %s: %s", (int)given[i], tpf_status_string(t[0].status), t[0].error);
+    const uint16_t *out0 = t[0].call.out.data;
+    int untouched = 1;
+    for (size_t e = 0; e < 8 * N; e++) untouched &= out0[e] == 0xabab;
+    CHECK(untouched, "reject %d: rank 0 wrote its output", (int)given[i]);
+  }
+  run_two(comms, t);
+  CHECK(t[0].status == TPF_OK && t[1].status == TPF_OK, "after tpf_comm_reject: %s / %s", t[0].error, t[1].error);
+  CHECK_STATUS(tpf_comm_reject(NULL, TPF_ERR_INVALID, "why"), TPF_ERR_INVALID);
+}
+
 static void check_two_ranks(void) {
   tpf_comm_t *comms[2];
   CHECK_STATUS(tpf_comm_init_all(comms, 2, NULL), TPF_OK);
@@ -206,6 +247,7 @@ static void check_two_ranks(void) {
   t[1].call.b.rows = K;
   run_two(comms, t);
   CHECK(t[0].status == TPF_OK && t[1].status == TPF_OK, "after a rejection: %s / %s", t[0].error, t[1].error);
+  check_reject(comms, t);
   for (int r = 0; r < 2; r++) tpf_comm_destroy(comms[r]);
 }
 
