@@ -4,7 +4,9 @@
 #      tests under mpirun (shared-memory path and TCP, 2-4 ranks);
 #   2. the MPI transport built with MPICH: the MPI tests;
 #   3. ASan + UBSan: quick tests, and the MPI tests (Open MPI);
-#   4. TSan: quick tests.
+#   4. TSan: quick tests;
+#   5. Python: the package installed into a fresh venv (Debian's python3,
+#      system site packages: torch, numpy, mpi4py), then its pytest suite.
 # Installs what is missing first (Debian packages, when run as root).
 # Usage: scripts/test.sh [build-root]   (default: build-tests)
 set -euo pipefail
@@ -23,6 +25,9 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v gcc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+# The Python package: Debian's interpreter and packages (there is no PyPI here).
+/usr/bin/python3 -c 'import torch, numpy, pytest, mpi4py, setuptools, wheel, ensurepip' 2>/dev/null ||
+  missing+=(python3 python3-venv python3-torch python3-numpy python3-pytest python3-mpi4py python3-setuptools python3-wheel)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing: ${missing[*]}"
@@ -61,7 +66,18 @@ tier() { # name, ctest label regex (empty: none), MPI tests (yes|no), extra cmak
   fi
 }
 
+python_tier() {
+  local venv=$root/venv
+  echo "== tier python: install the package into a fresh venv"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/pip" install -q --no-build-isolation --no-index .
+  echo "== tier python: tests"
+  (cd tests/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
+}
+
 tier release 'quick|full' yes "${openmpi[@]}"
+python_tier
 tier mpich '' yes "${mpich[@]}"
 tier asan quick yes -DTPF_SANITIZE=address "${openmpi[@]}"
 tier tsan quick no -DTPF_SANITIZE=thread -DTPF_MPI=OFF

@@ -1,0 +1,6 @@
+"""The drop-in for Ascend's torch_npu operators: `from tpfuse import torch_npu`
+and code that calls torch_npu.npu_mm_reduce_scatter_base runs on the CPU,
+with the hcom from tpfuse.get_comm_name(group) instead of HCCL's."""
+from .ops import npu_mm_reduce_scatter_base
+
+__all__ = ["npu_mm_reduce_scatter_base"]
