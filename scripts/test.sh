@@ -67,7 +67,8 @@ tier() { # name, ctest label regex (empty: none), MPI tests (yes|no), extra cmak
 }
 
 python_tier() {
-  local venv=$root/venv
+  local venv
+  venv=$(realpath -m "$root/venv")
   echo "== tier python: install the package into a fresh venv"
   rm -rf "$venv"
   /usr/bin/python3 -m venv --system-site-packages "$venv"
