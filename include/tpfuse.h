@@ -87,10 +87,11 @@ TPF_API const char *tpf_cpu_features(void);
 TPF_API const char *tpf_gemm_kernel(void);
 
 /* Every instruction set with GEMM kernels built into this library, best
- * first, space-separated: "avx512_bf16 avx512 avx2 portable". avx512_bf16
- * multiplies bf16 with vdpbf16ps (and fp16/fp32 like avx512); avx512 and
- * avx2 multiply in fp32 with FMA, converting fp16/bf16 while packing;
- * portable is plain C. */
+ * first, space-separated: "amx avx512_bf16 avx512 avx2 portable". amx
+ * multiplies bf16 with AMX tiles (TDPBF16PS; fp16/fp32 like avx512);
+ * avx512_bf16 multiplies bf16 with vdpbf16ps (and fp16/fp32 like avx512);
+ * avx512 and avx2 multiply in fp32 with FMA, converting fp16/bf16 while
+ * packing; portable is plain C. */
 TPF_API const char *tpf_gemm_kernels_built(void);
 
 /* ------------------------------------------------------------------- data */

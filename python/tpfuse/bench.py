@@ -3,7 +3,7 @@ PyTorch user does without it, in one run, on the same inputs:
 torch.matmul, then dist.all_reduce over gloo and this rank's rows (gloo in
 torch 1.13 has no reduce_scatter and no bf16: bf16 partials are summed in
 fp32 and rounded back). world_size processes in a gloo group; each rank
-gives torch (cores / world_size) threads, as tpfuse does itself.
+gives torch and its BLAS (cores / world_size) threads, as tpfuse does itself.
 
 Every configuration is timed in alternating rounds (tpfuse, the torch way,
 the matmul alone, the all_reduce alone; the order reversed every other
@@ -145,6 +145,15 @@ def _burst(torch, dist, fns, seconds=0.02):
     return max(1, min(200, int(seconds / max(float(t), 1e-9))))
 
 
+def _share_cores(world_size):
+    """Each rank's torch, and the BLAS under it (whose threads otherwise
+    keep spinning on every core after a product), gets cores / world_size
+    threads, as tpfuse gives itself; set before the ranks load them."""
+    share = str(max(1, (os.cpu_count() or 1) // world_size))
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = share
+
+
 def _count_wrong(torch, dist, out, a, b, rows, world_size, dtype):
     """Elements of out outside the float64 bound (fp32 accumulation, one rounding), over all ranks."""
     total = a.double() @ b.double()
@@ -191,6 +200,7 @@ def main(argv):
           "      matmul       |    all_reduce     | #wrong")
     wrong = 0
     for world_size in (int(w) for w in args.world_size.split(",")):
+        _share_cores(world_size)
         with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
             _launch.spawn(world_size, _rank, shapes, dtypes, args.reps, tmp.name)
             with open(tmp.name) as f:

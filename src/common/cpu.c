@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tpfuse.h"
 
@@ -16,6 +18,18 @@ static unsigned long long read_xcr0(void) {
   unsigned eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return ((unsigned long long)edx << 32) | eax;
+}
+
+/* Linux hands out the AMX tile data state only to a process that asks for
+ * it (arch_prctl ARCH_REQ_XCOMP_PERM); a process that has not asked gets
+ * SIGILL at its first tile instruction. Asked once, for the whole process. */
+static int amx_permitted(void) {
+#if defined(__linux__) && defined(__x86_64__)
+  enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+  return 0;
+#endif
 }
 
 static unsigned detect(void) {
@@ -38,6 +52,8 @@ static unsigned detect(void) {
   if (b & (1u << 30)) flags |= TPF_CPU_AVX512BW;
   if (b & (1u << 31)) flags |= TPF_CPU_AVX512VL;
   if (d & (1u << 23)) flags |= TPF_CPU_AVX512_FP16;
+  if ((d & (1u << 22)) && (d & (1u << 24)) && (xcr0 & 0x60000) == 0x60000 && amx_permitted())
+    flags |= TPF_CPU_AMX_BF16;
   __cpuid_count(7, 1, a, b, c, d);
   if (a & (1u << 5)) flags |= TPF_CPU_AVX512_BF16;
   return flags;
@@ -56,7 +72,7 @@ static void init(void) {
       {TPF_CPU_FMA, "fma"},           {TPF_CPU_F16C, "f16c"},
       {TPF_CPU_AVX512F, "avx512f"},   {TPF_CPU_AVX512BW, "avx512bw"},
       {TPF_CPU_AVX512VL, "avx512vl"}, {TPF_CPU_AVX512_BF16, "avx512_bf16"},
-      {TPF_CPU_AVX512_FP16, "avx512_fp16"}};
+      {TPF_CPU_AVX512_FP16, "avx512_fp16"}, {TPF_CPU_AMX_BF16, "amx_bf16"}};
   cached = detect();
   size_t used = 0;
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)

@@ -12,7 +12,9 @@ typedef enum tpf_cpu_feature {
   TPF_CPU_AVX512BW = 1u << 5,
   TPF_CPU_AVX512VL = 1u << 6,
   TPF_CPU_AVX512_BF16 = 1u << 7,
-  TPF_CPU_AVX512_FP16 = 1u << 8
+  TPF_CPU_AVX512_FP16 = 1u << 8,
+  TPF_CPU_AMX_BF16 = 1u << 9 /* AMX tiles with bf16 dot products, and the
+                                kernel's leave to use them (Linux >= 5.16) */
 } tpf_cpu_feature_t;
 
 /* Bit set of tpf_cpu_feature_t. */

@@ -305,7 +305,7 @@ static tpf_prefetch_t panel_lines(const multiply_job_t *job, int first_rows, int
   const int64_t span = kern->nr * (int64_t)es;
   const uintptr_t first = (uintptr_t)e->b.data + ((size_t)(p0 * e->b.ld) + (size_t)j0) * es;
   const char *at = (const char *)(first & ~(uintptr_t)63);
-  if (kern->format == TPF_PACK_BF16_PAIRS) return (tpf_prefetch_t){at, (int64_t)(2 * row), (int64_t)row, kb / 2};
+  if (kern->format != TPF_PACK_F32) return (tpf_prefetch_t){at, (int64_t)(2 * row), (int64_t)row, kb / 2};
   return (tpf_prefetch_t){at, (int64_t)row, span > 64 ? 64 : 0, kb};
 }
 
@@ -339,6 +339,8 @@ static void multiply_job(void *arg, int t, int threads) {
   tpf_gemm_thread_space_t *ws = &e->spaces[t];
   int64_t first, last;
   my_panels(job->layout.panels, t, threads, &first, &last);
+  if (first == last) return;
+  if (kern->enter) kern->enter();
   /* Blocks of equal height, at most mc: 512 rows are two of 256 rather than
    * 448 + 64, whose second block would read all of B for a few rows. */
   const int64_t blocks = (job->m + kern->mc - 1) / kern->mc;
@@ -385,6 +387,7 @@ static void multiply_job(void *arg, int t, int threads) {
       kern->finish(job->epi, ws->c_acc, ldc, i0, mb, j0, cols);
     }
   }
+  if (kern->leave) kern->leave();
 }
 
 void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t *a,

@@ -8,7 +8,10 @@
  *   TPF_PACK_F32:        A panel a[p * mr + i], B panel b[p * ldb + j], fp32;
  *   TPF_PACK_BF16_PAIRS: k in pairs (padded to even with zeros):
  *                        A panel a[(q * mr + i) * 2 + h] = A[i][2q + h],
- *                        B panel b[q * ldb + j * 2 + h] = B[2q + h][j], bf16.
+ *                        B panel b[q * ldb + j * 2 + h] = B[2q + h][j], bf16;
+ *   TPF_PACK_BF16_TILES: k padded to a multiple of 32 with zeros (pk):
+ *                        A panel a[i * pk + p] = A[i][p] (rows, as tiles load them),
+ *                        B panel as for pairs, bf16.
  * ldb is nr (2 * nr for pairs): the engine always packs B, by the packer
  * or by the first tile (tpf_ukernel_packing_fn; the kernels take ldb so
  * that they need not assume it). b need not be aligned.
@@ -26,7 +29,7 @@
 
 #include "tpfuse.h"
 
-typedef enum tpf_pack_format { TPF_PACK_F32, TPF_PACK_BF16_PAIRS } tpf_pack_format_t;
+typedef enum tpf_pack_format { TPF_PACK_F32, TPF_PACK_BF16_PAIRS, TPF_PACK_BF16_TILES } tpf_pack_format_t;
 
 typedef struct tpf_gemm_operand tpf_gemm_operand_t;
 
@@ -95,6 +98,12 @@ typedef struct tpf_gemm_kernel {
    * it (see tpf_ukernel_packing_fn), for a plain B's whole panels (whole
    * pairs of k, for the pairs format) */
   tpf_ukernel_packing_fn ukernel_packing;
+  /* NULL, or what a compute thread runs before its first tile of a
+   * product and after its last (AMX: load the tile configuration, then
+   * release the tiles): the kernels of a product, narrow ones included,
+   * share it */
+  void (*enter)(void);
+  void (*leave)(void);
 } tpf_gemm_kernel_t;
 
 /* Copies `bytes` from src to dst, a buffer that another core reads next
@@ -130,7 +139,7 @@ static inline int64_t tpf_pack_bytes(tpf_pack_format_t f) { return f == TPF_PACK
 
 /* kb rounded up to the format's k granularity. */
 static inline int64_t tpf_pack_k(tpf_pack_format_t f, int64_t kb) {
-  return f == TPF_PACK_F32 ? kb : (kb + 1) / 2 * 2;
+  return f == TPF_PACK_F32 ? kb : f == TPF_PACK_BF16_PAIRS ? (kb + 1) / 2 * 2 : (kb + 31) / 32 * 32;
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include "common/env.h"
 #include "common/status.h"
 #include "kernel.h"
+#include "kernels/amx/kernels_amx.h"
 #include "kernels/avx2/kernels_avx2.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "kernels/avx512_bf16/kernels_avx512_bf16.h"
@@ -19,6 +20,10 @@
 
 static const tpf_gemm_isa_t isas[] = {
     /* Best first. Kernels indexed by input dtype: fp16, bf16, fp32. */
+#ifdef TPF_HAVE_AMX
+    {"amx", NEEDS_AVX512 | TPF_CPU_AVX512_BF16 | TPF_CPU_AMX_BF16,
+     {&tpf_kernel_avx512_f32, &tpf_kernel_amx_bf16, &tpf_kernel_avx512_f32}, tpf_hand_over_avx512},
+#endif
     {"avx512_bf16", NEEDS_AVX512 | TPF_CPU_AVX512_BF16,
      {&tpf_kernel_avx512_f32, &tpf_kernel_avx512_bf16, &tpf_kernel_avx512_f32}, tpf_hand_over_avx512},
     {"avx512", NEEDS_AVX512, ALL(tpf_kernel_avx512_f32), tpf_hand_over_avx512},

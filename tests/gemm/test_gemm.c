@@ -141,9 +141,19 @@ static void describe(char *buf, size_t size, const tpf_gemm_isa_t *isa, const sh
            c->with_bias, c->divisor);
 }
 
-/* Shapes on and around the blocking edges of the kernels the ISA uses. */
+/* Shapes on and around the blocking edges of the kernels the ISA uses
+ * (those of its fp32 kernel, then of its bf16 kernel where that differs). */
+static void check_shapes_of(const tpf_gemm_isa_t *isa, const tpf_gemm_kernel_t *kern,
+                            const tpf_gemm_isa_t *portable, int full);
+
 static void check_shapes(const tpf_gemm_isa_t *isa, const tpf_gemm_isa_t *portable, int full) {
-  const tpf_gemm_kernel_t *kern = isa->for_dtype[TPF_FLOAT32];
+  check_shapes_of(isa, isa->for_dtype[TPF_FLOAT32], portable, full);
+  if (isa->for_dtype[TPF_BFLOAT16] != isa->for_dtype[TPF_FLOAT32])
+    check_shapes_of(isa, isa->for_dtype[TPF_BFLOAT16], portable, full);
+}
+
+static void check_shapes_of(const tpf_gemm_isa_t *isa, const tpf_gemm_kernel_t *kern,
+                            const tpf_gemm_isa_t *portable, int full) {
   const int mr = kern->mr, nr = kern->nr;
   const int64_t ms[] = {1, mr - 1, mr, mr + 1, 2 * mr + 3, kern->mc - 1, kern->mc + 1, 2 * kern->mc + 5};
   const int64_t ns[] = {1, nr - 1, nr, nr + 1, 3 * nr + 5, kern->nc + 3};
@@ -183,7 +193,7 @@ static void check_shapes(const tpf_gemm_isa_t *isa, const tpf_gemm_isa_t *portab
           free(r.got);
         }
       }
-  printf("%s: %d shapes x 3 dtypes\n", isa->name, cases);
+  printf("%s: %d shapes x 3 dtypes around the edges of %s\n", isa->name, cases, kern->name);
 }
 
 /* Tiny inputs whose results are fp16 subnormals; tiny bf16 inputs. */

@@ -141,4 +141,6 @@ static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t r
 }
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
-    "avx2", TPF_PACK_F32, MR, NR, 256, 120, 512, 0, ukernel, pack_a, pack_b, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
+    .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 120, .nc = 512,
+    .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_gemm_finish_portable,
+    .accumulate = tpf_accumulate_portable};

@@ -328,9 +328,11 @@ void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n
 }
 
 static const tpf_gemm_kernel_t narrow_f32 = {
-    "avx512-narrow", TPF_PACK_F32, NARROW_MR, NR, 256, 448, 512, 0, ukernel_narrow, pack_a, pack_b,
-    tpf_finish_avx512, tpf_accumulate_avx512, NULL, ukernel_narrow_packing};
+    .name = "avx512-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
+    .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
+    .accumulate = tpf_accumulate_avx512, .ukernel_packing = ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    "avx512", TPF_PACK_F32, MR, NR, 256, 448, 512, 0, ukernel, pack_a, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_f32,
-    ukernel_packing};
+    .name = "avx512", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
+    .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
+    .accumulate = tpf_accumulate_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing};

@@ -106,8 +106,8 @@ DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
  * (see the fp32 pack_b). The packing kernels pack whole panels of whole
  * pairs; this packs the rest: the last, narrower panel, and panels with
  * an odd k. A transposed B goes through the portable packer. */
-static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
-                   int64_t cols, int nr) {
+void tpf_pack_b_bf16_pairs_avx512(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
+                                  int64_t cols, int nr) {
   if (b->transposed) {
     tpf_pack_b_bf16(dst, b, p0, kb, j0, cols, nr);
     return;
@@ -129,9 +129,13 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 }
 
 static const tpf_gemm_kernel_t narrow_bf16 = {
-    "avx512_bf16-narrow", TPF_PACK_BF16_PAIRS, NARROW_MR, NR, 256, 480, 512, 1, ukernel_narrow,
-    tpf_pack_a_bf16_avx512, pack_b, tpf_finish_avx512, tpf_accumulate_avx512, NULL, ukernel_narrow_packing};
+    .name = "avx512_bf16-narrow", .format = TPF_PACK_BF16_PAIRS, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 480,
+    .nc = 512, .flushes_subnormals = 1, .ukernel = ukernel_narrow, .pack_a = tpf_pack_a_bf16_avx512,
+    .pack_b = tpf_pack_b_bf16_pairs_avx512, .finish = tpf_finish_avx512, .accumulate = tpf_accumulate_avx512,
+    .ukernel_packing = ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
-    "avx512_bf16", TPF_PACK_BF16_PAIRS, MR, NR, 256, 480, 512, 1, ukernel, tpf_pack_a_bf16_avx512,
-    pack_b, tpf_finish_avx512, tpf_accumulate_avx512, &narrow_bf16, ukernel_packing};
+    .name = "avx512_bf16", .format = TPF_PACK_BF16_PAIRS, .mr = MR, .nr = NR, .kc = 256, .mc = 480, .nc = 512,
+    .flushes_subnormals = 1, .ukernel = ukernel, .pack_a = tpf_pack_a_bf16_avx512,
+    .pack_b = tpf_pack_b_bf16_pairs_avx512, .finish = tpf_finish_avx512, .accumulate = tpf_accumulate_avx512,
+    .narrow = &narrow_bf16, .ukernel_packing = ukernel_packing};

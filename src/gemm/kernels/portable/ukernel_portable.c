@@ -45,9 +45,13 @@ static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, int64_t ldb
 }
 
 const tpf_gemm_kernel_t tpf_kernel_portable_f32 = {
-    "portable", TPF_PACK_F32, MR, NR, 256, 64, 512, 0, ukernel_f32, tpf_pack_a_f32, tpf_pack_b_f32, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
+    .name = "portable", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 64, .nc = 512,
+    .ukernel = ukernel_f32, .pack_a = tpf_pack_a_f32, .pack_b = tpf_pack_b_f32,
+    .finish = tpf_gemm_finish_portable, .accumulate = tpf_accumulate_portable};
 const tpf_gemm_kernel_t tpf_kernel_portable_bf16 = {
-    "portable-bf16", TPF_PACK_BF16_PAIRS, MR, NR, 512, 64, 512, 0, ukernel_bf16, tpf_pack_a_bf16, tpf_pack_b_bf16, tpf_gemm_finish_portable, tpf_accumulate_portable, NULL, NULL};
+    .name = "portable-bf16", .format = TPF_PACK_BF16_PAIRS, .mr = MR, .nr = NR, .kc = 512, .mc = 64, .nc = 512,
+    .ukernel = ukernel_bf16, .pack_a = tpf_pack_a_bf16, .pack_b = tpf_pack_b_bf16,
+    .finish = tpf_gemm_finish_portable, .accumulate = tpf_accumulate_portable};
 
 void tpf_hand_over_portable(void *dst, const void *src, size_t bytes, int stream) {
   (void)stream;
