@@ -20,8 +20,6 @@ _REDUCE_OPS = {"sum": _lib.SUM, "avg": _lib.AVG}
 _MM_OPTIONS_SIZE = ctypes.sizeof(_lib.MmOptions)
 _GEMM_OPTIONS_SIZE = ctypes.sizeof(_lib.GemmOptions)
 _byref = ctypes.byref
-
-
 _DTYPE_CODES = {"float16": _lib.FLOAT16, "fp16": _lib.FLOAT16, "bfloat16": _lib.BFLOAT16, "bf16": _lib.BFLOAT16,
                 "float32": _lib.FLOAT32, "fp32": _lib.FLOAT32}
 
