@@ -233,20 +233,29 @@ tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, 
   return TPF_OK;
 }
 
+/* Async-signal-safe: no lock, no allocation, no stdio, no last error. */
 tpf_status_t tpf_comm_abort(tpf_comm_t *comm) {
-  tpf_status_t s = tpf_check_comm(comm);
-  if (s != TPF_OK) return s;
-  char why[128];
-  snprintf(why, sizeof why, "the communicator was aborted (tpf_comm_abort on rank %d)", comm->rank);
-  comm->ep->transport->fail(comm->ep, TPF_ERR_ABORTED, why);
+  if (!tpf_registry_hold(comm)) return TPF_ERR_INVALID;
+  char why[96] = "the communicator was aborted (tpf_comm_abort on rank ";
+  size_t at = strlen(why);
+  char digits[12];
+  int n = 0;
+  for (unsigned r = (unsigned)comm->rank; n == 0 || r > 0; r /= 10) digits[n++] = (char)('0' + r % 10);
+  while (n > 0) why[at++] = digits[--n];
+  why[at++] = ')';
+  why[at] = '\0';
+  comm->ep->transport->abort(comm->ep, why);
+  tpf_registry_release();
   return TPF_OK;
 }
 
 tpf_status_t tpf_comm_destroy(tpf_comm_t *comm) {
   if (!comm) return TPF_OK;
-  if (!tpf_registry_remove(comm))
-    return tpf_fail(TPF_ERR_INVALID, "comm %p is not a live communicator (destroyed twice?)", (void *)comm);
-  comm_free(comm);
+  int inherited = 0;
+  tpf_status_t s = tpf_registry_remove(comm, &inherited);
+  if (s != TPF_OK) return s;
+  /* A forked child's copy: its threads and peers live in the parent. */
+  if (!inherited) comm_free(comm);
   return TPF_OK;
 }
 

@@ -13,17 +13,28 @@
 
 #define OPTIONS_HAS(opt, field) ((opt)->size >= offsetof(tpf_gemm_options_t, field) + sizeof((opt)->field))
 
-/* The process's context for comm = NULL calls, made on first use. */
-static struct {
+/* The process's context for comm = NULL calls, made on first use, and
+ * made again in a forked child (whose copy has no compute threads; it is
+ * left as it is). */
+typedef struct process_context {
   pthread_mutex_t lock;
   int ready;
+  unsigned fork_generation; /* of the process that made it */
   tpf_gemm_engine_t engine;
   float *bias;
   size_t bias_capacity;
-} process = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, NULL, 0};
+} process_context_t;
+static process_context_t process = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, NULL, 0};
+
+/* In a forked child the lock may have been held by a thread that is gone. */
+static void after_fork_in_child(void) { pthread_mutex_init(&process.lock, NULL); }
+static void watch_forks(void) { pthread_atfork(NULL, NULL, after_fork_in_child); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static tpf_status_t process_engine(void) {
-  if (process.ready) return TPF_OK;
+  if (process.ready && process.fork_generation == tpf_fork_generation()) return TPF_OK;
+  if (process.ready) process = (process_context_t){process.lock, 0, 0, {0}, NULL, 0};
+  process.fork_generation = tpf_fork_generation();
   const tpf_gemm_isa_t *isa;
   int threads;
   tpf_status_t s = tpf_gemm_isa_select(&isa);
@@ -111,9 +122,15 @@ tpf_status_t tpf_gemm(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_
       return tpf_fail(TPF_ERR_INVALID, "opt->accumulate=%d must be 0 or 1", o.accumulate);
   }
   tpf_status_t s;
-  if (comm && (s = tpf_check_comm(comm)) != TPF_OK) return s;
+  if (comm) {
+    if ((s = tpf_registry_enter(comm)) != TPF_OK) return s;
+    s = check_gemm(a, b, out, &o);
+    if (s == TPF_OK) s = run(&comm->gemm, &comm->bias, &comm->bias_capacity, a, b, out, &o);
+    tpf_registry_leave(comm);
+    return s;
+  }
   if ((s = check_gemm(a, b, out, &o)) != TPF_OK) return s;
-  if (comm) return run(&comm->gemm, &comm->bias, &comm->bias_capacity, a, b, out, &o);
+  pthread_once(&atfork_once, watch_forks);
   pthread_mutex_lock(&process.lock);
   s = process_engine();
   if (s == TPF_OK) s = run(&process.engine, &process.bias, &process.bias_capacity, a, b, out, &o);

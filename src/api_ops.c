@@ -161,12 +161,12 @@ static int64_t largest_block(const tpf_comm_t *comm) {
   return most;
 }
 
-/* What every operator does first: a live, healthy communicator (failing
- * here involves no peer), a blank fingerprint of `op`, the options. */
+/* What every operator does first (within its call on the rank): a healthy
+ * communicator (failing here involves no peer), a blank fingerprint of
+ * `op`, the options. */
 static tpf_status_t begin_call(tpf_comm_t *comm, tpf_op_kind_t op, tpf_fingerprint_t *mine,
                                const tpf_mm_options_t *opt, tpf_mm_options_t *o, tpf_status_t *local) {
-  tpf_status_t s = tpf_check_comm(comm);
-  if (s == TPF_OK) s = comm->ep->transport->health(comm->ep);
+  tpf_status_t s = comm->ep->transport->health(comm->ep);
   if (s != TPF_OK) return s;
   memset(mine, 0, sizeof *mine);
   mine->op = op;
@@ -174,8 +174,8 @@ static tpf_status_t begin_call(tpf_comm_t *comm, tpf_op_kind_t op, tpf_fingerpri
   return TPF_OK;
 }
 
-tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
-                                   tpf_matrix_t *out, const tpf_mm_options_t *opt) {
+static tpf_status_t mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                      tpf_matrix_t *out, const tpf_mm_options_t *opt) {
   tpf_mm_options_t o;
   tpf_rs_problem_t p;
   memset(&p, 0, sizeof p);
@@ -207,8 +207,8 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
   return tpf_mm_rs_run(comm, &p);
 }
 
-tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
-                                const tpf_mm_options_t *opt) {
+static tpf_status_t reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                                   const tpf_mm_options_t *opt) {
   tpf_mm_options_t o;
   tpf_rsc_problem_t p;
   memset(&p, 0, sizeof p);
@@ -258,7 +258,7 @@ tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_ma
   return tpf_rsc_run(comm, &p);
 }
 
-tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {
+static tpf_status_t mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {
   tpf_mm_options_t o;
   tpf_fingerprint_t mine;
   tpf_status_t s, early = begin_call(comm, TPF_OP_MEM_ALLOC, &mine, NULL, &o, &s);
@@ -274,7 +274,7 @@ tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {
   return TPF_OK;
 }
 
-tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr) {
+static tpf_status_t mem_free(tpf_comm_t *comm, void *ptr) {
   tpf_mm_options_t o;
   tpf_fingerprint_t mine;
   tpf_status_t s, early = begin_call(comm, TPF_OP_MEM_FREE, &mine, NULL, &o, &s);
@@ -287,7 +287,7 @@ tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr) {
   return ep->transport->unshare(ep, ptr);
 }
 
-tpf_status_t tpf_comm_reject(tpf_comm_t *comm, tpf_status_t status, const char *why) {
+static tpf_status_t comm_reject(tpf_comm_t *comm, tpf_status_t status, const char *why) {
   tpf_mm_options_t o;
   tpf_fingerprint_t mine;
   tpf_status_t s, early = begin_call(comm, TPF_OP_REJECT, &mine, NULL, &o, &s);
@@ -297,4 +297,34 @@ tpf_status_t tpf_comm_reject(tpf_comm_t *comm, tpf_status_t status, const char *
   else
     s = tpf_fail(status, "%s", why && why[0] ? why : "rejected by the caller");
   return tpf_agree_start(comm, &mine, s, 1);
+}
+
+/* The public entry points: each runs its body as the rank's one call on
+ * the communicator (registry.h), so that destroy, or a second call from
+ * another thread, is refused while it runs. */
+#define AS_CALL(comm, body)                            \
+  do {                                                 \
+    tpf_status_t entered = tpf_registry_enter(comm);   \
+    if (entered != TPF_OK) return entered;             \
+    tpf_status_t result = body;                        \
+    tpf_registry_leave(comm);                          \
+    return result;                                     \
+  } while (0)
+
+tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                   tpf_matrix_t *out, const tpf_mm_options_t *opt) {
+  AS_CALL(comm, mm_reduce_scatter(comm, a, b, out, opt));
+}
+
+tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                                const tpf_mm_options_t *opt) {
+  AS_CALL(comm, reduce_scatter(comm, in, out, opt));
+}
+
+tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) { AS_CALL(comm, mem_alloc(comm, bytes, ptr)); }
+
+tpf_status_t tpf_mem_free(tpf_comm_t *comm, void *ptr) { AS_CALL(comm, mem_free(comm, ptr)); }
+
+tpf_status_t tpf_comm_reject(tpf_comm_t *comm, tpf_status_t status, const char *why) {
+  AS_CALL(comm, comm_reject(comm, status, why));
 }

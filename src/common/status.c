@@ -57,3 +57,13 @@ tpf_status_t tpf_fail(tpf_status_t s, const char *fmt, ...) {
   va_end(ap);
   return tpf_fail_text(s, text);
 }
+
+void tpf_text_copy(char *dst, size_t size, const char *src) {
+  size_t i = 0;
+  for (; i + 1 < size && src[i]; i++) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+tpf_status_t tpf_status_checked(int s) {
+  return s < TPF_OK && s >= TPF_ERR_INTERNAL ? (tpf_status_t)s : TPF_ERR_INTERNAL;
+}

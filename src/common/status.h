@@ -18,4 +18,12 @@ tpf_status_t tpf_fail_text(tpf_status_t s, const char *text);
 tpf_status_t tpf_record(tpf_status_t s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Copies src into dst (size > 0 bytes), cut to fit, always ended:
+ * async-signal-safe, unlike snprintf. */
+void tpf_text_copy(char *dst, size_t size, const char *src);
+
+/* s if it is an error status, else TPF_ERR_INTERNAL: for statuses a peer
+ * wrote into shared memory or a message. */
+tpf_status_t tpf_status_checked(int s);
+
 #endif

@@ -3,6 +3,7 @@
 #ifndef TPF_OPS_COMM_H
 #define TPF_OPS_COMM_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "copy_choice.h"
@@ -38,7 +39,11 @@ struct tpf_comm {
    * call, so these bases agree across ranks. */
   uint32_t produced_base, consumed_base;
   tpf_copy_choice_t copy_choice; /* the staged reduce-scatter's, learnt */
-  struct tpf_comm *next_live; /* the registry of live communicators */
+  /* The registry's (registry.h): the next live communicator, whether a
+   * call runs on this rank, and the process generation that made it. */
+  struct tpf_comm *_Atomic next_live;
+  _Atomic int state;
+  unsigned fork_generation;
 };
 
 #define TPF_COMM_MAGIC 0x7470667573656331ull

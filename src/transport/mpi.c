@@ -20,6 +20,7 @@
  * its receives before it returns. */
 #define _GNU_SOURCE
 #include <mpi.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,10 @@ typedef struct mpi_endpoint {
   MPI_Request *notice_sends; /* size */
   tpf_status_t failed;       /* TPF_OK while healthy */
   char fail_why[600];
+  /* tpf_comm_abort (maybe in a signal handler) writes abort_why, then sets
+   * the flag; the next wait or call fails the group with them. */
+  _Atomic int abort_claimed, abort_requested;
+  char abort_why[200];
   /* The ranks of this host, over shared memory (NULL: all through MPI). */
   tpf_endpoint_t *local;
   int *local_rank;             /* size entries: q's rank in `local`, or -1 */
@@ -104,6 +109,17 @@ static void mark_failed(mpi_endpoint_t *me, tpf_status_t status, const char *why
 
 static void m_fail(tpf_endpoint_t *ep, tpf_status_t status, const char *why) { mark_failed(self(ep), status, why, 1); }
 
+/* Async-signal-safe: MPI may not be called here, so the notices go from
+ * this rank's next wait or call; this host's ranks learn at once. */
+static void m_abort(tpf_endpoint_t *ep, const char *why) {
+  mpi_endpoint_t *me = self(ep);
+  int unclaimed = 0;
+  if (!atomic_compare_exchange_strong(&me->abort_claimed, &unclaimed, 1)) return;
+  tpf_text_copy(me->abort_why, sizeof me->abort_why, why);
+  atomic_store(&me->abort_requested, 1);
+  if (me->local) me->local->transport->abort(me->local, why);
+}
+
 /* An MPI call that returned `rc`: TPF_OK, or the group fails with its text. */
 static tpf_status_t check_rc(mpi_endpoint_t *me, int rc, const char *what, int peer) {
   if (rc == MPI_SUCCESS) return TPF_OK;
@@ -116,9 +132,14 @@ static tpf_status_t check_rc(mpi_endpoint_t *me, int rc, const char *what, int p
   return failure(me);
 }
 
-/* Whether a peer's failure notice has come (then this rank has failed too). */
+/* Whether this rank has failed: aborted, a rank of its host failed, or a
+ * peer's failure notice has come. */
 static int noticed(mpi_endpoint_t *me) {
   if (me->failed != TPF_OK) return 1;
+  if (atomic_load(&me->abort_requested)) {
+    mark_failed(me, TPF_ERR_ABORTED, me->abort_why, 1);
+    return 1;
+  }
   tpf_status_t local = me->local ? me->local->transport->health(me->local) : TPF_OK;
   if (local != TPF_OK) { /* a rank of this host failed: tell the other hosts */
     char why[600];
@@ -134,7 +155,7 @@ static int noticed(mpi_endpoint_t *me) {
     return 0;
   }
   me->notice_in.why[sizeof me->notice_in.why - 1] = '\0';
-  mark_failed(me, (tpf_status_t)me->notice_in.status, me->notice_in.why, 0);
+  mark_failed(me, tpf_status_checked(me->notice_in.status), me->notice_in.why, 0);
   return 1;
 }
 
@@ -472,6 +493,7 @@ static const tpf_transport_t mpi_transport = {
     .test = m_test,
     .wait = m_wait,
     .fail = m_fail,
+    .abort = m_abort,
     .health = m_health,
     .destroy = m_destroy,
     .reserve_requests = m_reserve_requests,

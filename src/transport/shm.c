@@ -116,8 +116,11 @@ static void region_path(const shm_endpoint_t *me, char *path, size_t size, int r
 
 /* ------------------------------------------------------------- failures */
 
+/* The group's failure, with the words a peer wrote (checked: the header
+ * is shared with other processes). */
 static tpf_status_t failure(shm_endpoint_t *me) {
-  return tpf_record((tpf_status_t)atomic_load(&me->hdr->failed), "%s", me->hdr->fail_why);
+  return tpf_record(tpf_status_checked(atomic_load(&me->hdr->failed)), "%.*s", (int)sizeof me->hdr->fail_why - 1,
+                    me->hdr->fail_why);
 }
 
 static void wake_everyone(shm_endpoint_t *me) {
@@ -127,14 +130,20 @@ static void wake_everyone(shm_endpoint_t *me) {
   }
 }
 
-static void group_fail(shm_endpoint_t *me, tpf_status_t status, const char *why) {
-  int unclaimed = 0;
-  if (atomic_compare_exchange_strong(&me->hdr->fail_claimed, &unclaimed, 1)) {
-    snprintf(me->hdr->fail_why, sizeof me->hdr->fail_why, "%s", why);
+/* Async-signal-safe: the first failure writes its words, then its status,
+ * and every waiter is woken. 1 if this one was the first. */
+static int claim_failure(shm_endpoint_t *me, tpf_status_t status, const char *why) {
+  int unclaimed = 0, first = atomic_compare_exchange_strong(&me->hdr->fail_claimed, &unclaimed, 1);
+  if (first) {
+    tpf_text_copy(me->hdr->fail_why, sizeof me->hdr->fail_why, why);
     atomic_store(&me->hdr->failed, (int)status);
-    tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
   }
   wake_everyone(me);
+  return first;
+}
+
+static void group_fail(shm_endpoint_t *me, tpf_status_t status, const char *why) {
+  if (claim_failure(me, status, why)) tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
 }
 
 /* A peer that has exited (a zombie counts as exited). */
@@ -325,6 +334,8 @@ static void s_fail(tpf_endpoint_t *ep, tpf_status_t status, const char *why) {
   group_fail(self(ep), status, why);
 }
 
+static void s_abort(tpf_endpoint_t *ep, const char *why) { claim_failure(self(ep), TPF_ERR_ABORTED, why); }
+
 static tpf_status_t s_health(tpf_endpoint_t *ep) {
   shm_endpoint_t *me = self(ep);
   return atomic_load(&me->hdr->failed) == TPF_OK ? TPF_OK : failure(me);
@@ -438,6 +449,7 @@ static const tpf_transport_t shm_transport = {
     .test = s_test,
     .wait = s_wait,
     .fail = s_fail,
+    .abort = s_abort,
     .health = s_health,
     .check = s_check,
     .peer_memory = s_peer_memory,

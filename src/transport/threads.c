@@ -29,8 +29,8 @@ typedef struct rank_state {
 typedef struct group {
   int size;
   _Atomic int live_endpoints;
-  _Atomic int failed; /* TPF_OK while healthy */
-  pthread_mutex_t fail_lock;
+  _Atomic int failed;       /* TPF_OK while healthy; set once fail_why is written */
+  _Atomic int fail_claimed; /* the first failure claims the words */
   char fail_why[600];
   _Atomic uint32_t sleepers;
   tpf_waiter_t waiter;
@@ -47,25 +47,28 @@ typedef struct thread_endpoint {
 static thread_endpoint_t *self(tpf_endpoint_t *ep) { return (thread_endpoint_t *)ep; }
 
 static tpf_status_t failure(group_t *g) {
-  pthread_mutex_lock(&g->fail_lock);
-  tpf_status_t s = tpf_record((tpf_status_t)atomic_load(&g->failed), "%s", g->fail_why);
-  pthread_mutex_unlock(&g->fail_lock);
-  return s;
+  return tpf_record((tpf_status_t)atomic_load(&g->failed), "%s", g->fail_why);
 }
 
-static void group_fail(group_t *g, tpf_status_t status, const char *why) {
-  pthread_mutex_lock(&g->fail_lock);
-  if (atomic_load(&g->failed) == TPF_OK) {
-    snprintf(g->fail_why, sizeof g->fail_why, "%s", why);
+/* Async-signal-safe: the first failure writes its words, then its status
+ * (so a rank that sees the status reads the words), and every waiter is
+ * woken. 1 if this one was the first. */
+static int claim_failure(group_t *g, tpf_status_t status, const char *why) {
+  int unclaimed = 0, first = atomic_compare_exchange_strong(&g->fail_claimed, &unclaimed, 1);
+  if (first) {
+    tpf_text_copy(g->fail_why, sizeof g->fail_why, why);
     atomic_store(&g->failed, (int)status);
-    tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
   }
-  pthread_mutex_unlock(&g->fail_lock);
   for (int q = 0; q < g->size; q++) {
     tpf_wake_all(&g->waiter, &g->ranks[q].arrived);
     for (int c = 0; c < TPF_COUNTER_COUNT; c++)
       tpf_wake_all(&g->waiter, &g->ranks[q].counters[c]);
   }
+  return first;
+}
+
+static void group_fail(group_t *g, tpf_status_t status, const char *why) {
+  if (claim_failure(g, status, why)) tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
 }
 
 static const char *const counter_names[TPF_COUNTER_COUNT] = {"a chunk", "a consumed chunk"};
@@ -141,6 +144,8 @@ static void t_fail(tpf_endpoint_t *ep, tpf_status_t status, const char *why) {
   group_fail(self(ep)->group, status, why);
 }
 
+static void t_abort(tpf_endpoint_t *ep, const char *why) { claim_failure(self(ep)->group, TPF_ERR_ABORTED, why); }
+
 static tpf_status_t t_health(tpf_endpoint_t *ep) {
   group_t *g = self(ep)->group;
   return atomic_load(&g->failed) == TPF_OK ? TPF_OK : failure(g);
@@ -149,7 +154,6 @@ static tpf_status_t t_health(tpf_endpoint_t *ep) {
 static void group_free(group_t *g) {
   for (int q = 0; q < g->size; q++) tpf_free(atomic_load(&g->ranks[q].buffer));
   tpf_free(g->ranks);
-  pthread_mutex_destroy(&g->fail_lock);
   free(g);
 }
 
@@ -193,6 +197,7 @@ static const tpf_transport_t threads_transport = {
     .test = t_test,
     .wait = t_wait,
     .fail = t_fail,
+    .abort = t_abort,
     .health = t_health,
     .destroy = t_destroy,
     .peer_memory = t_peer_memory,
@@ -221,7 +226,6 @@ tpf_status_t tpf_transport_threads_create(int size, const tpf_transport_config_t
   g->ranks = ranks;
   atomic_init(&g->live_endpoints, size);
   atomic_init(&g->failed, TPF_OK);
-  pthread_mutex_init(&g->fail_lock, NULL);
   g->waiter = (tpf_waiter_t){cfg->spin_ns, cfg->timeout_ns, &g->failed, &g->sleepers, 0};
   for (int q = 0; q < size; q++) {
     made[q]->base = (tpf_endpoint_t){&threads_transport, q, size, TPF_PEER_READS_IN_PLACE};

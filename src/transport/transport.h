@@ -55,6 +55,11 @@ typedef struct tpf_transport {
   /* Marks the whole group failed with `status` and `why`, waking every rank
    * that waits. The first failure wins; later ones are ignored. */
   void (*fail)(tpf_endpoint_t *ep, tpf_status_t status, const char *why);
+  /* fail(TPF_ERR_ABORTED, why), async-signal-safe: no lock, no allocation,
+   * no log, no error recorded. A transport that cannot reach its peers
+   * from a signal handler (MPI) marks this rank and tells them from its next
+   * wait or call. */
+  void (*abort)(tpf_endpoint_t *ep, const char *why);
   /* TPF_OK, or the group's failure, recorded as this thread's error. */
   tpf_status_t (*health)(tpf_endpoint_t *ep);
   /* NULL, or TPF_OK while rank q can still make progress, else the group's
