@@ -196,12 +196,27 @@ TPF_API tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_u
 
 /* Marks the whole communicator (every rank of it) as aborted and wakes every
  * rank that waits inside a call: they return TPF_ERR_ABORTED promptly, and so
- * does every later call. Safe to call from any thread, at any time. */
+ * does every later call. Safe to call from any thread at any time, also
+ * while another thread destroys the communicator, and async-signal-safe (a
+ * SIGINT handler may call it): it takes no lock, allocates nothing, logs
+ * nothing and does not set tpf_last_error(); TPF_ERR_INVALID for a handle
+ * that is not a live communicator of this process. Over MPI the ranks of
+ * other hosts learn of it from this rank's next wait or call (MPI may not
+ * be called from a signal handler); this host's ranks at once. */
 TPF_API tpf_status_t tpf_comm_abort(tpf_comm_t *comm);
 
 /* Releases this rank's communicator. Call it after the rank's last call has
  * returned; the memory shared by the ranks is freed with the last of them.
- * NULL is a no-op. */
+ * While a call of this rank runs (on another thread) it is refused with
+ * TPF_ERR_INVALID. NULL is a no-op.
+ *
+ * A rank is used by one call at a time: a second call on the same
+ * communicator (an operator, tpf_gemm with it, tpf_mem_*) while one runs is
+ * TPF_ERR_INVALID. After fork() the child may not use its parent's
+ * communicators (TPF_ERR_INVALID, and tpf_comm_abort refuses them too, so a
+ * child cannot abort its parent's job); tpf_comm_destroy lets the child
+ * forget one (its memory stays with the child's copy), and the child may
+ * make communicators of its own. */
 TPF_API tpf_status_t tpf_comm_destroy(tpf_comm_t *comm);
 
 /* Rank and size of a live communicator; -1 for NULL or a destroyed one. */
@@ -342,7 +357,8 @@ typedef struct tpf_gemm_options {
  *
  * With comm = NULL the product runs on this process's GEMM context: its
  * threads are TPF_THREADS_PER_RANK (0 = every core this process may use),
- * and concurrent NULL calls take turns. With a communicator it runs on that
+ * and concurrent NULL calls take turns; a forked child gets a context of its
+ * own on its first call. With a communicator it runs on that
  * rank's threads and buffers; it is not collective, but must not run at the
  * same time as another call on the same communicator. Results do not depend
  * on the number of threads. Allocates only when a larger b than before
