@@ -63,6 +63,7 @@ static tpf_status_t check_gemm(const tpf_matrix_t *a, const tpf_matrix_t *b, con
   if (b->rows != a->cols)
     return tpf_fail(TPF_ERR_INVALID, "b has %lld rows but a has %lld columns", (long long)b->rows,
                     (long long)a->cols);
+  if ((s = tpf_check_product("b", b->rows, b->cols)) != TPF_OK) return s;
   if (out->transposed)
     return tpf_fail(TPF_ERR_INVALID, "out.transposed=1: the output must be a row-major view");
   if (out->rows != a->rows || out->cols != b->cols)

@@ -13,6 +13,7 @@
 #include "ops/fingerprint.h"
 #include "ops/mm_reduce_scatter.h"
 #include "ops/reduce_scatter.h"
+#include "ops/split.h"
 #include "registry.h"
 
 /* The fields of tpf_mm_options_t that a caller of each size knows about. */
@@ -57,10 +58,10 @@ static tpf_status_t split_rows(const int64_t *counts, int64_t m, int W, int64_t 
     if (counts[q] < 0 || counts[q] > m)
       return tpf_fail(TPF_ERR_INVALID, "opt->row_counts[%d]=%lld must be in [0, m=%lld]", q,
                       (long long)counts[q], (long long)m);
-    offsets[q + 1] = offsets[q] + counts[q]; /* each <= m: no overflow */
-    if (offsets[q + 1] > m)
+    if (counts[q] > m - offsets[q]) /* (so that the sum cannot overflow) */
       return tpf_fail(TPF_ERR_INVALID, "opt->row_counts add up to more than m=%lld (by rank %d)",
                       (long long)m, q);
+    offsets[q + 1] = offsets[q] + counts[q];
   }
   if (offsets[W] != m)
     return tpf_fail(TPF_ERR_INVALID, "opt->row_counts add up to %lld, not m=%lld",
@@ -101,6 +102,8 @@ static tpf_status_t check_rs(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_
   if (b->rows != a->cols)
     return tpf_fail(TPF_ERR_INVALID, "b has %lld rows but a has %lld columns", (long long)b->rows,
                     (long long)a->cols);
+  if ((s = tpf_check_product("the product a @ b", a->rows, b->cols)) != TPF_OK) return s;
+  if ((s = tpf_check_product("b", b->rows, b->cols)) != TPF_OK) return s;
   if ((s = split_rows(o->row_counts, a->rows, comm->size, comm->row_offsets)) != TPF_OK) return s;
   int64_t owned = comm->row_offsets[comm->rank + 1] - comm->row_offsets[comm->rank];
   if ((s = tpf_check_matrix("out", out, owned == 0 ? 0 : 1, &so)) != TPF_OK) return s;
@@ -153,13 +156,7 @@ static void describe_call(tpf_fingerprint_t *f, const tpf_comm_t *comm, const tp
   f->row_counts_hash = o->row_counts ? tpf_hash_counts(o->row_counts, comm->size) : 0;
 }
 
-static int64_t largest_block(const tpf_comm_t *comm) {
-  int64_t most = 0;
-  for (int q = 0; q < comm->size; q++)
-    if (comm->row_offsets[q + 1] - comm->row_offsets[q] > most)
-      most = comm->row_offsets[q + 1] - comm->row_offsets[q];
-  return most;
-}
+static int64_t largest_block(const tpf_comm_t *comm) { return tpf_largest_block(comm->row_offsets, comm->size); }
 
 /* What every operator does first (within its call on the rank): a healthy
  * communicator (failing here involves no peer), a blank fingerprint of
@@ -219,6 +216,7 @@ static tpf_status_t reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf
   if (s == TPF_OK) s = tpf_check_matrix("in", in, 1, &si);
   if (s == TPF_OK && in->transposed)
     s = tpf_fail(TPF_ERR_INVALID, "in.transposed=1: the input must be a row-major view");
+  if (s == TPF_OK) s = tpf_check_product("in", in->rows, in->cols);
   if (s == TPF_OK) s = split_rows(o.row_counts, in->rows, comm->size, comm->row_offsets);
   int64_t owned = s == TPF_OK ? comm->row_offsets[comm->rank + 1] - comm->row_offsets[comm->rank] : 0;
   if (s == TPF_OK && !out) s = tpf_fail(TPF_ERR_INVALID, "out is NULL");

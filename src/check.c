@@ -51,6 +51,13 @@ tpf_status_t tpf_check_matrix(const char *name, const tpf_matrix_t *x, int64_t m
   return TPF_OK;
 }
 
+tpf_status_t tpf_check_product(const char *what, int64_t rows, int64_t cols) {
+  int64_t elements;
+  if (!__builtin_mul_overflow(rows, cols, &elements) && elements <= TPF_MAX_PRODUCT_ELEMENTS) return TPF_OK;
+  return tpf_fail(TPF_ERR_INVALID, "%s is %lld x %lld: more than 2^45 elements, whose fp32 copy would not fit "
+                  "in the address space", what, (long long)rows, (long long)cols);
+}
+
 int tpf_spans_overlap(tpf_span_t x, tpf_span_t y) {
   if (x.begin == x.end || y.begin == y.end) return 0;
   return x.begin < y.end && y.begin < x.end;

@@ -19,6 +19,15 @@ typedef struct tpf_span {
 tpf_status_t tpf_check_matrix(const char *name, const tpf_matrix_t *x, int64_t min_rows,
                               tpf_span_t *span);
 
+/* The most elements of a product (m x n) or of B (k x n) a call takes: its
+ * fp32 copy, 2^47 bytes, fills the address space of x86-64 and AArch64.
+ * Every buffer size derived from a call (a small multiple of these, over
+ * at most 4096 ranks) then fits in 64 bits. */
+#define TPF_MAX_PRODUCT_ELEMENTS (INT64_C(1) << 45)
+
+/* rows x cols of `what` within TPF_MAX_PRODUCT_ELEMENTS, else TPF_ERR_INVALID. */
+tpf_status_t tpf_check_product(const char *what, int64_t rows, int64_t cols);
+
 /* Two spans share a byte. */
 int tpf_spans_overlap(tpf_span_t x, tpf_span_t y);
 

@@ -25,18 +25,10 @@
 
 #include "common/half.h"
 #include "common/status.h"
+#include "split.h"
 #include "trace.h"
 
-static int64_t owner_rows(const tpf_rs_problem_t *p, int q) {
-  return p->row_offsets[q + 1] - p->row_offsets[q];
-}
-
-static int64_t max_owner_rows(const tpf_rs_problem_t *p, int size) {
-  int64_t most = 0;
-  for (int q = 0; q < size; q++)
-    if (owner_rows(p, q) > most) most = owner_rows(p, q);
-  return most;
-}
+static int64_t owner_rows(const tpf_rs_problem_t *p, int q) { return tpf_block_rows(p->row_offsets, q); }
 
 /* The largest k at which the ring beats the unfused path, measured with
  * `tpfuse bench --shape 2048,K,2048` (W=2, K from 128 to 4096, bf16 and
@@ -75,7 +67,7 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
 }
 
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {
-  if (comm_turn > 0) return comm_turn;
+  if (comm_turn > 0) return tpf_turn_chunks(comm_turn, max_block_rows);
   /* Automatic: chunks of at least 256 rows and ~2 MFLOP, at most 8 per
    * block: each chunk streams all of B through the cache once, so a chunk
    * needs as many rows as a GEMM block to keep B's cost shared, and its
@@ -89,7 +81,7 @@ int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k
 
 /* Rows of the largest chunk of any block: the size of a slot place. */
 int64_t tpf_mm_rs_place_rows(const tpf_rs_problem_t *p, int size) {
-  return (max_owner_rows(p, size) + p->chunks - 1) / p->chunks;
+  return (tpf_largest_block(p->row_offsets, size) + p->chunks - 1) / p->chunks;
 }
 
 int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size) {
@@ -111,7 +103,6 @@ void tpf_mm_rs_final_epilogue(const tpf_rs_problem_t *p, int64_t r0, tpf_gemm_ep
 }
 
 /* First row of chunk c of a block of `rows` rows cut into `chunks`. */
-static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
 static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   tpf_endpoint_t *ep = comm->ep;
@@ -128,7 +119,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     int64_t rows = owner_rows(p, j);
     int final = s == W - 1;
     for (int c = 0; c < N; c++) {
-      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+      int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1);
       tpf_status_t st;
       tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n, 0};
       if (s > 0) {
@@ -211,7 +202,7 @@ static void reduce_own_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int c)
   const int W = comm->size, r = comm->rank;
   const void **partials = (const void **)comm->peer_scratch;
   for (int q = 0; q < W; q++) partials[q] = comm->ep->transport->buffer(comm->ep, q), comm->ld_scratch[q] = p->n;
-  int64_t rows = owner_rows(p, r), r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
+  int64_t rows = owner_rows(p, r), r0 = tpf_chunk_start(rows, p->chunks, c), r1 = tpf_chunk_start(rows, p->chunks, c + 1);
   int64_t t = tpf_trace_begin(p->trace);
   tpf_gemm_epilogue_t final = /* posts follow: no streaming */
       tpf_gemm_epilogue_from_row(tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, 0), r0);
@@ -238,7 +229,7 @@ static tpf_status_t run_direct(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
     int j = (r + s) % W;
     int64_t rows = owner_rows(p, j);
     for (int c = 0; c < N; c++) {
-      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
+      int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
       tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial + first * p->n, TPF_FLOAT32, p->n, 0};
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
       int64_t t = tpf_trace_begin(p->trace);

@@ -20,11 +20,10 @@
 #include "common/clock.h"
 #include "common/half.h"
 #include "common/status.h"
+#include "split.h"
 #include "trace.h"
 
-static int64_t block_rows(const tpf_rsc_problem_t *p, int q) {
-  return p->row_offsets[q + 1] - p->row_offsets[q];
-}
+static int64_t block_rows(const tpf_rsc_problem_t *p, int q) { return tpf_block_rows(p->row_offsets, q); }
 
 tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n) {
   void *buf = comm->row_scratch;
@@ -38,7 +37,7 @@ tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n) {
 enum { STAGE_SLOTS = 4 };
 
 int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype, int staged) {
-  if (comm_turn > 0) return comm_turn;
+  if (comm_turn > 0) return tpf_turn_chunks(comm_turn, max_block_rows);
   int64_t row_bytes = n * (int64_t)tpf_dtype_size(dtype);
   if (row_bytes < 1) row_bytes = 1;
   /* Staged: chunks of about 256 KiB, so that a rank's slots for one owner
@@ -65,10 +64,7 @@ int tpf_rsc_staged(const tpf_comm_t *comm) { return comm->reach == TPF_REACH_SHA
 
 /* Rows of the largest chunk of any block: the size of a slot. */
 static int64_t slot_rows(const tpf_rsc_problem_t *p, int W) {
-  int64_t most = 0;
-  for (int q = 0; q < W; q++)
-    if (block_rows(p, q) > most) most = block_rows(p, q);
-  return (most + p->chunks - 1) / p->chunks;
+  return (tpf_largest_block(p->row_offsets, W) + p->chunks - 1) / p->chunks;
 }
 
 static size_t slot_bytes(const tpf_rsc_problem_t *p, int W) {
@@ -80,7 +76,6 @@ size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) 
   return (size_t)(comm->size - 1) * STAGE_SLOTS * slot_bytes(p, comm->size);
 }
 
-static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
 /* Copies rows [first, first + rows) of the input to the (dense, ld n)
  * slot, which the owner reads next (in one piece when the rows are),
@@ -196,7 +191,7 @@ static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const tpf_gemm_epilogue_t block =
       tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
   for (int c = 0; c < p->chunks; c++) {
-    int64_t r0 = chunk_start(rows, p->chunks, c), r1 = chunk_start(rows, p->chunks, c + 1);
+    int64_t r0 = tpf_chunk_start(rows, p->chunks, c), r1 = tpf_chunk_start(rows, p->chunks, c + 1);
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
     tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, p->dtype, r0, r1 - r0, p->n,
@@ -249,7 +244,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
         if (st != TPF_OK) break;
         t = tpf_trace_begin(p->trace);
       }
-      int64_t r0 = chunk_start(block_rows(p, j), N, c), r1 = chunk_start(block_rows(p, j), N, c + 1);
+      int64_t r0 = tpf_chunk_start(block_rows(p, j), N, c), r1 = tpf_chunk_start(block_rows(p, j), N, c + 1);
       copy_rows(comm, p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0,
                 stream);
       tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
@@ -257,7 +252,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
     }
     if (c == 0 || st != TPF_OK) continue;
     const int d = c - 1; /* sum own chunk d */
-    int64_t r0 = chunk_start(rows, N, d), r1 = chunk_start(rows, N, d + 1);
+    int64_t r0 = tpf_chunk_start(rows, N, d), r1 = tpf_chunk_start(rows, N, d + 1);
     for (int q = 0; q < W && st == TPF_OK; q++) {
       if (q == r) {
         from[q] = (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es, lds[q] = p->in_ld;

@@ -29,18 +29,9 @@
 
 #include "common/half.h"
 #include "common/status.h"
+#include "split.h"
 #include "trace.h"
 
-static int64_t rows_of(const int64_t *offsets, int q) { return offsets[q + 1] - offsets[q]; }
-
-static int64_t largest(const int64_t *offsets, int W) {
-  int64_t most = 0;
-  for (int q = 0; q < W; q++)
-    if (rows_of(offsets, q) > most) most = rows_of(offsets, q);
-  return most;
-}
-
-static int64_t chunk_start(int64_t rows, int chunks, int c) { return rows * c / chunks; }
 
 static int tag_of(int64_t sequence) { return (int)(sequence % TPF_MESSAGE_TAG_LIMIT); }
 
@@ -51,7 +42,7 @@ static int shares(tpf_endpoint_t *ep, int q) {
 
 size_t tpf_mm_rs_msg_buffer_bytes(const tpf_rs_problem_t *p, int W) {
   if (p->algo == TPF_ALGO_RING) return 2 * tpf_mm_rs_buffer_bytes(p, W); /* the send slots, then as many receive slots */
-  return sizeof(float) * (size_t)((p->m + W * largest(p->row_offsets, W)) * p->n);
+  return sizeof(float) * (size_t)((p->m + W * tpf_largest_block(p->row_offsets, W)) * p->n);
 }
 
 int tpf_mm_rs_msg_requests(const tpf_rs_problem_t *p, int W) {
@@ -122,9 +113,9 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       st = tr->recv(ep, 2 * N + t * N + c, prev, recvs + t * slot_floats + c * place, place_bytes, tag_of(t * N + c));
   for (int s = 0; s < W && st == TPF_OK; s++) {
     int j = ((r - s - 1) % W + W) % W, final = s == W - 1;
-    int64_t rows = rows_of(p->row_offsets, j);
+    int64_t rows = tpf_block_rows(p->row_offsets, j);
     for (int c = 0; c < N && st == TPF_OK; c++) {
-      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1);
+      int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1);
       tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n, 0};
       const int64_t at = ((s - 1) % 2) * slot_floats + c * place; /* step s - 1's chunk c */
       if (s > 0) st = tpf_agree_finish(comm); /* before anything received is used */
@@ -193,7 +184,7 @@ static tpf_status_t post_receives(tpf_endpoint_t *ep, int base, int N, char *rec
   for (int q = 0; q < ep->size && st == TPF_OK; q++) {
     if (q == ep->rank || shares(ep, q)) continue;
     for (int c = 0; c < N && st == TPF_OK; c++) {
-      int64_t r0 = chunk_start(own_rows, N, c), r1 = chunk_start(own_rows, N, c + 1);
+      int64_t r0 = tpf_chunk_start(own_rows, N, c), r1 = tpf_chunk_start(own_rows, N, c + 1);
       st = ep->transport->recv(ep, base + q * N + c, q, received + (size_t)((q * own_rows + r0) * n) * es,
                                (size_t)((r1 - r0) * n) * es, c);
     }
@@ -240,11 +231,11 @@ static tpf_status_t await_chunk(tpf_endpoint_t *ep, const arrivals_t *a, int c, 
  * finishes it with `block` (whose out is the block's first row). */
 static void reduce_chunk(tpf_comm_t *comm, tpf_dtype_t dtype, int64_t own_rows, int N, int c, int64_t n,
                          const tpf_gemm_epilogue_t *block, tpf_trace_t *trace) {
-  int64_t r0 = chunk_start(own_rows, N, c);
+  int64_t r0 = tpf_chunk_start(own_rows, N, c);
   tpf_gemm_epilogue_t epi = tpf_gemm_epilogue_from_row(*block, r0);
   int64_t t = tpf_trace_begin(trace);
   tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, dtype, r0,
-               chunk_start(own_rows, N, c + 1) - r0, n, &epi);
+               tpf_chunk_start(own_rows, N, c + 1) - r0, n, &epi);
   tpf_trace_end(trace, t, TPF_EVENT_REDUCE, -1, c, -1);
 }
 
@@ -258,7 +249,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   tpf_endpoint_t *ep = comm->ep;
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;
-  const int64_t own_rows = rows_of(p->row_offsets, r), n = p->n;
+  const int64_t own_rows = tpf_block_rows(p->row_offsets, r), n = p->n;
   const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
   const arrivals_t arrivals = {W * N, N, produced, 0};
   float *partial = tr->buffer(ep, r);
@@ -275,9 +266,9 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   }
   for (int s = 0; s < W && st == TPF_OK; s++) {
     int j = (r + s) % W;
-    int64_t rows = rows_of(p->row_offsets, j);
+    int64_t rows = tpf_block_rows(p->row_offsets, j);
     for (int c = 0; c < N && st == TPF_OK; c++) {
-      int64_t r0 = chunk_start(rows, N, c), r1 = chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
+      int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
       if (fused) {
         tpf_gemm_epilogue_t epi = {NULL, n, 1.0f, NULL, partial + first * n, TPF_FLOAT32, n, 0};
         tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
@@ -322,7 +313,7 @@ tpf_status_t tpf_mm_rs_msg_run(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
 static int64_t staged_elems(const tpf_rsc_problem_t *p) { return p->in_ld == p->n ? 0 : p->m * p->n; }
 
 size_t tpf_rsc_msg_buffer_bytes(const tpf_rsc_problem_t *p, int W) {
-  return (size_t)(p->m * p->n + W * largest(p->row_offsets, W) * p->n + staged_elems(p)) * tpf_dtype_size(p->dtype);
+  return (size_t)(p->m * p->n + W * tpf_largest_block(p->row_offsets, W) * p->n + staged_elems(p)) * tpf_dtype_size(p->dtype);
 }
 
 int tpf_rsc_msg_requests(const tpf_rsc_problem_t *p, int W) { return 2 * W * p->chunks; }
@@ -332,21 +323,21 @@ tpf_status_t tpf_rsc_msg_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const tpf_transport_t *tr = ep->transport;
   const int W = comm->size, r = comm->rank, N = p->chunks;
   const size_t es = tpf_dtype_size(p->dtype);
-  const int64_t own_rows = rows_of(p->row_offsets, r), n = p->n;
+  const int64_t own_rows = tpf_block_rows(p->row_offsets, r), n = p->n;
   const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
   const arrivals_t arrivals = {W * N, N, produced, 1};
   char *copies = (char *)tr->buffer(ep, r);
   char *received = copies + (size_t)(p->m * n) * es;
-  char *staged = received + (size_t)(W * largest(p->row_offsets, W) * n) * es;
+  char *staged = received + (size_t)(W * tpf_largest_block(p->row_offsets, W) * n) * es;
   /* An input in memory this rank shared (tpf_mem_alloc) is read in place
    * by the owners of this host; every rank can tell (tpf_rsc_peer_input). */
   const int read_in_place = tr->peer_memory(ep, r, (uintptr_t)p->in, tpf_span_bytes(p->m, n, p->in_ld, es)) != NULL;
   tpf_status_t st = post_receives(ep, arrivals.recv_base, N, received, es, own_rows, n);
   for (int s = 1; s < W && st == TPF_OK; s++) {
     int j = (r + s) % W;
-    int64_t rows = rows_of(p->row_offsets, j);
+    int64_t rows = tpf_block_rows(p->row_offsets, j);
     for (int c = 0; c < N && st == TPF_OK; c++) {
-      int64_t r0 = chunk_start(rows, N, c), count = chunk_start(rows, N, c + 1) - r0, first = p->row_offsets[j] + r0;
+      int64_t r0 = tpf_chunk_start(rows, N, c), count = tpf_chunk_start(rows, N, c + 1) - r0, first = p->row_offsets[j] + r0;
       const char *from = (const char *)p->in + (size_t)(first * p->in_ld) * es;
       int local = shares(ep, j);
       if (local ? !read_in_place : staged_elems(p) > 0) { /* a copy the owner reads, or rows made contiguous */

@@ -141,6 +141,29 @@ static void check_options(tpf_comm_t *comm) {
   EXPECT(comm, &c, &c.opt, TPF_ERR_INVALID, "opt->size=8 is too small");
   c = valid_call(), c.opt.size = sizeof c.opt + 8;
   EXPECT(comm, &c, &c.opt, TPF_ERR_UNSUPPORTED, "larger than this library's tpf_mm_options_t");
+  /* a comm_turn far beyond the rows is as many chunks as rows, not as
+   * much space: INT_MAX chunks of 64 floats would be 1 TiB */
+  for (int algo = TPF_ALGO_UNFUSED; algo <= TPF_ALGO_DIRECT; algo++) {
+    c = valid_call(), c.opt.comm_turn = 2147483647, c.opt.algo = (tpf_algo_t)algo;
+    memset(out_data, SENTINEL, sizeof out_data);
+    CHECK_STATUS(tpf_mm_reduce_scatter(comm, &c.a, &c.b, &c.out, &c.opt), TPF_OK);
+    tpf_matrix_t in = {a_data, TPF_FLOAT16, M, K, 0, 0}, out = {out_data, TPF_FLOAT16, M, K, 0, 0};
+    CHECK_STATUS(tpf_reduce_scatter(comm, &in, &out, &c.opt), TPF_OK);
+  }
+  /* sizes whose buffers would not fit 64 bits: refused, not wrapped */
+  int64_t halves[1] = {(int64_t)1 << 42};
+  c = valid_call(), c.a.rows = (int64_t)1 << 42, c.a.cols = c.b.rows = 1, c.b.cols = c.out.cols = (int64_t)1 << 20;
+  c.out.rows = (int64_t)1 << 42, c.opt.row_counts = halves;
+  EXPECT(comm, &c, &c.opt, TPF_ERR_INVALID, "the product a @ b is 4398046511104 x 1048576: more than 2^45 elements");
+  c = valid_call(), c.b.rows = c.a.cols = (int64_t)1 << 30, c.b.cols = c.out.cols = (int64_t)1 << 20, c.b.ld = 0;
+  EXPECT(comm, &c, NULL, TPF_ERR_INVALID, "b is 1073741824 x 1048576: more than 2^45 elements");
+  int64_t huge[1] = {INT64_MAX};
+  c = valid_call(), c.opt.row_counts = huge;
+  EXPECT(comm, &c, &c.opt, TPF_ERR_INVALID, "opt->row_counts[0]=9223372036854775807 must be in [0, m=16]");
+  tpf_matrix_t wide_in = {a_data, TPF_BFLOAT16, (int64_t)1 << 40, (int64_t)1 << 20, 0, 0};
+  tpf_matrix_t wide_out = {out_data, TPF_BFLOAT16, (int64_t)1 << 40, (int64_t)1 << 20, 0, 0};
+  CHECK_STATUS(tpf_reduce_scatter(comm, &wide_in, &wide_out, NULL), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "in is 1099511627776 x 1048576: more than 2^45 elements"), "%s", tpf_last_error());
   /* a caller built against contract v0 (no algo, no bias_len) still works */
   c = valid_call(), c.opt.size = offsetof(tpf_mm_options_t, algo);
   c.opt.algo = (tpf_algo_t)77; /* beyond its size: must be ignored */
