@@ -269,7 +269,8 @@ typedef struct tpf_mm_options {
   const void *bias;          /* NULL, or n elements in a's dtype, added once
                                 after the reduction (and after the average) */
   int comm_turn;             /* 0 = automatic chunking; N > 0 = N chunks per
-                                owner block */
+                                owner block (at most the rows of the largest
+                                block: a larger N is taken as that many) */
   const int64_t *row_counts; /* NULL = even split (m must divide by W); else
                                 world_size counts >= 0 summing to m: rank r
                                 owns rows [sum(counts[<r]), +counts[r]) */
@@ -285,9 +286,10 @@ typedef struct tpf_mm_options {
  *     sum over ranks of a_i @ b_i       (divided by W for TPF_AVG)
  * plus bias, accumulated in fp32 and rounded once to out's dtype, which must
  * be a's dtype. out is (rows owned by r) x n and must not overlap a, b or the
- * bias. a and b may be transposed views; out may not. Results are bitwise
- * identical from run to run for the same inputs, world size, algorithm and
- * comm_turn. */
+ * bias. a and b may be transposed views; out may not. m x n and k x n are at
+ * most 2^45 elements (their fp32 copies must fit the address space). Results
+ * are bitwise identical from run to run for the same inputs, world size,
+ * algorithm and comm_turn. */
 TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a,
                                            const tpf_matrix_t *b, tpf_matrix_t *out,
                                            const tpf_mm_options_t *opt);
