@@ -12,7 +12,9 @@ int cmd_id(int argc, char **argv) {
            "Prints a fresh unique id. Processes started separately on this host join\n"
            "one communicator when each calls tpf_comm_init_rank with an all-zero id\n"
            "and this text in TPF_UNIQUE_ID, e.g.\n"
-           "  export TPF_UNIQUE_ID=$(tpfuse id)\n");
+           "  export TPF_UNIQUE_ID=$(tpfuse id)\n"
+           "An id is for one communicator: make a fresh one for each job (two jobs\n"
+           "started with one id fail, in words, rather than mix their ranks).\n");
     return 0;
   }
   tpf_unique_id_t id;

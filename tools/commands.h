@@ -10,6 +10,7 @@ int cmd_info(int argc, char **argv);
 int cmd_id(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_rs(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
 
 /* Prints one line per rank and a verdict; returns 0 if the case passed. */
 int print_result(const rs_case_t *c, const rs_result_t *r);

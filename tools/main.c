@@ -45,6 +45,8 @@ static void usage(FILE *to) {
           "         against MPI_Reduce_scatter_block)\n"
           "  info   version, CPU features, GEMM kernels, environment variables\n"
           "  id     a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)\n"
+          "  clean  removes the shared-memory files of communicators whose ranks were all\n"
+          "         killed at once (nothing of a live communicator is touched)\n"
           "\n"
           "`tpfuse <command> --help` describes a command's options. With --transport mpi\n"
           "(where built with MPI) start it under mpirun: every process is one rank.\n");
@@ -86,6 +88,7 @@ static int run_command(int argc, char **argv) {
   if (strcmp(cmd, "id") == 0) return cmd_id(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   if (strcmp(cmd, "bench-rs") == 0) return cmd_bench_rs(argc - 1, argv + 1);
+  if (strcmp(cmd, "clean") == 0) return cmd_clean(argc - 1, argv + 1);
   fprintf(stderr, "tpfuse: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

@@ -82,8 +82,9 @@ tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int m
     return (tpf_status_t)all[me].status;
   for (int q = 0; q < size; q++)
     if (all[q].status != TPF_OK)
-      return tpf_record(TPF_ERR_PEER, "rank %d rejected its arguments (%s: %s)", q,
-                      tpf_status_string((tpf_status_t)all[q].status), all[q].rejection);
+      return tpf_record(TPF_ERR_PEER, "rank %d rejected its arguments (%s: %.*s)", q,
+                      tpf_status_string(tpf_status_checked(all[q].status)), (int)sizeof all[q].rejection - 1,
+                      all[q].rejection);
   for (int q = 1; q < size; q++)
     for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
       if (fields[f].same(&all[0], &all[q])) continue;

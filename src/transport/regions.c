@@ -59,10 +59,11 @@ tpf_status_t tpf_regions_agree(tpf_endpoint_t *ep, tpf_regions_t *t, tpf_status_
   tpf_status_t s = ep->transport->exchange(ep, &mine, t->records, sizeof mine);
   if (made != TPF_OK) return tpf_record(made, "%s", mine.why);
   if (s != TPF_OK) return s;
-  for (int q = 0; q < ep->size; q++)
+  for (int q = 0; q < ep->size; q++) /* (a peer's words: their end is forced) */
     if (t->records[q].status != TPF_OK)
-      return tpf_record(TPF_ERR_PEER, "rank %d could not make its shared memory (%s: %s)", q,
-                        tpf_status_string((tpf_status_t)t->records[q].status), t->records[q].why);
+      return tpf_record(TPF_ERR_PEER, "rank %d could not make its shared memory (%s: %.*s)", q,
+                        tpf_status_string(tpf_status_checked(t->records[q].status)),
+                        (int)sizeof t->records[q].why - 1, t->records[q].why);
   return TPF_OK;
 }
 

@@ -8,14 +8,26 @@
  *
  *  - The control segment "tpf-<hex>": a header (failure status and words,
  *    sleepers) and per rank: pid, the exchange counter and records, progress
- *    counters, and the generation and size of its buffer. Rank 0 makes it;
- *    every rank unlinks it once all have attached.
- *  - Per rank, a data buffer "tpf-<hex>-<rank>-<generation>", made by its
- *    owner when a call needs more room. Peers map it at the next exchange,
- *    which then has a second round so that every rank can unlink the name.
+ *    counters, and the name of its buffer. Rank 0 makes it; every rank
+ *    claims its slot by its pid (a slot claimed twice, or a second rank 0,
+ *    means two communicators were started with one id: the group fails
+ *    with words); the name goes once all have attached and a short settling
+ *    time since rank 0 made it has passed, so that the ranks of a second
+ *    job started at once with the same id find it and fail.
+ *  - Per rank, a data buffer "tpf-<hex>-<rank>-<generation>-<random>", made
+ *    by its owner when a call needs more room; the random part (published in
+ *    the header, and announced before the file is made, so that the others
+ *    can remove it if its owner dies) keeps other users from guessing the
+ *    name ahead. Peers map it at the next exchange, which then has a second
+ *    round so that every rank can unlink the name.
  *  - Per rank and tpf_mem_alloc call, the memory it shares
- *    "tpf-<hex>-m<rank>-<serial>": every rank makes its part, all map all
- *    (peers read-only), and the names go once everyone has.
+ *    "tpf-<hex>-m<rank>-<serial>-<random>": every rank makes its part, all map
+ *    all (peers read-only), and the names go once everyone has.
+ *
+ * A segment is mapped only if it is a regular file of this user, mode 0600
+ * and as large as announced (no link is followed): another user's file in a
+ * shared directory, or a short one, is refused with words rather than
+ * crashing the rank with SIGBUS.
  *
  * Waits sleep on process-shared futexes; between sleeps they look at the
  * peer they wait for through a pidfd, so a dead peer is noticed within
@@ -37,6 +49,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,20 +62,30 @@
 #include "wait.h"
 
 enum { SEGMENT_ALIGN = 2 << 20 }; /* buffers grow in steps of 2 MiB */
-enum { DIR_BYTES = 256, STEM_BYTES = 48, PATH_BYTES = DIR_BYTES + STEM_BYTES + 32 };
+enum { DIR_BYTES = 256, STEM_BYTES = 48, PATH_BYTES = DIR_BYTES + STEM_BYTES + 64 };
+/* Ranks return from init no sooner than this after rank 0 made the control
+ * segment, whose name stays until then: the ranks of a second job started
+ * at the same moment with the same id find it and fail the group. */
+enum { SETTLE_NS = 20 * 1000 * 1000 };
 static const uint64_t CONTROL_MAGIC = 0x74706673686d3031ull;
 
 typedef struct shm_rank {
   _Alignas(64) _Atomic uint32_t arrived;
   _Alignas(64) _Atomic uint32_t counters[TPF_COUNTER_COUNT];
-  _Alignas(64) _Atomic int32_t pid;
+  _Alignas(64) _Atomic int32_t pid; /* claimed once, by the rank's process */
   _Atomic uint32_t buffer_generation;
+  uint64_t buffer_nonce; /* the random part of its name */
   _Atomic uint64_t buffer_bytes;
+  /* The segments it is about to make, announced before the file exists:
+   * if the rank dies, a survivor removes them. */
+  uint32_t pending_generation, pending_region_serial;
+  uint64_t pending_nonce, pending_region_nonce;
   unsigned char records[2][TPF_EXCHANGE_MAX_BYTES];
   /* The buffer as it was when the rank entered the exchange of each record
    * slot: a rank that has left an exchange may already grow its buffer for
    * the next call while a slower peer still reads this exchange. */
   uint32_t record_generation[2];
+  uint64_t record_nonce[2];
   uint64_t record_bytes[2];
 } shm_rank_t;
 
@@ -73,6 +96,7 @@ typedef struct shm_header {
   _Atomic int fail_claimed;
   _Atomic uint32_t attached;
   _Atomic uint32_t sleepers;
+  int64_t created_ns; /* CLOCK_MONOTONIC: shared by the processes of a host */
   char fail_why[600];
   _Alignas(64) shm_rank_t ranks[];
 } shm_header_t;
@@ -81,6 +105,7 @@ typedef struct peer_view {
   float *buffer;
   size_t bytes;
   uint32_t generation; /* of the buffer mapped here */
+  uint64_t nonce;
   int pidfd;           /* -1: none (kill(pid, 0) is used) */
   pid_t pid;
 } peer_view_t;
@@ -105,13 +130,23 @@ static size_t control_bytes(int size) {
   return (bytes + 4095) / 4096 * 4096;
 }
 
-static void segment_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t gen) {
-  if (rank < 0) snprintf(path, size, "%s/%s", me->dir, me->stem);
-  else snprintf(path, size, "%s/%s-%d-%u", me->dir, me->stem, rank, gen);
+static void control_path(const shm_endpoint_t *me, char *path, size_t size) {
+  snprintf(path, size, "%s/%s", me->dir, me->stem);
 }
 
-static void region_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t serial) {
-  snprintf(path, size, "%s/%s-m%d-%u", me->dir, me->stem, rank, serial);
+static void segment_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t gen, uint64_t nonce) {
+  snprintf(path, size, "%s/%s-%d-%u-%016llx", me->dir, me->stem, rank, gen, (unsigned long long)nonce);
+}
+
+static void region_path(const shm_endpoint_t *me, char *path, size_t size, int rank, uint32_t serial,
+                        uint64_t nonce) {
+  snprintf(path, size, "%s/%s-m%d-%u-%016llx", me->dir, me->stem, rank, serial, (unsigned long long)nonce);
+}
+
+static uint64_t random_nonce(void) {
+  uint64_t x = 0;
+  if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) x ^= (uint64_t)tpf_now_ns() * 0x9e3779b97f4a7c15ull;
+  return x;
 }
 
 /* ------------------------------------------------------------- failures */
@@ -146,6 +181,19 @@ static void group_fail(shm_endpoint_t *me, tpf_status_t status, const char *why)
   if (claim_failure(me, status, why)) tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(status), why);
 }
 
+/* Removes the names of every segment rank q has made or was about to make
+ * and that may still have one (q died; nobody maps them any more). */
+static void remove_segments_of(shm_endpoint_t *me, int q) {
+  const shm_rank_t *r = &me->hdr->ranks[q];
+  char path[PATH_BYTES];
+  segment_path(me, path, sizeof path, q, r->pending_generation, r->pending_nonce);
+  unlink(path);
+  segment_path(me, path, sizeof path, q, atomic_load(&r->buffer_generation), r->buffer_nonce);
+  unlink(path);
+  region_path(me, path, sizeof path, q, r->pending_region_serial, r->pending_region_nonce);
+  unlink(path);
+}
+
 /* A peer that has exited (a zombie counts as exited). */
 static int peer_is_dead(const peer_view_t *p) {
   if (p->pidfd >= 0) {
@@ -161,10 +209,7 @@ static tpf_status_t check_peer(void *arg, int q) {
   char why[200];
   snprintf(why, sizeof why, "rank %d (pid %d) died; rank %d noticed while waiting for it", q,
            (int)me->peers[q].pid, me->base.rank);
-  /* The dead rank may have made a buffer nobody else has mapped: remove it. */
-  char path[PATH_BYTES];
-  segment_path(me, path, sizeof path, q, me->peers[q].generation + 1);
-  unlink(path);
+  remove_segments_of(me, q);
   group_fail(me, TPF_ERR_PEER, why);
   return TPF_ERR_PEER;
 }
@@ -184,11 +229,16 @@ static tpf_status_t wait_word(shm_endpoint_t *me, int q, _Atomic uint32_t *word,
 
 /* ------------------------------------------------------------- segments */
 
-/* Creates and maps a new segment of `bytes`, its space reserved. */
+/* Creates and maps a new segment of `bytes`, its space reserved. A name
+ * that exists already is TPF_ERR_SYSTEM with errno EEXIST left set. */
 static tpf_status_t make_segment(const char *path, size_t bytes, void **map) {
-  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return tpf_fail(TPF_ERR_SYSTEM, "could not create shared memory %s: %s", path, strerror(errno));
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int err = errno;
+    tpf_status_t s = tpf_fail(TPF_ERR_SYSTEM, "could not create shared memory %s: %s", path, strerror(err));
+    errno = err;
+    return s;
+  }
   int err = posix_fallocate(fd, 0, (off_t)bytes);
   if (err) {
     close(fd);
@@ -207,10 +257,21 @@ static tpf_status_t make_segment(const char *path, size_t bytes, void **map) {
   return TPF_OK;
 }
 
-/* Maps an existing segment of `bytes` (read-only unless `writable`). */
+/* Maps an existing segment of `bytes` (read-only unless `writable`): only
+ * a regular file of this user, mode 0600, at least that large; no link is
+ * followed (a short file would kill the rank with SIGBUS when touched). */
 static tpf_status_t map_segment(const char *path, size_t bytes, int writable, void **map) {
-  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ELOOP) return tpf_fail(TPF_ERR_SYSTEM, "refused to map %s: it is a symbolic link", path);
   if (fd < 0) return tpf_fail(TPF_ERR_SYSTEM, "could not open shared memory %s: %s", path, strerror(errno));
+  struct stat st = {0};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 07777) != 0600 ||
+      (uint64_t)st.st_size < (uint64_t)bytes) {
+    close(fd);
+    return tpf_fail(TPF_ERR_SYSTEM, "refused to map %s: not a regular file of this user with mode 0600 and %zu "
+                    "bytes (found mode %o, owner %d, %lld bytes)", path, bytes, (unsigned)(st.st_mode & 07777),
+                    (int)st.st_uid, (long long)st.st_size);
+  }
   void *p = mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return tpf_fail(TPF_ERR_SYSTEM, "could not map %s: %s", path, strerror(errno));
@@ -230,6 +291,17 @@ static void touch_pages(void *p, size_t bytes, int write) {
 
 /* -------------------------------------------------------------- the table */
 
+/* Removes the names of the buffers an exchange brought (every rank does,
+ * whoever comes first): once all have mapped them, or the group failed. */
+static void unlink_new_buffers(shm_endpoint_t *me, uint32_t round) {
+  for (int q = 0; q < me->base.size; q++) {
+    const shm_rank_t *r = &me->hdr->ranks[q];
+    char path[PATH_BYTES];
+    segment_path(me, path, sizeof path, q, r->record_generation[round & 1u], r->record_nonce[round & 1u]);
+    unlink(path);
+  }
+}
+
 static tpf_status_t s_exchange(tpf_endpoint_t *ep, const void *mine, void *all, size_t bytes) {
   shm_endpoint_t *me = self(ep);
   shm_header_t *h = me->hdr;
@@ -240,24 +312,27 @@ static tpf_status_t s_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
   shm_rank_t *own = &h->ranks[ep->rank];
   memcpy(own->records[round & 1u], mine, bytes);
   own->record_generation[round & 1u] = atomic_load(&own->buffer_generation);
+  own->record_nonce[round & 1u] = own->buffer_nonce;
   own->record_bytes[round & 1u] = atomic_load(&own->buffer_bytes);
   tpf_post(&me->waiter, &own->arrived, round); /* (a release: the slot is written) */
   int remapped = 0;
-  for (int q = 0; q < ep->size; q++) {
-    tpf_status_t s = wait_word(me, q, &h->ranks[q].arrived, round, "to enter the same call");
-    if (s != TPF_OK) return s;
-    memcpy((char *)all + (size_t)q * bytes, h->ranks[q].records[round & 1u], bytes);
-    uint32_t gen = h->ranks[q].record_generation[round & 1u];
-    if (gen == me->peers[q].generation) continue;
+  tpf_status_t s = TPF_OK;
+  for (int q = 0; q < ep->size && s == TPF_OK; q++) {
+    if ((s = wait_word(me, q, &h->ranks[q].arrived, round, "to enter the same call")) != TPF_OK) break;
+    const shm_rank_t *r = &h->ranks[q];
+    memcpy((char *)all + (size_t)q * bytes, r->records[round & 1u], bytes);
+    uint32_t gen = r->record_generation[round & 1u];
+    uint64_t nonce = r->record_nonce[round & 1u];
+    if (gen == me->peers[q].generation && nonce == me->peers[q].nonce) continue;
     remapped = 1;
     if (q != ep->rank) { /* map the peer's new buffer */
       char path[PATH_BYTES];
-      size_t size = (size_t)h->ranks[q].record_bytes[round & 1u];
+      size_t size = (size_t)r->record_bytes[round & 1u];
       void *map;
-      segment_path(me, path, sizeof path, q, gen);
+      segment_path(me, path, sizeof path, q, gen, nonce);
       if ((s = map_segment(path, size, 1, &map)) != TPF_OK) {
         group_fail(me, s, tpf_last_error());
-        return s;
+        break;
       }
       touch_pages(map, size, 0);
       if (me->peers[q].buffer) munmap(me->peers[q].buffer, me->peers[q].bytes);
@@ -265,50 +340,64 @@ static tpf_status_t s_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
       me->peers[q].bytes = size;
     }
     me->peers[q].generation = gen;
+    me->peers[q].nonce = nonce;
   }
-  if (remapped) {
-    /* A second round: once everyone has mapped the new buffers, every rank
-     * removes their names (whoever comes first; the rest find them gone). */
-    round++;
-    tpf_post(&me->waiter, &h->ranks[ep->rank].arrived, round);
-    for (int q = 0; q < ep->size; q++) {
-      tpf_status_t s = wait_word(me, q, &h->ranks[q].arrived, round, "to map the new buffers");
-      if (s != TPF_OK) return s;
-    }
-    for (int q = 0; q < ep->size; q++) {
-      char path[PATH_BYTES];
-      segment_path(me, path, sizeof path, q, me->peers[q].generation);
-      unlink(path);
-    }
-    me->unlinked_generation = me->peers[ep->rank].generation;
+  if (s == TPF_OK && remapped) {
+    /* A second round: once everyone has mapped the new buffers, the names
+     * go (and after a failure at once: nobody will map them). */
+    tpf_post(&me->waiter, &h->ranks[ep->rank].arrived, round + 1);
+    for (int q = 0; q < ep->size && s == TPF_OK; q++)
+      s = wait_word(me, q, &h->ranks[q].arrived, round + 1, "to map the new buffers");
   }
-  me->exchanges = round;
+  if (remapped || s != TPF_OK) unlink_new_buffers(me, round);
+  if (s != TPF_OK) return s;
+  if (remapped) me->unlinked_generation = me->peers[ep->rank].generation;
+  me->exchanges = round + (uint32_t)remapped;
   return TPF_OK;
+}
+
+/* Makes a segment whose name ends in a fresh random part, announced in
+ * *pending_nonce before the file exists (so that a survivor can remove it
+ * if this rank dies); a name another process made first gets another. */
+static tpf_status_t make_named(shm_endpoint_t *me, int region, uint32_t serial, uint64_t *pending_nonce,
+                               size_t bytes, uint64_t *nonce, void **map) {
+  for (int attempt = 0;; attempt++) {
+    char path[PATH_BYTES];
+    *pending_nonce = *nonce = random_nonce();
+    if (region) region_path(me, path, sizeof path, me->base.rank, serial, *nonce);
+    else segment_path(me, path, sizeof path, me->base.rank, serial, *nonce);
+    tpf_status_t s = make_segment(path, bytes, map);
+    if (s == TPF_OK || errno != EEXIST || attempt == 7) return s;
+  }
 }
 
 static tpf_status_t s_reserve(tpf_endpoint_t *ep, size_t bytes) {
   shm_endpoint_t *me = self(ep);
   peer_view_t *own = &me->peers[ep->rank];
+  shm_rank_t *slot = &me->hdr->ranks[ep->rank];
   if (bytes <= own->bytes) return TPF_OK;
+  if (bytes > SIZE_MAX - SEGMENT_ALIGN)
+    return tpf_fail(TPF_ERR_NOMEM, "a buffer of %zu bytes cannot be made", bytes);
   size_t size = (bytes + SEGMENT_ALIGN - 1) / SEGMENT_ALIGN * SEGMENT_ALIGN;
-  uint32_t gen = atomic_load(&me->hdr->ranks[ep->rank].buffer_generation) + 1;
-  char path[PATH_BYTES];
-  segment_path(me, path, sizeof path, ep->rank, gen);
+  uint32_t gen = atomic_load(&slot->buffer_generation) + 1;
+  slot->pending_generation = gen;
+  uint64_t nonce;
   void *map;
-  tpf_status_t s = make_segment(path, size, &map);
+  tpf_status_t s = make_named(me, 0, gen, &slot->pending_nonce, size, &nonce, &map);
   if (s != TPF_OK) return s;
   touch_pages(map, size, 1);
   /* A buffer made for a call that then failed before its exchange. */
   if (me->unlinked_generation + 1 < gen) {
     char old[PATH_BYTES];
-    segment_path(me, old, sizeof old, ep->rank, gen - 1);
+    segment_path(me, old, sizeof old, ep->rank, gen - 1, slot->buffer_nonce);
     unlink(old);
   }
   if (own->buffer) munmap(own->buffer, own->bytes);
   own->buffer = map;
   own->bytes = size;
-  atomic_store(&me->hdr->ranks[ep->rank].buffer_bytes, (uint64_t)size);
-  atomic_store(&me->hdr->ranks[ep->rank].buffer_generation, gen);
+  slot->buffer_nonce = nonce;
+  atomic_store(&slot->buffer_bytes, (uint64_t)size);
+  atomic_store(&slot->buffer_generation, gen);
   return TPF_OK;
 }
 
@@ -353,20 +442,23 @@ static tpf_status_t s_check(tpf_endpoint_t *ep, int q) {
 static void unlink_regions(shm_endpoint_t *me, uint32_t serial) {
   for (int q = 0; q < me->base.size; q++) {
     char path[PATH_BYTES];
-    region_path(me, path, sizeof path, q, serial);
+    region_path(me, path, sizeof path, q, serial, me->hdr->ranks[q].pending_region_nonce);
     unlink(path);
   }
 }
 
 static tpf_status_t s_share(tpf_endpoint_t *ep, size_t bytes, void **mine) {
   shm_endpoint_t *me = self(ep);
+  shm_rank_t *slot = &me->hdr->ranks[ep->rank];
   const uint32_t serial = ++me->region_serial;
   const size_t size = (bytes + 4095) / 4096 * 4096;
   char path[PATH_BYTES];
-  region_path(me, path, sizeof path, ep->rank, serial);
   void *own = NULL;
+  uint64_t nonce = 0;
+  slot->pending_region_serial = serial;
   tpf_status_t s = tpf_regions_reserve(&me->regions, ep->size);
-  if (s == TPF_OK && (s = make_segment(path, size, &own)) == TPF_OK) touch_pages(own, size, 1);
+  if (s == TPF_OK && (s = make_named(me, 1, serial, &slot->pending_region_nonce, size, &nonce, &own)) == TPF_OK)
+    touch_pages(own, size, 1);
   if ((s = tpf_regions_agree(ep, &me->regions, s, (uintptr_t)own, size)) != TPF_OK) {
     if (own) munmap(own, size);
     unlink_regions(me, serial);
@@ -377,7 +469,7 @@ static tpf_status_t s_share(tpf_endpoint_t *ep, size_t bytes, void **mine) {
   for (int q = 0; q < ep->size && s == TPF_OK; q++) {
     void *map = own;
     if (q != ep->rank) {
-      region_path(me, path, sizeof path, q, serial);
+      region_path(me, path, sizeof path, q, serial, me->hdr->ranks[q].pending_region_nonce);
       if ((s = map_segment(path, (size_t)all[q].bytes, 0, &map)) != TPF_OK) break;
       touch_pages(map, (size_t)all[q].bytes, 0);
     }
@@ -429,10 +521,10 @@ static void s_destroy(tpf_endpoint_t *ep) {
     if (me->peers[q].pidfd >= 0) close(me->peers[q].pidfd);
   }
   /* An own buffer whose name no exchange has removed yet. */
-  uint32_t gen = me->hdr ? atomic_load(&me->hdr->ranks[ep->rank].buffer_generation) : 0;
-  if (gen > me->unlinked_generation) {
+  const shm_rank_t *slot = me->hdr ? &me->hdr->ranks[ep->rank] : NULL;
+  if (slot && atomic_load(&slot->buffer_generation) > me->unlinked_generation) {
     char path[PATH_BYTES];
-    segment_path(me, path, sizeof path, ep->rank, gen);
+    segment_path(me, path, sizeof path, ep->rank, atomic_load(&slot->buffer_generation), slot->buffer_nonce);
     unlink(path);
   }
   if (me->hdr) munmap(me->hdr, me->hdr_bytes);
@@ -461,12 +553,31 @@ static const tpf_transport_t shm_transport = {
 
 /* ----------------------------------------------------------------- set-up */
 
-/* Waits (polling) until cond(me) holds, the deadline passes, or the header
- * says the group failed. */
+/* A rank that has claimed its slot and exited since: the group fails at
+ * once, instead of its peers waiting out the timeout for it. */
+static tpf_status_t joined_rank_died(shm_endpoint_t *me) {
+  for (int q = 0; q < me->base.size; q++) {
+    int32_t pid = atomic_load(&me->hdr->ranks[q].pid);
+    if (q == me->base.rank || pid <= 0) continue;
+    peer_view_t *p = &me->peers[q];
+    if (p->pid != pid) {
+      if (p->pidfd >= 0) close(p->pidfd);
+      p->pid = pid;
+      p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    }
+    if (check_peer(me, q) != TPF_OK) return failure(me);
+  }
+  return TPF_OK;
+}
+
+/* Waits (polling) until cond(me) holds, the deadline passes, the group
+ * fails, or (once the header is mapped) a rank that has joined dies. */
 static tpf_status_t poll_until(shm_endpoint_t *me, int (*cond)(shm_endpoint_t *), int64_t deadline,
                                const char *what) {
   while (!cond(me)) {
     if (me->hdr && atomic_load(&me->hdr->failed) != TPF_OK) return failure(me);
+    tpf_status_t s = me->hdr ? joined_rank_died(me) : TPF_OK;
+    if (s != TPF_OK) return s;
     if (tpf_now_ns() > deadline) /* logged once, by group_fail or the caller */
       return tpf_record(TPF_ERR_TIMEOUT, "rank %d of %d: %s within %lld ms", me->base.rank, me->base.size, what,
                         (long long)(me->waiter.timeout_ns / 1000000));
@@ -476,13 +587,13 @@ static tpf_status_t poll_until(shm_endpoint_t *me, int (*cond)(shm_endpoint_t *)
   return TPF_OK;
 }
 
-static int all_attached(shm_endpoint_t *me) {
-  return (int)atomic_load(&me->hdr->attached) >= me->base.size;
+static int all_attached_and_settled(shm_endpoint_t *me) {
+  return (int)atomic_load(&me->hdr->attached) >= me->base.size && tpf_now_ns() >= me->hdr->created_ns + SETTLE_NS;
 }
 
 static int control_exists(shm_endpoint_t *me) {
   char path[PATH_BYTES];
-  segment_path(me, path, sizeof path, -1, 0);
+  control_path(me, path, sizeof path);
   struct stat st;
   if (stat(path, &st) != 0 || (size_t)st.st_size < me->hdr_bytes) return 0;
   void *map;
@@ -496,47 +607,89 @@ static int control_exists(shm_endpoint_t *me) {
   return 1;
 }
 
+/* Fails the group of the control segment this rank mapped (another job's,
+ * or its own with a rank given twice) with words, and lets the header go:
+ * none of it is this rank's to clean up. */
+static tpf_status_t fail_shared_id(shm_endpoint_t *me, const char *why) {
+  if (me->hdr) {
+    group_fail(me, TPF_ERR_INVALID, why);
+    munmap(me->hdr, me->hdr_bytes);
+    me->hdr = NULL;
+  }
+  return tpf_record(TPF_ERR_INVALID, "%s", why);
+}
+
+/* A second process came as rank 0 of an id whose control segment exists:
+ * two communicators were started with one id. The first one fails too
+ * (its other ranks may be the second job's). */
+static tpf_status_t refuse_second_rank0(shm_endpoint_t *me, int64_t deadline) {
+  char why[300];
+  snprintf(why, sizeof why, "a second process (pid %d) came as rank 0 of this id: an id is for one communicator "
+           "(were two jobs started with one id? make a fresh id for each)", (int)getpid());
+  tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(TPF_ERR_INVALID), why);
+  int64_t until = tpf_now_ns() + 1000000000;
+  poll_until(me, control_exists, until < deadline ? until : deadline, "");
+  return fail_shared_id(me, why);
+}
+
 static tpf_status_t attach(shm_endpoint_t *me, const tpf_transport_config_t *cfg) {
   const int rank = me->base.rank, size = me->base.size;
   int64_t deadline = tpf_now_ns() + cfg->timeout_ns;
   char path[PATH_BYTES];
-  segment_path(me, path, sizeof path, -1, 0);
+  control_path(me, path, sizeof path);
   tpf_status_t s;
   if (rank == 0) {
     void *map;
-    if ((s = make_segment(path, me->hdr_bytes, &map)) != TPF_OK) return s;
+    if ((s = make_segment(path, me->hdr_bytes, &map)) != TPF_OK)
+      return errno == EEXIST ? refuse_second_rank0(me, deadline) : s;
     me->hdr = map;
     me->hdr->world_size = size;
+    me->hdr->created_ns = tpf_now_ns();
     atomic_store(&me->hdr->magic, CONTROL_MAGIC);
   } else if ((s = poll_until(me, control_exists, deadline, "rank 0 did not create the shared memory")) != TPF_OK) {
     return tpf_fail_text(s, tpf_last_error());
   }
+  char why[300];
   if (me->hdr->world_size != size) {
-    int theirs = me->hdr->world_size;
-    munmap(me->hdr, me->hdr_bytes);
-    me->hdr = NULL;
-    return tpf_fail(TPF_ERR_MISMATCH, "rank %d passed world_size %d but rank 0 passed %d for this id", rank,
-                    size, theirs);
+    snprintf(why, sizeof why, "rank %d passed world_size %d but rank 0 passed %d for this id", rank, size,
+             me->hdr->world_size);
+    return fail_shared_id(me, why);
   }
-  atomic_store(&me->hdr->ranks[rank].pid, (int32_t)getpid());
-  if (atomic_fetch_add(&me->hdr->attached, 1) >= (uint32_t)size) {
-    munmap(me->hdr, me->hdr_bytes);
-    me->hdr = NULL;
-    return tpf_fail(TPF_ERR_INVALID, "more than %d ranks joined this id (is rank %d given twice?)", size, rank);
+  int32_t unclaimed = 0;
+  if (!atomic_compare_exchange_strong(&me->hdr->ranks[rank].pid, &unclaimed, (int32_t)getpid())) {
+    snprintf(why, sizeof why, "rank %d of this id was claimed by pid %d and again by pid %d: an id is for one "
+             "communicator (were two jobs started with one id? make a fresh id for each)", rank, (int)unclaimed,
+             (int)getpid());
+    return fail_shared_id(me, why);
   }
-  s = poll_until(me, all_attached, deadline, "not every rank joined");
+  atomic_fetch_add(&me->hdr->attached, 1);
+  s = poll_until(me, all_attached_and_settled, deadline, "not every rank joined");
   unlink(path); /* everyone has it mapped (or gave up): the name can go */
   if (s != TPF_OK) {
-    char why[400];
     snprintf(why, sizeof why, "%s", tpf_last_error());
     group_fail(me, s, why);
     return tpf_record(s, "%s", why);
   }
-  for (int q = 0; q < size; q++) {
-    me->peers[q].pid = atomic_load(&me->hdr->ranks[q].pid);
-    me->peers[q].pidfd = q == rank ? -1 : (int)syscall(SYS_pidfd_open, me->peers[q].pid, 0);
-  }
+  joined_rank_died(me); /* every peer's pid and pidfd, for the waits */
   me->waiter = (tpf_waiter_t){cfg->spin_ns, cfg->timeout_ns, &me->hdr->failed, &me->hdr->sleepers, 1};
+  return TPF_OK;
+}
+
+/* TPF_SHM_DIR: a directory, named in fewer than DIR_BYTES bytes, that other
+ * users cannot write into unless it has the sticky bit (as /dev/shm and
+ * /tmp do): there they could replace or remove tpfuse's files. */
+static tpf_status_t check_dir(const char *dir) {
+  if (!dir[0]) return tpf_fail(TPF_ERR_INVALID, "the shared-memory directory (TPF_SHM_DIR, cfg->shm_dir) is empty");
+  if (strlen(dir) >= DIR_BYTES)
+    return tpf_fail(TPF_ERR_INVALID, "the shared-memory directory (TPF_SHM_DIR, cfg->shm_dir) is %zu bytes long: "
+                    "at most %d", strlen(dir), DIR_BYTES - 1);
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return tpf_fail(TPF_ERR_SYSTEM, "the shared-memory directory %s: %s", dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return tpf_fail(TPF_ERR_INVALID, "the shared-memory directory %s is not a directory", dir);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+    return tpf_fail(TPF_ERR_INVALID, "the shared-memory directory %s is writable by other users and has no sticky "
+                    "bit: they could replace tpfuse's files (chmod +t it, or choose another)", dir);
   return TPF_OK;
 }
 
@@ -551,6 +704,7 @@ tpf_status_t tpf_transport_shm_create(int size, int rank, const tpf_unique_id_t 
   if (host != f.host_hash)
     return tpf_fail(TPF_ERR_INVALID, "rank %d runs on host '%s' but the id was made on host '%s': the "
                     "shared-memory transport joins processes of one host only", rank, host_name, f.host_name);
+  if ((s = check_dir(dir)) != TPF_OK) return s;
   shm_endpoint_t *me = calloc(1, sizeof *me);
   peer_view_t *peers = calloc((size_t)size, sizeof *peers);
   if (!me || !peers || tpf_regions_init(&me->regions, size) != TPF_OK) {
