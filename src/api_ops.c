@@ -86,11 +86,22 @@ static tpf_status_t check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t
   return TPF_OK;
 }
 
+/* The bytes a call writes and reads, in its fingerprint (for ranks of one
+ * address space: tpf_fingerprint_no_aliasing). */
+static void record_spans(tpf_fingerprint_t *f, tpf_span_t out, tpf_span_t r0, tpf_span_t r1, tpf_span_t r2) {
+  const tpf_span_t reads[TPF_FINGERPRINT_READS] = {r0, r1, r2};
+  f->writes[0] = out.begin, f->writes[1] = out.end;
+  for (int i = 0; i < TPF_FINGERPRINT_READS; i++) f->reads[i][0] = reads[i].begin, f->reads[i][1] = reads[i].end;
+}
+
+static const char *const rs_reads[TPF_FINGERPRINT_READS] = {"a", "b", "bias"};
+static const char *const rsc_reads[TPF_FINGERPRINT_READS] = {"in", "bias", "(nothing)"};
+
 /* Every local rule of tpf_mm_reduce_scatter; on success fills the problem
- * (except algo and chunks) and the fingerprint. */
+ * (except algo and chunks) and the spans of the fingerprint. */
 static tpf_status_t check_rs(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
                              const tpf_matrix_t *out, const tpf_mm_options_t *o,
-                             tpf_rs_problem_t *p) {
+                             tpf_rs_problem_t *p, tpf_fingerprint_t *mine) {
   tpf_span_t sa, sb, so, sbias = {0, 0};
   tpf_status_t s;
   if ((s = tpf_check_matrix("a", a, 1, &sa)) != TPF_OK) return s;
@@ -122,6 +133,7 @@ static tpf_status_t check_rs(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_
   if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
   if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
   if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
+  record_spans(mine, so, sa, sb, sbias);
 
   p->m = a->rows;
   p->n = b->cols;
@@ -179,7 +191,7 @@ static tpf_status_t mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, c
   tpf_fingerprint_t mine;
   tpf_status_t s, early = begin_call(comm, TPF_OP_MM_REDUCE_SCATTER, &mine, opt, &o, &s);
   if (early != TPF_OK) return early;
-  if (s == TPF_OK) s = check_rs(comm, a, b, out, &o, &p);
+  if (s == TPF_OK) s = check_rs(comm, a, b, out, &o, &p, &mine);
   if (s == TPF_OK) {
     p.algo = tpf_mm_rs_choose_algo(o.algo != TPF_ALGO_AUTO ? o.algo : comm->algo, p.m, p.n, p.k, comm->size,
                                    a->dtype, comm->reach);
@@ -201,6 +213,9 @@ static tpf_status_t mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, c
     describe_call(&mine, comm, &o, a->dtype);
   }
   if ((s = tpf_agree_start(comm, &mine, s, 1)) != TPF_OK) return s;
+  if (comm->reach == TPF_REACH_IN_PLACE &&
+      (s = tpf_fingerprint_no_aliasing(comm->fingerprints, comm->size, rs_reads)) != TPF_OK)
+    return s;
   return tpf_mm_rs_run(comm, &p);
 }
 
@@ -232,6 +247,7 @@ static tpf_status_t reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf
   if (s == TPF_OK) s = check_bias(&o, in->cols, in->dtype, &sbias);
   if (s == TPF_OK && tpf_spans_overlap(so, si)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps in in memory");
   if (s == TPF_OK && tpf_spans_overlap(so, sbias)) s = tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
+  if (s == TPF_OK) record_spans(&mine, so, si, sbias, (tpf_span_t){0, 0});
   if (s == TPF_OK) {
     int chunks = tpf_rsc_chunks(o.comm_turn, largest_block(comm), in->cols, in->dtype, tpf_rsc_staged(comm));
     p = (tpf_rsc_problem_t){in->rows, in->cols, in->data, in->dtype, tpf_matrix_ld(in), comm->row_offsets,
@@ -253,6 +269,9 @@ static tpf_status_t reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf
     mine.in_ld = p.in_ld;
   }
   if ((s = tpf_agree_start(comm, &mine, s, 1)) != TPF_OK) return s;
+  if (comm->reach == TPF_REACH_IN_PLACE &&
+      (s = tpf_fingerprint_no_aliasing(comm->fingerprints, comm->size, rsc_reads)) != TPF_OK)
+    return s;
   return tpf_rsc_run(comm, &p);
 }
 

@@ -4,6 +4,8 @@
 
 #include "common/status.h"
 
+_Static_assert(sizeof(tpf_fingerprint_t) <= TPF_EXCHANGE_MAX_BYTES, "a fingerprint must fit an exchange record");
+
 /* Fails the communicator with status s in the words of the error just
  * recorded (data may already travel that nobody will receive). */
 static void fail_with_last_error(tpf_endpoint_t *ep, tpf_status_t s) {

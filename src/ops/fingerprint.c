@@ -77,6 +77,25 @@ static const struct {
     {same_algo, d_algo},
 };
 
+static int overlap(const uint64_t *x, const uint64_t *y) {
+  return x[0] != x[1] && y[0] != y[1] && x[0] < y[1] && y[0] < x[1];
+}
+
+tpf_status_t tpf_fingerprint_no_aliasing(const tpf_fingerprint_t *all, int size, const char *const *read_names) {
+  for (int p = 0; p < size; p++)
+    for (int q = 0; q < size; q++) {
+      if (q == p) continue; /* a rank's own overlaps are its local checks' */
+      if (overlap(all[p].writes, all[q].writes))
+        return tpf_fail(TPF_ERR_INVALID, "rank %d's out overlaps rank %d's out in memory: ranks of one process "
+                        "must not write what another rank of the call reads or writes", p, q);
+      for (int i = 0; i < TPF_FINGERPRINT_READS; i++)
+        if (overlap(all[p].writes, all[q].reads[i]))
+          return tpf_fail(TPF_ERR_INVALID, "rank %d's out overlaps rank %d's %s in memory: ranks of one process "
+                          "must not write what another rank of the call reads or writes", p, q, read_names[i]);
+    }
+  return TPF_OK;
+}
+
 tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int me) {
   if (all[me].status != TPF_OK) /* already recorded by the caller */
     return (tpf_status_t)all[me].status;

@@ -18,6 +18,8 @@ typedef enum tpf_op_kind {
   TPF_OP_REJECT = 5 /* tpf_comm_reject: a call its rank refused before tpfuse saw it */
 } tpf_op_kind_t;
 
+enum { TPF_FINGERPRINT_READS = 3 };
+
 typedef struct tpf_fingerprint {
   int32_t status;     /* TPF_OK, or this rank's own rejection */
   int32_t op;         /* tpf_op_kind_t */
@@ -33,7 +35,11 @@ typedef struct tpf_fingerprint {
    * place (the reduce-scatter over transports that can). */
   uint64_t in_addr;
   int64_t in_ld;
-  char rejection[400]; /* the rank's own error, when status != TPF_OK */
+  /* Not compared: the bytes this rank's call writes (out) and reads (its
+   * inputs: a, b, bias; or in, bias), [begin, end), for ranks of one
+   * address space, which must not write what another rank touches. */
+  uint64_t writes[2], reads[TPF_FINGERPRINT_READS][2];
+  char rejection[320]; /* the rank's own error, when status != TPF_OK */
 } tpf_fingerprint_t;
 
 /* A hash of n counts (FNV-1a over their bytes). */
@@ -45,5 +51,11 @@ uint64_t tpf_hash_counts(const int64_t *counts, int n);
  * values. Every rank reaches the same verdict and words. `me` is the caller,
  * whose own rejection is reported as its own. */
 tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int me);
+
+/* For ranks of one address space, after they agree: TPF_ERR_INVALID (the
+ * same words on every rank) if a rank's output overlaps what another rank
+ * of the call reads or writes; TPF_OK otherwise. `read_names` names the
+ * TPF_FINGERPRINT_READS inputs ("a", "b", "the bias"). */
+tpf_status_t tpf_fingerprint_no_aliasing(const tpf_fingerprint_t *all, int size, const char *const *read_names);
 
 #endif

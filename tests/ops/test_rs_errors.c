@@ -274,6 +274,70 @@ static void check_two_ranks(void) {
   for (int r = 0; r < 2; r++) tpf_comm_destroy(comms[r]);
 }
 
+/* Ranks of one process writing what another rank reads (rank 0's out
+ * inside rank 1's input) or writes: refused on every rank with the same
+ * words, before anything is read or written; the communicator works on. */
+typedef struct alias_rank {
+  tpf_comm_t *comm;
+  tpf_matrix_t in, out;
+  int reduce_scatter; /* else tpf_mm_reduce_scatter with in as a and a small b */
+  tpf_status_t status;
+  char error[512];
+} alias_rank_t;
+
+static float alias_b[4 * 4];
+
+static void *alias_call(void *arg) {
+  alias_rank_t *r = arg;
+  if (r->reduce_scatter) {
+    r->status = tpf_reduce_scatter(r->comm, &r->in, &r->out, NULL);
+  } else {
+    tpf_matrix_t b = {alias_b, TPF_FLOAT32, 4, 4, 0, 0};
+    r->status = tpf_mm_reduce_scatter(r->comm, &r->in, &b, &r->out, NULL);
+  }
+  snprintf(r->error, sizeof r->error, "%s", tpf_last_error());
+  return NULL;
+}
+
+static void check_cross_rank_aliasing(void) {
+  tpf_comm_t *comms[2];
+  CHECK_STATUS(tpf_comm_init_all(comms, 2, NULL), TPF_OK);
+  static float in0[8 * 4], in1[8 * 4], out0[4 * 4], out1[4 * 4];
+  for (int i = 0; i < 32; i++) in0[i] = 1, in1[i] = 2;
+  const char *words[] = {"rank 0's out overlaps rank 1's in in memory", "rank 0's out overlaps rank 1's a in memory",
+                         "rank 0's out overlaps rank 1's out in memory", NULL};
+  for (int t = 0; words[t]; t++) {
+    alias_rank_t r[2];
+    for (int q = 0; q < 2; q++) {
+      r[q].comm = comms[q];
+      r[q].in = (tpf_matrix_t){q ? in1 : in0, TPF_FLOAT32, 8, 4, 0, 0};
+      r[q].out = (tpf_matrix_t){q ? out1 : out0, TPF_FLOAT32, 4, 4, 0, 0};
+      r[q].reduce_scatter = t == 0;
+    }
+    if (t < 2) r[0].out.data = in1 + 8; /* inside rank 1's input */
+    else r[0].out.data = out1;          /* on rank 1's output */
+    pthread_t th[2];
+    for (int q = 0; q < 2; q++) pthread_create(&th[q], NULL, alias_call, &r[q]);
+    for (int q = 0; q < 2; q++) pthread_join(th[q], NULL);
+    for (int q = 0; q < 2; q++)
+      CHECK(r[q].status == TPF_ERR_INVALID && strstr(r[q].error, words[t]), "case %d, rank %d: %s: %s", t, q,
+            tpf_status_string(r[q].status), r[q].error);
+    int untouched = 1;
+    for (int i = 0; i < 32; i++) untouched &= in1[i] == 2;
+    CHECK(untouched, "case %d: rank 1's input was written", t);
+  }
+  alias_rank_t ok[2];
+  for (int q = 0; q < 2; q++)
+    ok[q] = (alias_rank_t){comms[q], {q ? in1 : in0, TPF_FLOAT32, 8, 4, 0, 0}, {q ? out1 : out0, TPF_FLOAT32, 4, 4, 0, 0},
+                           1, TPF_ERR_INTERNAL, ""};
+  pthread_t th[2];
+  for (int q = 0; q < 2; q++) pthread_create(&th[q], NULL, alias_call, &ok[q]);
+  for (int q = 0; q < 2; q++) pthread_join(th[q], NULL);
+  CHECK(ok[0].status == TPF_OK && ok[1].status == TPF_OK && out0[0] == 3 && out1[0] == 3,
+        "after the refusals: %s / %s, sums %g %g", ok[0].error, ok[1].error, out0[0], out1[0]);
+  for (int q = 0; q < 2; q++) tpf_comm_destroy(comms[q]);
+}
+
 static void check_comm_rules(void) {
   tpf_comm_t *comms[3] = {NULL, NULL, NULL};
   CHECK_STATUS(tpf_comm_init_all(NULL, 2, NULL), TPF_ERR_INVALID);
@@ -340,6 +404,7 @@ int main(void) {
   check_options(comm);
   tpf_comm_destroy(comm);
   check_two_ranks();
+  check_cross_rank_aliasing();
   check_comm_rules();
   CHECK(strcmp(tpf_status_string(TPF_ERR_MISMATCH), "TPF_ERR_MISMATCH") == 0, "status names");
   CHECK(strcmp(tpf_status_string((tpf_status_t)5), "TPF_UNKNOWN_STATUS") == 0, "unknown status");
