@@ -34,7 +34,13 @@ extern "C" {
  * calls return the same error), as data may already be in flight.
  * threads_per_rank 0 divides the cores of each host among the ranks on
  * it. Destroy the communicator before MPI_Finalize. Writes *comm only on
- * success. */
+ * success.
+ * A rank that never calls makes the others return TPF_ERR_TIMEOUT at the
+ * timeout, from the first reduction over mpi_comm (non-blocking, polled);
+ * MPI cannot cancel it, so after such a timeout mpi_comm must be used for
+ * nothing more, not even MPI_Comm_free. Once every rank has come, the rest
+ * of init uses MPI's blocking collectives (MPI_Comm_dup, MPI_Comm_split):
+ * a rank that dies during them is the MPI library's to report. */
 TPF_API tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg);
 
 /* tpf_comm_init_mpi for a communicator given by its Fortran handle

@@ -211,6 +211,11 @@ tpf_status_t tpf_config_check(const tpf_config_t *cfg) {
   return resolve(cfg, &set);
 }
 
+int tpf_config_timeout_ms(const tpf_config_t *cfg) {
+  settings_t set;
+  return resolve(cfg, &set) == TPF_OK ? set.timeout_ms : 30000;
+}
+
 tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, int ranks_on_host,
                                     tpf_endpoint_maker_fn make, void *arg, const char *name_prefix) {
   if (!comm) return tpf_fail(TPF_ERR_INVALID, "comm is NULL");

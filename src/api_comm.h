@@ -13,6 +13,10 @@ typedef tpf_status_t (*tpf_endpoint_maker_fn)(void *arg, const tpf_transport_con
  * recorded. */
 tpf_status_t tpf_config_check(const tpf_config_t *cfg);
 
+/* The timeout cfg (and the environment) set, in ms; the default where they
+ * are rejected. */
+int tpf_config_timeout_ms(const tpf_config_t *cfg);
+
 /* Resolves cfg (threads_per_rank 0 = this host's cores over ranks_on_host),
  * makes the endpoint and the communicator, named "<name_prefix>-r<rank>".
  * Writes *comm only on success. */

@@ -2,9 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api_comm.h"
+#include "common/clock.h"
 #include "common/env.h"
 #include "common/status.h"
 #include "transport/transport_mpi.h"
@@ -52,6 +54,40 @@ static tpf_status_t check_mpi_running(void) {
   return TPF_OK;
 }
 
+/* The first collective of init, bounded by the timeout: the lowest status
+ * of all ranks into *worst once every rank has come. A rank that never
+ * comes leaves the reduction pending (MPI cannot cancel it, and its
+ * buffers stay allocated for it): TPF_ERR_TIMEOUT. */
+static tpf_status_t every_rank_arrives(MPI_Comm mpi_comm, tpf_status_t mine, int timeout_ms, int *worst) {
+  int *buffers = malloc(2 * sizeof *buffers);
+  if (!buffers) return tpf_fail(TPF_ERR_NOMEM, "could not allocate 8 bytes");
+  buffers[0] = (int)mine;
+  MPI_Request request;
+  if (MPI_Iallreduce(&buffers[0], &buffers[1], 1, MPI_INT, MPI_MIN, mpi_comm, &request) != MPI_SUCCESS) {
+    free(buffers);
+    return tpf_fail(TPF_ERR_SYSTEM, "MPI could not agree on the settings");
+  }
+  const int64_t deadline = tpf_now_ns() + (int64_t)timeout_ms * 1000000;
+  for (int done = 0;;) {
+    if (MPI_Test(&request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+      free(buffers);
+      return tpf_fail(TPF_ERR_SYSTEM, "MPI could not agree on the settings");
+    }
+    if (done) break;
+    if (tpf_now_ns() > deadline) {
+      int rank = 0;
+      MPI_Comm_rank(mpi_comm, &rank);
+      return tpf_fail(TPF_ERR_TIMEOUT, "rank %d waited %d ms for every rank of mpi_comm to call tpf_comm_init_mpi "
+                      "and gave up (a reduction stays pending on mpi_comm: use it for nothing more, and do not free it)",
+                      rank, timeout_ms);
+    }
+    nanosleep(&(struct timespec){0, 50000}, NULL);
+  }
+  *worst = buffers[1];
+  free(buffers);
+  return TPF_OK;
+}
+
 tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg) {
   tpf_status_t s = check_mpi_running();
   if (s != TPF_OK) return s;
@@ -65,13 +101,13 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
   mpi_setup_t setup = {mpi_comm, 0};
   s = parse_local(&setup.hosts);
   if (s == TPF_OK) s = tpf_config_check(cfg);
-  int mine = s, worst = s;
-  if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MIN, mpi_comm) != MPI_SUCCESS)
-    return tpf_fail(TPF_ERR_SYSTEM, "MPI could not agree on the settings");
+  int worst = s;
+  tpf_status_t met = every_rank_arrives(mpi_comm, s, tpf_config_timeout_ms(cfg), &worst);
+  if (met != TPF_OK) return met;
   if (s != TPF_OK) return s;
   if (worst != TPF_OK)
-    return tpf_fail((tpf_status_t)worst, "another rank rejected its settings (%s)",
-                    tpf_status_string((tpf_status_t)worst));
+    return tpf_fail(tpf_status_checked(worst), "another rank rejected its settings (%s)",
+                    tpf_status_string(tpf_status_checked(worst)));
   /* One name per communicator and process: the pid and a process counter. */
   static int made;
   char prefix[48];

@@ -446,39 +446,58 @@ static void m_progress(tpf_endpoint_t *ep) {
 }
 
 /* Cancels (receives) or lets go of (sends) every request still pending. */
-static void let_go(MPI_Request *reqs, int count, int cancel) {
+/* Completes every pending request of reqs (cancelling each first where
+ * `cancel`: receives, and sends MPI can still take back), waiting at most
+ * until the deadline; 1 if all did. A request still pending then is left
+ * to MPI (freed: MPI completes it on its own), and so must be the memory it
+ * reads or writes: the caller keeps it. */
+static int settle(MPI_Request *reqs, int count, int cancel, int64_t deadline) {
+  for (int i = 0; i < count; i++)
+    if (cancel && reqs[i] != MPI_REQUEST_NULL) MPI_Cancel(&reqs[i]);
+  int settled = 1;
   for (int i = 0; i < count; i++) {
-    if (reqs[i] == MPI_REQUEST_NULL) continue;
-    if (cancel) MPI_Cancel(&reqs[i]);
-    MPI_Request_free(&reqs[i]);
+    int done = reqs[i] == MPI_REQUEST_NULL;
+    while (!done && MPI_Test(&reqs[i], &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done && tpf_now_ns() < deadline)
+      nanosleep(&(struct timespec){0, 20000}, NULL);
+    if (!done) {
+      MPI_Request_free(&reqs[i]);
+      settled = 0;
+    }
   }
+  return settled;
 }
+
+/* How long destroy waits for the requests a failure left pending. */
+enum { SETTLE_NS = 1000 * 1000 * 1000 };
 
 static void m_destroy(tpf_endpoint_t *ep) {
   mpi_endpoint_t *me = self(ep);
-  int finalized = 0;
+  int finalized = 0, settled = 1;
   MPI_Finalized(&finalized);
   if (!finalized) {
-    /* after a failure, slots and exchange requests may still be pending */
-    let_go(me->slots, me->slot_capacity, 1);
-    let_go(me->exchange_requests, 2 * ep->size, 1);
-    if (me->notice_recv != MPI_REQUEST_NULL) {
-      MPI_Cancel(&me->notice_recv);
-      MPI_Wait(&me->notice_recv, MPI_STATUS_IGNORE);
-    }
-    let_go(me->notice_sends, ep->size, 0);
+    /* after a failure, slots, exchanges and notices may still be pending */
+    const int64_t deadline = tpf_now_ns() + SETTLE_NS;
+    settled &= settle(me->slots, me->slot_capacity, 1, deadline);
+    settled &= settle(me->exchange_requests, 2 * ep->size, 1, deadline);
+    settled &= settle(&me->notice_recv, 1, 1, deadline);
+    settled &= settle(me->notice_sends, ep->size, 0, deadline);
     MPI_Comm_free(&me->comm);
   }
   if (me->local) me->local->transport->destroy(me->local);
   tpf_regions_free_private(&me->own);
   free(me->local_rank);
   free(me->local_records);
-  tpf_free(me->buffer);
   free(me->slots);
   free(me->slot_peers);
   free(me->exchange_requests);
-  free(me->records_in);
   free(me->notice_sends);
+  if (!settled) { /* requests MPI still completes read or write these */
+    tpf_log(TPF_LOG_WARN, "rank %d: MPI requests to failed peers were still pending after 1 s; their buffers "
+            "are left to them", ep->rank);
+    return;
+  }
+  tpf_free(me->buffer);
+  free(me->records_in);
   free(me);
 }
 

@@ -308,6 +308,31 @@ static int faults(void) {
   CHECK(got == TPF_ERR_INVALID && strstr(tpf_last_error(), me == 1 ? "timeout_ms" : "another rank") != NULL,
         "bad settings on rank 1: rank %d got %s: %s", me, tpf_status_string(got), tpf_last_error());
 
+  /* the last rank never calls tpf_comm_init_mpi: the others return
+   * TPF_ERR_TIMEOUT at their timeout, not never (on a communicator of their
+   * own, where the first reduction stays pending; the last rank then
+   * completes it, so that nothing is left in flight) */
+  MPI_Comm spare;
+  MPI_Comm_dup(MPI_COMM_WORLD, &spare);
+  if (me != world - 1) {
+    tpf_config_t soon = TPF_CONFIG_INIT;
+    soon.timeout_ms = 300;
+    double t0 = now_s();
+    got = tpf_comm_init_mpi(&comm, spare, &soon);
+    CHECK(got == TPF_ERR_TIMEOUT && strstr(tpf_last_error(), "to call tpf_comm_init_mpi") && now_s() - t0 < 3.0,
+          "init without the last rank: rank %d got %s after %.2f s: %s", me, tpf_status_string(got), now_s() - t0,
+          tpf_last_error());
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (me == world - 1) {
+    int low = TPF_OK, lowest = TPF_OK;
+    MPI_Request late;
+    MPI_Iallreduce(&low, &lowest, 1, MPI_INT, MPI_MIN, spare, &late);
+    MPI_Wait(&late, MPI_STATUS_IGNORE);
+  }
+  /* (spare is not freed: the other ranks' reductions on it may still be
+   * completing, and nothing can wait for them) */
+
   /* a healthy call first, then mismatched k (the same m and n: the data
    * would fit): every rank TPF_ERR_MISMATCH in the same words, and no
    * output written. Where the fingerprints travel with the data, the
