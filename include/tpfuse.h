@@ -184,13 +184,20 @@ TPF_API tpf_status_t tpf_unique_id_from_string(const char *text, tpf_unique_id_t
  * on this host, over shared memory; every rank passes the same id and
  * world_size. An id of all zero bytes means: read it from the environment
  * variable TPF_UNIQUE_ID (text form; `tpfuse id` prints a fresh one). Waits
- * up to the timeout for every rank to join. A rank on another host than the
- * id's is refused at once (TPF_ERR_INVALID); a tmpfs too small for the
- * control segment is TPF_ERR_NOMEM, here rather than SIGBUS later. The
- * shared memory has no name left once every rank has attached (each
- * buffer's name goes once every rank has mapped it), so nothing stays behind
- * in /dev/shm even after kill -9. A rank that dies makes the others return
- * TPF_ERR_PEER within milliseconds. Writes *comm only on success. */
+ * up to the timeout for every rank to join; a rank that dies meanwhile
+ * makes the others fail at once. A rank on another host than the id's is
+ * refused at once (TPF_ERR_INVALID); a tmpfs too small for the control
+ * segment is TPF_ERR_NOMEM, here rather than SIGBUS later. An id is for one
+ * communicator: two started with one id (two jobs given one TPF_UNIQUE_ID)
+ * fail with TPF_ERR_INVALID and words, rather than mix their ranks; make a
+ * fresh id per job. The shared memory has no name left once every rank has
+ * attached (each buffer's name goes once every rank has mapped it); a rank
+ * that dies makes the others return TPF_ERR_PEER within milliseconds and
+ * remove what it left, so nothing stays in the directory as long as one
+ * rank survives (`tpfuse clean` removes what ranks all killed at once
+ * leave). Only files of this user, mode 0600, are mapped; a directory that
+ * others can write without the sticky bit is refused. Writes *comm only on
+ * success. */
 TPF_API tpf_status_t tpf_comm_init_rank(tpf_comm_t **comm, int world_size, tpf_unique_id_t id, int rank,
                                         const tpf_config_t *cfg);
 
