@@ -1,17 +1,13 @@
 """Processes with a gloo group, for `python -m tpfuse demo` and `bench`."""
-import socket
+import os
+import shutil
+import tempfile
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _entry(rank, world_size, port, fn, args):
+def _entry(rank, world_size, store, fn, args):
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size)
     try:
         fn(rank, world_size, *args)
     finally:
@@ -23,4 +19,8 @@ def spawn(world_size, fn, *args):
     group (torch.multiprocessing.spawn); raises if any rank raised."""
     import torch.multiprocessing as mp
 
-    mp.spawn(_entry, args=(world_size, free_port(), fn, args), nprocs=world_size)
+    folder = tempfile.mkdtemp(prefix="tpfuse-")  # a file rendezvous: no port to race for
+    try:
+        mp.spawn(_entry, args=(world_size, os.path.join(folder, "store"), fn, args), nprocs=world_size)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

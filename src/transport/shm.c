@@ -292,12 +292,13 @@ static void touch_pages(void *p, size_t bytes, int write) {
 /* -------------------------------------------------------------- the table */
 
 /* Removes the names of the buffers an exchange brought (every rank does,
- * whoever comes first): once all have mapped them, or the group failed. */
-static void unlink_new_buffers(shm_endpoint_t *me, uint32_t round) {
+ * whoever comes first): once all have mapped them, or the group failed.
+ * The names are those this rank read, not the record slots again: a
+ * faster rank may already write its next exchange's record there. */
+static void unlink_new_buffers(shm_endpoint_t *me) {
   for (int q = 0; q < me->base.size; q++) {
-    const shm_rank_t *r = &me->hdr->ranks[q];
     char path[PATH_BYTES];
-    segment_path(me, path, sizeof path, q, r->record_generation[round & 1u], r->record_nonce[round & 1u]);
+    segment_path(me, path, sizeof path, q, me->peers[q].generation, me->peers[q].nonce);
     unlink(path);
   }
 }
@@ -349,7 +350,7 @@ static tpf_status_t s_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
     for (int q = 0; q < ep->size && s == TPF_OK; q++)
       s = wait_word(me, q, &h->ranks[q].arrived, round + 1, "to map the new buffers");
   }
-  if (remapped || s != TPF_OK) unlink_new_buffers(me, round);
+  if (remapped || s != TPF_OK) unlink_new_buffers(me);
   if (s != TPF_OK) return s;
   if (remapped) me->unlinked_generation = me->peers[ep->rank].generation;
   me->exchanges = round + (uint32_t)remapped;
@@ -625,7 +626,8 @@ static tpf_status_t fail_shared_id(shm_endpoint_t *me, const char *why) {
 static tpf_status_t refuse_second_rank0(shm_endpoint_t *me, int64_t deadline) {
   char why[300];
   snprintf(why, sizeof why, "a second process (pid %d) came as rank 0 of this id: an id is for one communicator "
-           "(were two jobs started with one id? make a fresh id for each)", (int)getpid());
+           "(were two jobs started with one id? make a fresh id for each; `tpfuse clean` removes what a job "
+           "killed whole left)", (int)getpid());
   tpf_log(TPF_LOG_WARN, "%s: %s", tpf_status_string(TPF_ERR_INVALID), why);
   int64_t until = tpf_now_ns() + 1000000000;
   poll_until(me, control_exists, until < deadline ? until : deadline, "");

@@ -1,7 +1,9 @@
 """Running one function on every rank: thread ranks of this process, or
 processes with a torch.distributed (gloo) group."""
 import multiprocessing
-import socket
+import os
+import shutil
+import tempfile
 import threading
 import traceback
 
@@ -33,17 +35,17 @@ def raise_any(results):
     return results
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rendezvous_file():
+    """A file for torch.distributed's file:// rendezvous (a port picked ahead
+    could be taken by another connection before rank 0 binds it)."""
+    return os.path.join(tempfile.mkdtemp(prefix="tpf-rdv-"), "store")
 
 
-def _process_entry(rank, world_size, port, queue, target, args):
+def _process_entry(rank, world_size, store, queue, target, args):
     try:
         import torch.distributed as dist
 
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size)
         result = target(rank, world_size, *args)
         queue.put((rank, "ok", result))
     except BaseException:
@@ -56,8 +58,8 @@ def on_processes(world_size, target, *args, timeout=240):
     traceback fails the test."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    port = free_port()
-    procs = [ctx.Process(target=_process_entry, args=(r, world_size, port, queue, target, args))
+    store = rendezvous_file()
+    procs = [ctx.Process(target=_process_entry, args=(r, world_size, store, queue, target, args))
              for r in range(world_size)]
     for p in procs:
         p.start()
@@ -75,5 +77,6 @@ def on_processes(world_size, target, *args, timeout=240):
             if p.is_alive():
                 p.kill()
                 p.join()
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
     assert not errors, "\n".join(errors)
     return results

@@ -61,7 +61,7 @@ def main():
 
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{os.environ['TPF_TEST_PORT']}", rank=rank,
+    dist.init_process_group("gloo", init_method=f"file://{os.environ['TPF_TEST_STORE']}", rank=rank,
                             world_size=size)
     hcom = tpfuse.get_comm_name(transport="mpi")
     if not tpfuse.find_comm(hcom).name.startswith("tpf-mpi-"):
@@ -74,4 +74,12 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    except BaseException:  # one rank's exception must not leave the others waiting
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(3)
+    sys.exit(code)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import free_port
+from helpers import rendezvous_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MPIRUN = shutil.which("mpirun.openmpi")
@@ -34,11 +34,14 @@ pytestmark = pytest.mark.skipif(not (MPIRUN and mpi4py_runs_open_mpi()),
 
 @pytest.mark.parametrize("ranks,local", [(2, "mpi"), (2, "shm"), (3, "shm:2")])
 def test_under_mpirun(ranks, local):
-    env = dict(os.environ, TPF_MPI_LOCAL=local, TPF_TEST_PORT=str(free_port()),
+    env = dict(os.environ, TPF_MPI_LOCAL=local, TPF_TEST_STORE=rendezvous_file(),
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", PYTHONPATH=HERE)
     cmd = [MPIRUN, "-n", str(ranks), "--oversubscribe", "--mca", "pml", "ob1", "--mca", "btl", "self,vader,tcp",
            sys.executable, os.path.join(HERE, "mpi_ranks.py")]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"mpirun hung; its output:\n{e.stdout}\n{e.stderr}") from None
     lines = [line for line in run.stdout.splitlines() if line.startswith("rank ")]
     assert run.returncode == 0 and len(lines) == ranks and all(line.endswith(": OK") for line in lines), \
         f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-3000:]}"

@@ -229,6 +229,59 @@ static void check_names_made_ahead(void) {
     }
 }
 
+/* Four ranks (more than cores, and a busy process beside them) whose
+ * buffers grow at every other call, after calls that fail at the exchange:
+ * a fast rank starts its next exchange, with a new buffer, while a slower
+ * one still finishes the last.
+ * Every call must succeed with the right sums, and nothing may be left. */
+enum { GW = 4, GN = 512, GROW = 1024, CALLS = 16 };
+
+static void growth_rank(tpf_unique_id_t id, int rank, int *ok) {
+  static float ga[GW * GROW * CALLS], gb[GN], gout[GROW * CALLS * GN];
+  for (size_t i = 0; i < sizeof ga / sizeof *ga; i++) ga[i] = 1;
+  for (size_t i = 0; i < sizeof gb / sizeof *gb; i++) gb[i] = 1;
+  tpf_config_t cfg = TPF_CONFIG_INIT;
+  cfg.timeout_ms = 10000;
+  cfg.algo = TPF_ALGO_UNFUSED; /* a buffer of the whole product: 2 MiB more each call */
+  tpf_comm_t *comm;
+  *ok = tpf_comm_init_rank(&comm, GW, id, rank, &cfg) == TPF_OK;
+  for (int c = 1; c <= CALLS && *ok; c++) {
+    /* mismatched calls (each rank leaves right after the exchange, while
+     * the others may still be in it) that grow the buffers, and now and
+     * then a good one */
+    tpf_matrix_t a = {ga, TPF_FLOAT32, GW * GROW * c, 1, 0, 0}, b = {gb, TPF_FLOAT32, 1, GN, 0, 0};
+    tpf_matrix_t out = {gout, TPF_FLOAT32, GROW * c, GN, 0, 0};
+    tpf_mm_options_t opt = TPF_MM_OPTIONS_INIT;
+    opt.comm_turn = 1 + rank;
+    *ok = tpf_mm_reduce_scatter(comm, &a, &b, &out, &opt) == TPF_ERR_MISMATCH;
+    if (*ok && c % 8 == 0) *ok = tpf_mm_reduce_scatter(comm, &a, &b, &out, NULL) == TPF_OK && gout[0] == (float)GW;
+    if (!*ok) fprintf(stderr, "rank %d, call %d: %s\n", rank, c, tpf_last_error());
+  }
+  tpf_comm_destroy(comm);
+}
+
+static void check_growth_every_call(void) {
+  tpf_unique_id_t id;
+  tpf_get_unique_id(&id);
+  memset(shared, 0, sizeof *shared * GW);
+  pid_t busy = fork();
+  if (busy == 0)
+    for (volatile unsigned spin = 0;; spin++) {}
+  pid_t pids[GW];
+  for (int r = 0; r < GW; r++)
+    if ((pids[r] = fork()) == 0) {
+      int ok = 0;
+      growth_rank(id, r, &ok);
+      shared[r].call_status = ok ? TPF_OK : TPF_ERR_INTERNAL;
+      _exit(0);
+    }
+  for (int r = 0; r < GW; r++) waitpid(pids[r], NULL, 0);
+  kill(busy, SIGKILL);
+  waitpid(busy, NULL, 0);
+  for (int r = 0; r < GW; r++) CHECK(shared[r].call_status == TPF_OK, "rank %d failed while its buffers grew", r);
+  CHECK(leftovers("/dev/shm", &id) == 0, "%d segments left", leftovers("/dev/shm", &id));
+}
+
 /* Directories that cannot hold the segments safely are refused in words. */
 static void check_directories(void) {
   tpf_unique_id_t id;
@@ -264,6 +317,7 @@ int main(void) {
   check_tampered_buffer();
   check_names_made_ahead();
   check_death_while_joining();
+  check_growth_every_call();
   check_two_jobs_one_id();
   return test_summary();
 }
