@@ -69,7 +69,8 @@ def main():
     check_comm(hcom, rank, size, failures, "get_comm_name(transport='mpi')")
     if not tpfuse.get_comm_name(dist.new_group(list(range(size)))).startswith("tpf-shm-"):
         failures.append("one host, transport 'auto': not shared memory")
-    print(f"rank {rank}: " + ("OK" if not failures else "; ".join(failures)), flush=True)
+    # one write per line: the ranks share mpirun's output
+    os.write(1, (f"rank {rank}: " + ("OK" if not failures else "; ".join(failures)) + "\n").encode())
     return 1 if failures else 0
 
 
