@@ -24,8 +24,11 @@ CMAKE_BUILD = os.path.join(HERE, "build-python", "cmake")
 
 
 def project_version():
-    with open(os.path.join(HERE, "CMakeLists.txt")) as f:
-        return re.search(r"project\(tpfuse VERSION ([0-9.]+)", f.read()).group(1)
+    """The public header's version (TPF_VERSION_MAJOR/MINOR/PATCH), as CMake reads it."""
+    with open(os.path.join(HERE, "include", "tpfuse.h")) as f:
+        text = f.read()
+    return ".".join(re.search(rf"#define TPF_VERSION_{part} ([0-9]+)", text).group(1)
+                    for part in ("MAJOR", "MINOR", "PATCH"))
 
 
 def mpi4py_compiler():

@@ -230,8 +230,9 @@ TPF_API tpf_status_t tpf_comm_destroy(tpf_comm_t *comm);
 TPF_API int tpf_comm_rank(const tpf_comm_t *comm);
 TPF_API int tpf_comm_size(const tpf_comm_t *comm);
 
-/* The communicator's name (the Ascend "hcom" string), unique in this process,
- * e.g. "tpf-threads-1a2b3c4d-r3"; NULL for NULL or a destroyed one. */
+/* The communicator's name (the "hcom" string of the torch_npu-style
+ * operators), unique in this process, e.g. "tpf-threads-4242-1-r3"; NULL
+ * for NULL or a destroyed one. */
 TPF_API const char *tpf_comm_name(const tpf_comm_t *comm);
 
 /* The live communicator of this process with that name, or NULL. */

@@ -8,12 +8,15 @@
 
 #include "common/cpu.h"
 #include "common/env.h"
+#include "common/log.h"
 #include "common/alloc.h"
 #include "common/status.h"
 #include "api_comm.h"
 #include "registry.h"
 
-const char *tpf_version(void) { return "0.1.0"; }
+#define TEXT_OF(x) #x
+#define VERSION_TEXT(major, minor, patch) TEXT_OF(major) "." TEXT_OF(minor) "." TEXT_OF(patch)
+const char *tpf_version(void) { return VERSION_TEXT(TPF_VERSION_MAJOR, TPF_VERSION_MINOR, TPF_VERSION_PATCH); }
 
 enum { TPF_MAX_THREADS_PER_RANK = 1024 };
 
@@ -45,11 +48,20 @@ static tpf_status_t parse_algo(const char *text, tpf_algo_t *algo) {
   return TPF_OK;
 }
 
+tpf_status_t tpf_env_setting_int(tpf_env_id_t id, int lo, int hi, int *value) {
+  if (tpf_env_int(id, lo, hi, value)) return TPF_OK;
+  return tpf_fail(TPF_ERR_INVALID, "%s='%s' must be an integer in [%d, %d]", tpf_env_name(id), tpf_env_string(id),
+                  lo, hi);
+}
+
 /* A config field if the caller set it, else its environment variable. */
 static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
   if (cfg && cfg->size < offsetof(tpf_config_t, threads_per_rank))
     return tpf_fail(TPF_ERR_INVALID, "cfg->size=%zu is too small for a tpf_config_t (use TPF_CONFIG_INIT)",
                     cfg->size);
+  if (tpf_log_parse(tpf_env_string(TPF_ENV_LOG)) < 0)
+    return tpf_fail(TPF_ERR_INVALID, "TPF_LOG='%s' must be off, warn, info, debug or trace",
+                    tpf_env_string(TPF_ENV_LOG));
   if (cfg && cfg->size > sizeof(tpf_config_t))
     return tpf_fail(TPF_ERR_UNSUPPORTED, "cfg->size=%zu is larger than this library's tpf_config_t (%zu): built against a newer tpfuse.h?",
                     cfg->size, sizeof(tpf_config_t));
@@ -59,12 +71,12 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
     return tpf_fail(TPF_ERR_INVALID, "cfg->threads_per_rank=%d must be in [0, %d]", out->threads,
                     TPF_MAX_THREADS_PER_RANK);
   if (out->threads == 0 &&
-      (s = tpf_env_int(TPF_ENV_THREADS_PER_RANK, 0, TPF_MAX_THREADS_PER_RANK, &out->threads)) != TPF_OK)
+      (s = tpf_env_setting_int(TPF_ENV_THREADS_PER_RANK, 0, TPF_MAX_THREADS_PER_RANK, &out->threads)) != TPF_OK)
     return s;
   out->timeout_ms = CONFIG_HAS(cfg, timeout_ms) ? cfg->timeout_ms : 0;
   if (out->timeout_ms < 0)
     return tpf_fail(TPF_ERR_INVALID, "cfg->timeout_ms=%d must be > 0 (or 0 for the default)", out->timeout_ms);
-  if (out->timeout_ms == 0 && (s = tpf_env_int(TPF_ENV_TIMEOUT_MS, 1, 1 << 30, &out->timeout_ms)) != TPF_OK)
+  if (out->timeout_ms == 0 && (s = tpf_env_setting_int(TPF_ENV_TIMEOUT_MS, 1, 1 << 30, &out->timeout_ms)) != TPF_OK)
     return s;
   out->algo = CONFIG_HAS(cfg, algo) ? cfg->algo : TPF_ALGO_AUTO;
   if (out->algo < TPF_ALGO_AUTO || out->algo > TPF_ALGO_DIRECT)
@@ -74,7 +86,7 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
   out->spin_us = CONFIG_HAS(cfg, spin_us) ? cfg->spin_us : 0;
   if (out->spin_us < 0)
     return tpf_fail(TPF_ERR_INVALID, "cfg->spin_us=%d must be >= 0", out->spin_us);
-  if (out->spin_us == 0 && (s = tpf_env_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
+  if (out->spin_us == 0 && (s = tpf_env_setting_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
     return s;
   out->shm_dir = CONFIG_HAS(cfg, shm_dir) && cfg->shm_dir ? cfg->shm_dir : tpf_env_string(TPF_ENV_SHM_DIR);
   const char *isa = CONFIG_HAS(cfg, isa) ? cfg->isa : NULL;

@@ -3,6 +3,7 @@
 #ifndef TPF_API_COMM_H
 #define TPF_API_COMM_H
 
+#include "common/env.h"
 #include "transport/transport.h"
 #include "tpfuse.h"
 
@@ -12,6 +13,10 @@ typedef tpf_status_t (*tpf_endpoint_maker_fn)(void *arg, const tpf_transport_con
 /* TPF_OK if cfg (and the environment) would be accepted; else the error,
  * recorded. */
 tpf_status_t tpf_config_check(const tpf_config_t *cfg);
+
+/* An integer setting from the environment within [lo, hi] into *value; a
+ * malformed or out-of-range one is TPF_ERR_INVALID naming the variable. */
+tpf_status_t tpf_env_setting_int(tpf_env_id_t id, int lo, int hi, int *value);
 
 /* The timeout cfg (and the environment) set, in ms; the default where they
  * are rejected. */

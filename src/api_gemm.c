@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "api_comm.h"
 #include "check.h"
 #include "common/alloc.h"
 #include "common/cpu.h"
@@ -38,7 +39,7 @@ static tpf_status_t process_engine(void) {
   const tpf_gemm_isa_t *isa;
   int threads;
   tpf_status_t s = tpf_gemm_isa_select(&isa);
-  if (s == TPF_OK) s = tpf_env_int(TPF_ENV_THREADS_PER_RANK, 0, 1024, &threads);
+  if (s == TPF_OK) s = tpf_env_setting_int(TPF_ENV_THREADS_PER_RANK, 0, 1024, &threads);
   if (s != TPF_OK) return s;
   if (threads == 0) threads = tpf_cpu_count();
   if ((s = tpf_gemm_engine_init(&process.engine, isa, threads)) == TPF_OK) process.ready = 1;

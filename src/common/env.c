@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "status.h"
-
 /* name, default, meaning: printed by `tpfuse info` through tpf_setting_get. */
 static const tpf_setting_t table[TPF_ENV_COUNT] = {
     [TPF_ENV_LOG] = {"TPF_LOG", NULL, "warn",
@@ -35,16 +33,14 @@ const char *tpf_env_string(tpf_env_id_t id) {
   return (v && *v) ? v : table[id].default_value;
 }
 
-tpf_status_t tpf_env_int(tpf_env_id_t id, int lo, int hi, int *value) {
+int tpf_env_int(tpf_env_id_t id, int lo, int hi, int *value) {
   const char *text = tpf_env_string(id);
   char *end = NULL;
   errno = 0;
   long v = strtol(text, &end, 10);
-  if (errno || end == text || *end != '\0' || v < lo || v > hi)
-    return tpf_fail(TPF_ERR_INVALID, "%s='%s' must be an integer in [%d, %d]",
-                    table[id].name, text, lo, hi);
+  if (errno || end == text || *end != '\0' || v < lo || v > hi) return 0;
   *value = (int)v;
-  return TPF_OK;
+  return 1;
 }
 
 int tpf_setting_count(void) { return TPF_ENV_COUNT; }

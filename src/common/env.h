@@ -1,5 +1,6 @@
 /* The one table of environment variables that tpfuse reads. Each has a
- * default and a tpf_config_t field or public function that overrides it. */
+ * default and a tpf_config_t field or public function that overrides it.
+ * A leaf: it reports nothing (callers say what is wrong, in words). */
 #ifndef TPF_COMMON_ENV_H
 #define TPF_COMMON_ENV_H
 
@@ -22,8 +23,8 @@ typedef enum tpf_env_id {
 const char *tpf_env_string(tpf_env_id_t id);
 const char *tpf_env_name(tpf_env_id_t id);
 
-/* Parses an integer setting within [lo, hi] into *value; a malformed or
- * out-of-range value is TPF_ERR_INVALID naming the variable. */
-tpf_status_t tpf_env_int(tpf_env_id_t id, int lo, int hi, int *value);
+/* 1, with the value in *value, if the variable (or its default) is an
+ * integer within [lo, hi]; else 0. */
+int tpf_env_int(tpf_env_id_t id, int lo, int hi, int *value);
 
 #endif

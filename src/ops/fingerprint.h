@@ -1,7 +1,8 @@
 /* The fingerprint of a collective call: what every rank must agree on.
- * Ranks exchange fingerprints before any data moves, so that mismatched
- * calls fail on every rank with the same words instead of hanging or
- * computing garbage. A rank that rejected its own arguments says so in its
+ * Ranks exchange fingerprints (before any data moves, or alongside the
+ * first data between ranks that talk by messages: agree.h), so that
+ * mismatched calls fail on every rank with the same words instead of
+ * hanging or computing garbage. A rank that rejected its own arguments says so in its
  * fingerprint, and its peers fail too. */
 #ifndef TPF_OPS_FINGERPRINT_H
 #define TPF_OPS_FINGERPRINT_H

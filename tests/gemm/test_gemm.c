@@ -13,6 +13,7 @@
 #include "../test.h"
 #include "common/half.h"
 #include "gemm/gemm.h"
+#include "gemm/kernels/portable/ukernel_portable.h"
 
 static uint64_t rng = 42;
 static double uniform(void) {
@@ -397,5 +398,14 @@ int main(int argc, char **argv) {
     check_nan_inf(isa);
     check_bits_stable(isa);
   }
+  /* The portable kernel of the pairs format (the contract the bf16 dot and
+   * AMX kernels' B follows), as an ISA of its own. */
+  const tpf_gemm_isa_t pairs = {"portable-pairs", 0,
+                                {&tpf_kernel_portable_f32, &tpf_kernel_portable_bf16, &tpf_kernel_portable_f32},
+                                tpf_hand_over_portable};
+  check_shapes(&pairs, portable, full);
+  check_ranges(&pairs);
+  check_nan_inf(&pairs);
+  check_bits_stable(&pairs);
   return test_summary();
 }

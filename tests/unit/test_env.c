@@ -20,18 +20,24 @@ static void check_table(void) {
   setenv("TPF_SPIN_US", "7", 1);
   CHECK(strcmp(tpf_setting_get(TPF_ENV_SPIN_US)->value, "7") == 0, "value follows the environment");
   int v = 0;
-  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_OK);
-  CHECK(v == 7, "parsed %d", v);
+  CHECK(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v) && v == 7, "parsed %d", v);
   setenv("TPF_SPIN_US", "7x", 1);
-  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_ERR_INVALID);
-  CHECK(strstr(tpf_last_error(), "TPF_SPIN_US='7x' must be an integer in [0, 100]") != NULL, "%s",
+  CHECK(!tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), "7x taken as an integer");
+  tpf_comm_t *c = NULL;
+  CHECK_STATUS(tpf_comm_init_all(&c, 1, NULL), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "TPF_SPIN_US='7x' must be an integer in [0, 1073741824]") != NULL, "%s",
         tpf_last_error());
   setenv("TPF_SPIN_US", "101", 1);
-  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_ERR_INVALID);
+  CHECK(!tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), "101 taken within [0, 100]");
   unsetenv("TPF_SPIN_US");
   CHECK(tpf_setting_get(TPF_ENV_SPIN_US)->value == NULL, "unset");
-  CHECK_STATUS(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v), TPF_OK);
-  CHECK(v == 50, "default %d", v);
+  CHECK(tpf_env_int(TPF_ENV_SPIN_US, 0, 100, &v) && v == 50, "default %d", v);
+  /* a log level that does not exist is refused, not ignored */
+  setenv("TPF_LOG", "verbose", 1);
+  CHECK_STATUS(tpf_comm_init_all(&c, 1, NULL), TPF_ERR_INVALID);
+  CHECK(strstr(tpf_last_error(), "TPF_LOG='verbose' must be off, warn, info, debug or trace") != NULL, "%s",
+        tpf_last_error());
+  unsetenv("TPF_LOG");
 }
 
 static void check_log_levels(void) {

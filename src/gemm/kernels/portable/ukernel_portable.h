@@ -6,6 +6,8 @@
 #include "gemm/kernel.h"
 
 extern const tpf_gemm_kernel_t tpf_kernel_portable_f32;
+/* The bf16-pairs format in plain C: no ISA uses it; it specifies the
+ * format (tests run it as an ISA of its own). */
 extern const tpf_gemm_kernel_t tpf_kernel_portable_bf16;
 
 /* tpf_hand_over_fn as memcpy (never streamed). */
