@@ -65,9 +65,11 @@ class BuildWithLibrary(build_py):
         package = os.path.join(self.build_lib, "tpfuse")
         os.makedirs(package, exist_ok=True)
         for target in targets:
-            # the file itself, under its plain name (no version symlinks)
+            # the file itself under its soname (libtpfuse.so.0), the name
+            # libtpfuse_mpi asks for beside itself
+            soname = os.readlink(os.path.join(CMAKE_BUILD, f"lib{target}.so"))
             shutil.copyfile(os.path.realpath(os.path.join(CMAKE_BUILD, f"lib{target}.so")),
-                            os.path.join(package, f"lib{target}.so"))
+                            os.path.join(package, soname))
         shutil.copyfile(info, os.path.join(package, "_build_info.py"))
 
 

@@ -1,7 +1,8 @@
 /* tpfuse over MPI: ranks are the processes of an MPI communicator, on one
- * host or many. Link with tpfuse_mpi (pkg-config tpfuse-mpi, or the CMake
- * target tpfuse::tpfuse_mpi) instead of tpfuse; it holds the whole library
- * plus this entry point, built against one MPI (Open MPI or MPICH). */
+ * host or many. Link with tpfuse_mpi and tpfuse (pkg-config tpfuse-mpi, or
+ * the CMake target tpfuse::tpfuse_mpi): the add-on holds the MPI transport
+ * and these entry points, built against one MPI (Open MPI or MPICH), and
+ * the communicators it makes are tpfuse's like any other. */
 #ifndef TPFUSE_MPI_H
 #define TPFUSE_MPI_H
 

@@ -12,11 +12,10 @@
 #include "common/alloc.h"
 #include "common/status.h"
 #include "api_comm.h"
+#include "internal.h"
 #include "registry.h"
 
-#define TEXT_OF(x) #x
-#define VERSION_TEXT(major, minor, patch) TEXT_OF(major) "." TEXT_OF(minor) "." TEXT_OF(patch)
-const char *tpf_version(void) { return VERSION_TEXT(TPF_VERSION_MAJOR, TPF_VERSION_MINOR, TPF_VERSION_PATCH); }
+const char *tpf_version(void) { return TPF_VERSION_TEXT; }
 
 enum { TPF_MAX_THREADS_PER_RANK = 1024 };
 

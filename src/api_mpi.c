@@ -11,6 +11,18 @@
 #include "common/status.h"
 #include "transport/transport_mpi.h"
 #include "tpfuse_mpi.h"
+#include "addon.h" /* last */
+
+const tpf_internal_v1_t *tpf_addon;
+
+tpf_status_t tpf_addon_attach(void) {
+  const tpf_internal_v1_t *found = tpf_internal_v1();
+  if (found->size < sizeof *found)
+    return found->fail(TPF_ERR_UNSUPPORTED, "libtpfuse_mpi %s needs a libtpfuse at least as new as itself (the "
+                       "one loaded is %s)", TPF_VERSION_TEXT, tpf_version());
+  tpf_addon = found;
+  return TPF_OK;
+}
 
 typedef struct mpi_setup {
   MPI_Comm comm;
@@ -89,7 +101,8 @@ static tpf_status_t every_rank_arrives(MPI_Comm mpi_comm, tpf_status_t mine, int
 }
 
 tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_config_t *cfg) {
-  tpf_status_t s = check_mpi_running();
+  tpf_status_t s = tpf_addon_attach();
+  if (s == TPF_OK) s = check_mpi_running();
   if (s != TPF_OK) return s;
   if (mpi_comm == MPI_COMM_NULL) return tpf_fail(TPF_ERR_INVALID, "mpi_comm is MPI_COMM_NULL");
   int inter = 0;
@@ -116,6 +129,7 @@ tpf_status_t tpf_comm_init_mpi(tpf_comm_t **comm, MPI_Comm mpi_comm, const tpf_c
 }
 
 tpf_status_t tpf_comm_init_mpi_f(tpf_comm_t **comm, MPI_Fint mpi_comm, const tpf_config_t *cfg) {
-  tpf_status_t s = check_mpi_running();
+  tpf_status_t s = tpf_addon_attach();
+  if (s == TPF_OK) s = check_mpi_running();
   return s != TPF_OK ? s : tpf_comm_init_mpi(comm, MPI_Comm_f2c(mpi_comm), cfg);
 }

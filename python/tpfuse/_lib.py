@@ -3,7 +3,9 @@ and statuses turned into exceptions.
 
 ctypes releases the GIL for the length of every call into the library, so
 thread ranks of one process run their calls at once. The package ships
-libtpfuse.so (and libtpfuse_mpi.so where built with MPI) beside this file.
+libtpfuse.so.0 (and its MPI add-on libtpfuse_mpi.so.0, which holds only
+the MPI entry points and uses libtpfuse, where built with MPI) beside this
+file.
 """
 import ctypes
 import os
@@ -75,6 +77,7 @@ _SIGNATURES = {
     "tpf_gemm": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(Matrix), _P(GemmOptions)]),
 }
 _MPI_SIGNATURES = {"tpf_comm_init_mpi_f": (c_int, [_P(c_void_p), c_int, _P(Config)])}
+_CORE, _MPI = "libtpfuse.so.0", "libtpfuse_mpi.so.0"
 
 
 class Library:
@@ -115,20 +118,22 @@ def core():
     if _core is None:
         with _lock:
             if _core is None:
-                _core = Library("libtpfuse.so", _SIGNATURES)
+                _core = Library(_CORE, _SIGNATURES)
     return _core
 
 
 def mpi():
-    """libtpfuse_mpi (the whole library plus the MPI transport), loaded on first use."""
+    """libtpfuse_mpi (the MPI entry points; errors and communicators are
+    libtpfuse's, which it loads first), on first use."""
     global _mpi
     if _mpi is None:
         if not _build_info.MPI_VENDOR:
             raise UnsupportedError("this tpfuse was built without MPI (CMake found none): install libopenmpi-dev "
                                    "and reinstall the package", "TPF_ERR_UNSUPPORTED")
+        core()
         with _lock:
             if _mpi is None:
-                _mpi = Library("libtpfuse_mpi.so", {**_SIGNATURES, **_MPI_SIGNATURES})
+                _mpi = Library(_MPI, _MPI_SIGNATURES)
     return _mpi
 
 

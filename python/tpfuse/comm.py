@@ -100,14 +100,14 @@ class Comm:
         mpi4py communicator (collective over it; ranks are its ranks). Ranks
         of one host talk through shared memory, others by MPI messages. The
         package's libtpfuse_mpi must be built with the MPI that mpi4py loads."""
-        lib = _lib.mpi()
+        mpi, lib = _lib.mpi(), _lib.core()
         vendor = _mpi4py_vendor(mpi_comm)
         if vendor != _build_info.MPI_VENDOR:
             raise UnsupportedError(f"mpi4py runs {vendor} but this tpfuse was built with {_build_info.MPI_VENDOR}: "
                                    "reinstall tpfuse where mpi4py is installed (it builds with mpi4py's MPI)")
         cfg = _lib.make_config(**settings)
         handle = ctypes.c_void_p()
-        lib.check(lib.tpf_comm_init_mpi_f(ctypes.byref(handle), mpi_comm.py2f(), ctypes.byref(cfg)))
+        lib.check(mpi.tpf_comm_init_mpi_f(ctypes.byref(handle), mpi_comm.py2f(), ctypes.byref(cfg)))
         _close_before_mpi_finalize()
         return cls(lib, handle.value)
 

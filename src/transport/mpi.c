@@ -36,6 +36,7 @@
 #include "regions.h"
 #include "transport.h"
 #include "transport_mpi.h"
+#include "addon.h" /* last: the MPI transport is part of the add-on */
 
 /* Schedules use tags below TPF_MESSAGE_TAG_LIMIT; MPI allows up to 32767. */
 enum { TAG_EXCHANGE = TPF_MESSAGE_TAG_LIMIT, TAG_NOTICE = TPF_MESSAGE_TAG_LIMIT + 1 };
