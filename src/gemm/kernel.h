@@ -117,7 +117,10 @@ typedef struct tpf_gemm_kernel {
 typedef void (*tpf_hand_over_fn)(void *dst, const void *src, size_t bytes, int stream);
 
 /* An instruction set: the kernel it uses for each input dtype, and its
- * hand-over copy. */
+ * hand-over copy. The table also serves the reductions outside the GEMM:
+ * the reduce-scatter's copies (hand_over), row sums (a kernel's
+ * `accumulate`) and epilogue (`finish`) come from here, so that one choice
+ * per process (TPF_ISA, or the best the CPU runs) picks all per-CPU code. */
 typedef struct tpf_gemm_isa {
   const char *name;
   unsigned cpu_needs; /* tpf_cpu_feature_t bits */

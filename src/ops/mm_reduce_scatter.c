@@ -20,8 +20,8 @@
  * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
 #include "agree.h"
 #include "mm_reduce_scatter.h"
-#include "reduce_scatter.h"
 #include "schedules_msg.h"
+#include "sums.h"
 
 #include "common/half.h"
 #include "common/status.h"
