@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "api_comm.h"
-#include "check.h"
+#include "ops/check.h"
 #include "common/alloc.h"
 #include "common/cpu.h"
 #include "common/env.h"
