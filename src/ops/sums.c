@@ -16,9 +16,8 @@ tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n) {
 int tpf_sum_streams(int64_t block_bytes) {
   /* A block larger than this leaves the caches before anyone reads it (the
    * call reads at least twice as many input bytes): writing it past the
-   * caches saves reading every line before it is written (W=2, fp32, 4 MiB
-   * per rank in place: 0.42 ms streamed, 0.2-1.1 ms not; 16 MiB staged,
-   * back to back: 2.5-2.7 ms streamed, 2.8-3.0 not). */
+   * caches saves reading every line before it is written (figures in
+   * docs/performance.md, "Summing"). */
   return block_bytes >= (int64_t)4 << 20;
 }
 
@@ -44,9 +43,8 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
     kernel->finish(&epi, (const float *)src[0] + first * src_ld[0], src_ld[0], 0, rows, 0, n);
     return;
   }
-  /* Row by row, streamed stores measured far slower (W=2, bf16, 16 MiB per
-   * rank: 8.3 instead of 2.4 ms): each row's short burst of them between
-   * the sums into the cached scratch row. */
+  /* Row by row, streamed stores measured far slower: each row's short
+   * burst of them between the sums into the cached scratch row. */
   epi.stream = 0;
   for (int64_t i = 0; i < rows; i++) {
     for (int q = 0; q < W - last_by_epilogue; q++)
