@@ -53,9 +53,8 @@ enum { ACC_ROW_PAD = 16 };
 
 /* The most fp32 sums a group of column chunks keeps (see multiply_job):
  * the fp32 kernels, whose packed A is twice as large, gain more from
- * packing it less often than they lose as the sums leave L2 (256 and 512 x
- * 4096 x 11008, one thread: +1.5% at 1 MiB against 512 KiB); bf16 does
- * not (-1.5% to +0.7%). */
+ * packing it less often than they lose as the sums leave L2; bf16 does not
+ * (docs/performance.md, "GEMM"). */
 static int64_t group_acc_bytes(const tpf_gemm_kernel_t *k) {
   return k->format == TPF_PACK_F32 ? 1024 * 1024 : 512 * 1024;
 }

@@ -2,10 +2,9 @@
 
 /* The other way is tried every FIRST_PERIOD calls after it wins or at the
  * start, then half as often each time it loses, down to once in
- * LAST_PERIOD calls: a losing way then costs a fraction of a percent (on
- * the README's 2-core machine, 20-40% slower in one call of 1024, or four
- * times slower in one of 1024 in its other periods), and a change of the
- * machine's state is found within LAST_PERIOD calls of a class. */
+ * LAST_PERIOD calls: a losing way then costs a fraction of a percent (one
+ * slower call in 1024), and a change of the machine's state is found
+ * within LAST_PERIOD calls of a class. */
 enum { FIRST_PERIOD = 8, LAST_PERIOD = 1024 };
 
 int tpf_copy_class(size_t bytes) {

@@ -55,12 +55,10 @@ tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int
   if (requested != TPF_ALGO_AUTO) return requested;
   if (size < 2) return TPF_ALGO_UNFUSED;
   /* The ring hands work over W times per call; each step's GEMM must
-   * outweigh a hand-over (a few microseconds between ranks, more when ranks
-   * share cores; tens of microseconds for an MPI message, and MPI moves
-   * data only when polled), else one GEMM and one reduction are faster:
-   * over shared memory (W=2, bf16 and fp32, processes and threads) the ring
-   * measured 2-5% faster than unfused at 2.1-4.2 MFLOP per step (64 x 512 x
-   * 64, 256 x 128 x 64, 128 x 512 x 64) and even at 1 MFLOP (32 x 512 x 64). */
+   * outweigh a hand-over (microseconds between ranks of a host, tens of
+   * microseconds for an MPI message, which moves only when polled), else
+   * one GEMM and one reduction are faster. The thresholds were measured
+   * (docs/performance.md, "The operator"). */
   double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
   double min_step = reach == TPF_REACH_MESSAGES ? 32e6 : 2e6;
   return step_flops >= min_step && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;

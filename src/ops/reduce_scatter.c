@@ -36,11 +36,8 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
   if (row_bytes < 1) row_bytes = 1;
   /* Staged: chunks of about 256 KiB, so that a rank's slots for one owner
    * (STAGE_SLOTS chunks, 1 MiB) stay in its L2 cache between the copy and
-   * the peer's sum, and the hand-overs (a cache line each) stay rare. W=2,
-   * fp32, private inputs, back-to-back calls: 128 KiB chunks took 84 us
-   * for 1 MiB per rank, 532 us for 4 MiB and 2.47-2.57 ms for 16 MiB,
-   * 256 KiB ones 67 us, 405 us and 2.13-2.22 ms, 512 KiB ones no less
-   * (64 KiB ones had been 20% slower than 128 KiB). */
+   * the peer's sum, and the hand-overs (a cache line each) stay rare
+   * (smaller and larger chunks measured slower: docs/performance.md). */
   if (staged) {
     int64_t rows = (256 * 1024 + row_bytes - 1) / row_bytes;
     int64_t chunks = (max_block_rows + rows - 1) / rows;

@@ -31,13 +31,8 @@
  *
  * Waits sleep on process-shared futexes; between sleeps they look at the
  * peer they wait for through a pidfd, so a dead peer is noticed within
- * milliseconds, not at the timeout.
-
- *
- * (Reading peers' own memory with process_vm_readv instead of copying
- * inputs into shared memory was measured on the 2-core VM at 1.8-7 GB/s,
- * below the copy, and 50 us for a 128 KiB reduce-scatter instead of 14: not
- * used.) */
+ * milliseconds, not at the timeout. (Reading peers' own memory with
+ * process_vm_readv instead was slower than the copy: docs/performance.md.) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -268,10 +268,8 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
 /* A slot's lines were last read by the core that reads them next, so each
  * store would miss, one invalidation of that core's copy at a time. For a
  * small hand-over, which that latency bounds, the lines are claimed 4 KiB
- * ahead: a copy of 64 KiB into a slot took 7.4 us, 6.5 claimed (W=2, 64 KiB
- * per rank: 10.6-10.9 -> 9.8-10.4 us a call; more ahead measured no
- * better). A large one is bound by memory instead, and claims made it
- * slower (W=2, 4 MiB per rank, copies of 128 KiB: +7%). The claims are in
+ * ahead; a large one is bound by memory instead, and claims made it
+ * slower (figures in docs/performance.md, "The reduce-scatter"). The claims are in
  * this function's own loops: in a function of their own, which has no
  * other effect, the compiler drops the calls. Streamed, nothing is
  * claimed: the stores go to memory, not to this core's cache. */
