@@ -96,6 +96,7 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
 static void comm_free(tpf_comm_t *c) {
   if (!c) return;
   if (c->ep) c->ep->transport->destroy(c->ep);
+  tpf_links_free(&c->links);
   tpf_gemm_engine_free(&c->gemm);
   free(c->row_offsets);
   free(c->peer_scratch);
@@ -125,8 +126,9 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   c->fingerprints = calloc((size_t)ep->size, sizeof *c->fingerprints);
   c->ld_scratch = calloc((size_t)ep->size, sizeof *c->ld_scratch);
   tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints && c->ld_scratch
-                       ? tpf_gemm_engine_init(&c->gemm, isa, set->threads)
+                       ? tpf_links_init(&c->links, ep)
                        : tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
+  if (s == TPF_OK) s = tpf_gemm_engine_init(&c->gemm, isa, set->threads);
   if (s != TPF_OK) {
     c->ep = NULL; /* the caller still owns the endpoint */
     comm_free(c);

@@ -9,6 +9,7 @@
 #include "copy_choice.h"
 #include "fingerprint.h"
 #include "gemm/gemm.h"
+#include "links.h"
 #include "transport/transport.h"
 #include "tpfuse.h"
 
@@ -22,12 +23,13 @@ struct tpf_comm {
   char name[64];
   int rank, size;
   tpf_endpoint_t *ep;
+  tpf_links_t links;        /* how this rank reaches each peer (links.h) */
   tpf_gemm_engine_t gemm;   /* ISA, compute threads, buffers, the packed B */
   tpf_algo_t algo;          /* default for TPF_ALGO_AUTO calls (may be AUTO) */
   tpf_reach_t reach;        /* fixed at creation, the same on every rank: it
                                picks the schedules and AUTO's thresholds */
   int64_t *row_offsets;     /* size + 1 entries, the call's row split */
-  const float **peer_scratch; /* size entries, for schedules */
+  const void **peer_scratch;  /* size entries, for schedules */
   int64_t *ld_scratch;        /* size entries, for schedules */
   tpf_fingerprint_t *fingerprints; /* size entries, for the exchange */
   int agreement_pending;    /* peers' fingerprints still travel (agree.h) */
@@ -35,9 +37,6 @@ struct tpf_comm {
   size_t row_scratch_capacity;
   float *bias;              /* the call's bias in fp32 */
   size_t bias_capacity;
-  /* Every rank's counters advance by the same amount in every successful
-   * call, so these bases agree across ranks. */
-  uint32_t produced_base, consumed_base;
   tpf_copy_choice_t copy_choice; /* the staged reduce-scatter's, learnt */
   /* The registry's (registry.h): the next live communicator, whether a
    * call runs on this rank, and the process generation that made it. */

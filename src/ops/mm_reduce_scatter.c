@@ -1,4 +1,6 @@
-/* The schedules of MatmulReduceScatter.
+/* The schedules of MatmulReduceScatter, written once over the links
+ * (links.h): the same algorithms, order of sums and bits whether a peer is
+ * reached through memory or by messages.
  *
  * Ring-accumulate (fused): rows are split into W owner blocks and each block
  * into `chunks` chunks. At step s rank r multiplies its rows of block
@@ -10,17 +12,23 @@
  * the result does not depend on timing. A chunk travels as soon as it is
  * made, so the next rank adds it while this rank multiplies the next chunk.
  *
- * Each rank's buffer holds two slots (even and odd steps) in fp32; slot
- * place c holds chunk c of whichever block the step works on (blocks may
- * differ in size, so places are sized for the largest chunk). A rank may
- * refill place c only after the next rank has consumed the chunk it held two
- * steps ago; that is the only back-pressure.
+ * Direct (fused): at step s rank r multiplies block (r + s) mod W, its own
+ * first, chunk by chunk, and puts each chunk to its owner; between its GEMM
+ * chunks it sums each own chunk that has come from every rank (never
+ * waiting), and waits only for what is left at the end.
  *
  * Unfused (the baseline): every rank computes its whole m x n partial in
- * fp32, then each owner sums its rows over ranks 0..W-1 in that order. */
+ * fp32 and puts every chunk; then each owner sums its rows. Direct and
+ * unfused sum over ranks 0..W-1 in that order: the same bits.
+ *
+ * Buffer layouts (fp32):
+ *  - ring: send slots [2][chunks][place] (step s in slot s % 2; a place
+ *    holds the largest chunk of any block), then, when the previous rank is
+ *    reached by messages, as many receive slots;
+ *  - direct / unfused: the m x n partial, then, when any peer is reached by
+ *    messages, [W][own rows][n] received. */
 #include "agree.h"
 #include "mm_reduce_scatter.h"
-#include "schedules_msg.h"
 #include "sums.h"
 
 #include "common/half.h"
@@ -77,8 +85,8 @@ int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k
   return chunks < 1 ? 1 : chunks > 8 ? 8 : (int)chunks;
 }
 
-/* Rows of the largest chunk of any block: the size of a slot place. */
-int64_t tpf_mm_rs_place_rows(const tpf_rs_problem_t *p, int size) {
+/* Rows of the largest chunk of any block: a ring place's. */
+static int64_t place_rows(const tpf_rs_problem_t *p, int size) {
   return (tpf_largest_block(p->row_offsets, size) + p->chunks - 1) / p->chunks;
 }
 
@@ -87,12 +95,9 @@ int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, 
   return tpf_gemm_reuses_b(gemm, p->b.dtype, p->m);
 }
 
-size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size) {
-  if (p->algo != TPF_ALGO_RING) return sizeof(float) * (size_t)(p->m * p->n);
-  return sizeof(float) * 2 * (size_t)(p->chunks * tpf_mm_rs_place_rows(p, size) * p->n);
-}
-
-void tpf_mm_rs_final_epilogue(const tpf_rs_problem_t *p, int64_t r0, tpf_gemm_epilogue_t *epi) {
+/* The ring's last step: chunk rows from r0 of this rank's own block are
+ * complete, so the epilogue divides, adds the bias and rounds into out. */
+static void final_epilogue(const tpf_rs_problem_t *p, int64_t r0, tpf_gemm_epilogue_t *epi) {
   epi->divisor = p->divisor;
   epi->bias = p->bias;
   epi->out = (char *)p->out + (size_t)(r0 * p->out_ld) * tpf_dtype_size(p->out_dtype);
@@ -100,179 +105,139 @@ void tpf_mm_rs_final_epilogue(const tpf_rs_problem_t *p, int64_t r0, tpf_gemm_ep
   epi->out_ld = p->out_ld;
 }
 
-/* First row of chunk c of a block of `rows` rows cut into `chunks`. */
+static int tag_of(int64_t sequence) { return (int)(sequence % TPF_MESSAGE_TAG_LIMIT); }
 
 static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  const tpf_transport_t *tr = ep->transport;
+  tpf_links_t *l = &comm->links;
   const int W = comm->size, r = comm->rank, N = p->chunks;
   const int prev = (r + W - 1) % W, next = (r + 1) % W;
-  const int64_t place_floats = tpf_mm_rs_place_rows(p, W) * p->n, slot_floats = N * place_floats;
-  float *mine = tr->buffer(ep, r);
-  const float *from_prev = tr->buffer(ep, prev);
-  const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
-
-  for (int s = 0; s < W; s++) {
-    int j = ((r - s - 1) % W + W) % W;
-    int64_t rows = owner_rows(p, j);
-    int final = s == W - 1;
-    for (int c = 0; c < N; c++) {
-      int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1);
-      tpf_status_t st;
-      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, NULL, TPF_FLOAT32, p->n, 0};
+  const size_t place = sizeof(float) * (size_t)(place_rows(p, W) * p->n), slot = (size_t)N * place;
+  char *sends = tpf_links_mine(l), *recvs = sends + 2 * slot;
+  tpf_status_t st = TPF_OK;
+  tpf_links_begin(l, p->trace);
+  for (int t = 0; t < 2 && t < W - 1 && st == TPF_OK; t++) /* steps 0 and 1's chunks from prev */
+    for (int c = 0; c < N && st == TPF_OK; c++)
+      st = tpf_link_expect(l, prev, 2 * N + t * N + c, recvs + t * slot + c * place, place, tag_of(t * N + c));
+  for (int s = 0; s < W && st == TPF_OK; s++) {
+    const int j = ((r - s - 1) % W + W) % W, final = s == W - 1;
+    const int64_t rows = tpf_block_rows(p->row_offsets, j);
+    for (int c = 0; c < N && st == TPF_OK; c++) {
+      const int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1);
+      const uint32_t made = (uint32_t)(s * N + c + 1), got = made - (uint32_t)N; /* step s - 1's chunk c */
+      tpf_gemm_epilogue_t epi = {.addend_ld = p->n, .divisor = 1.0f, .out_dtype = TPF_FLOAT32, .out_ld = p->n};
       if (s > 0) {
-        int64_t t = tpf_trace_begin(p->trace);
-        st = tr->wait(ep, prev, TPF_COUNTER_PRODUCED, produced + (uint32_t)((s - 1) * N + c + 1));
-        tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, prev);
-        if (st != TPF_OK) return st;
-        epi.addend = from_prev + (size_t)((s - 1) % 2) * slot_floats + c * place_floats;
+        const size_t at = (size_t)((s - 1) % 2) * slot + (size_t)c * place;
+        if ((st = tpf_agree_finish(comm)) != TPF_OK) break; /* before anything received is used */
+        if ((st = tpf_link_get(l, prev, got, 2 * N + ((s - 1) % 2) * N + c, s, c)) != TPF_OK) break;
+        epi.addend = tpf_link_at(l, prev, at, recvs + at);
       }
+      char *out = sends + (size_t)(s % 2) * slot + (size_t)c * place;
       if (final) {
-        tpf_mm_rs_final_epilogue(p, r0, &epi);
-      } else {
-        if (s >= 2) { /* the slot still holds step s-2: has next read it? */
-          int64_t t = tpf_trace_begin(p->trace);
-          st = tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 2) * N + c + 1));
-          tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, next);
-          if (st != TPF_OK) return st;
-        }
-        epi.out = mine + (size_t)(s % 2) * slot_floats + c * place_floats;
+        final_epilogue(p, r0, &epi);
+      } else { /* the place's chunk of step s - 2 must be gone before it is refilled */
+        if (s >= 2 && (st = tpf_link_reclaim(l, next, got - (uint32_t)N, (s % 2) * N + c, s, c)) != TPF_OK) break;
+        epi.out = out;
       }
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
-      int64_t t = tpf_trace_begin(p->trace);
-      tpf_gemm_multiply(&comm->gemm, r1 - r0, &a_rows, &epi);
-      tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, s, c, -1);
-      if (s > 0) tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)((s - 1) * N + c + 1));
-      if (!final) tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
+      tpf_link_multiply(l, &comm->gemm, r1 - r0, &a_rows, &epi, s, c);
+      if (s > 0) {
+        tpf_link_release(l, got);
+        if (s + 1 < W - 1) /* the receive place is free again: for step s + 1 */
+          st = tpf_link_expect(l, prev, 2 * N + ((s + 1) % 2) * N + c, recvs + (size_t)((s + 1) % 2) * slot + c * place,
+                               place, tag_of((s + 1) * N + c));
+      }
+      if (!final && st == TPF_OK)
+        st = tpf_link_put(l, next, made, (s % 2) * N + c, out, sizeof(float) * (size_t)((r1 - r0) * p->n),
+                          tag_of(s * N + c));
     }
   }
-  uint32_t steps = (uint32_t)((W - 1) * N);
-  /* Return only when next has read everything: then the buffer is free for
-   * the next call (or for destroy) whatever the other ranks do. */
-  int64_t t = tpf_trace_begin(p->trace);
-  tpf_status_t st = W > 1 ? tr->wait(ep, next, TPF_COUNTER_CONSUMED, consumed + steps) : TPF_OK;
-  if (W > 1) tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, W, -1, next);
-  comm->produced_base += steps;
-  comm->consumed_base += steps;
-  return st;
+  const uint32_t steps = (uint32_t)((W - 1) * N);
+  /* Return only when next has every chunk: the buffer is free for the next
+   * call (or for destroy) whatever the other ranks do. */
+  if (W > 1 && st == TPF_OK) st = tpf_link_reclaim(l, next, steps, -1, W, -1);
+  return tpf_links_end(l, 4 * N, steps, steps, st);
 }
 
-static tpf_status_t run_unfused(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  const tpf_transport_t *tr = ep->transport;
-  const int W = comm->size, r = comm->rank;
-  const uint32_t ready = comm->produced_base + 1, done = comm->consumed_base + 1;
-  float *partial = tr->buffer(ep, r);
-
-  tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial, TPF_FLOAT32, p->n, 0};
+/* Sums chunk c of the own block from comm->peer_scratch and finishes it
+ * with `block` (whose out is the block's first row). */
+static void reduce_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int64_t own_rows, int c,
+                         const tpf_gemm_epilogue_t *block) {
+  const int64_t r0 = tpf_chunk_start(own_rows, p->chunks, c), r1 = tpf_chunk_start(own_rows, p->chunks, c + 1);
+  tpf_gemm_epilogue_t epi = tpf_gemm_epilogue_from_row(*block, r0);
   int64_t t = tpf_trace_begin(p->trace);
-  tpf_gemm_multiply(&comm->gemm, p->m, &p->a, &epi);
-  tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, -1, -1, -1);
-  tr->post(ep, TPF_COUNTER_PRODUCED, ready);
-
-  tpf_status_t st = TPF_OK;
-  for (int q = 0; q < W && st == TPF_OK; q++) {
-    t = tpf_trace_begin(p->trace);
-    st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, ready);
-    if (q != r) tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, q);
-  }
-  if (st == TPF_OK) {
-    t = tpf_trace_begin(p->trace);
-    const void **partials = (const void **)comm->peer_scratch;
-    for (int q = 0; q < W; q++) partials[q] = tr->buffer(ep, q), comm->ld_scratch[q] = p->n;
-    tpf_gemm_epilogue_t final =
-        tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld,
-                         tpf_sum_streams(owner_rows(p, r) * p->n * (int64_t)tpf_dtype_size(p->out_dtype)));
-    tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r], owner_rows(p, r), p->n, &final);
-    tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, -1, -1);
-    t = tpf_trace_begin(p->trace);
-    tr->post(ep, TPF_COUNTER_CONSUMED, done);
-    for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, done);
-    tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
-  }
-  comm->produced_base += 1;
-  comm->consumed_base += 1;
-  return st;
-}
-
-/* Sums the own block's chunk c from every rank's partial (order 0..W-1). */
-static void reduce_own_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int c) {
-  const int W = comm->size, r = comm->rank;
-  const void **partials = (const void **)comm->peer_scratch;
-  for (int q = 0; q < W; q++) partials[q] = comm->ep->transport->buffer(comm->ep, q), comm->ld_scratch[q] = p->n;
-  int64_t rows = owner_rows(p, r), r0 = tpf_chunk_start(rows, p->chunks, c), r1 = tpf_chunk_start(rows, p->chunks, c + 1);
-  int64_t t = tpf_trace_begin(p->trace);
-  tpf_gemm_epilogue_t final = /* posts follow: no streaming */
-      tpf_gemm_epilogue_from_row(tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, 0), r0);
-  tpf_sum_rows(comm, partials, comm->ld_scratch, TPF_FLOAT32, p->row_offsets[r] + r0, r1 - r0, p->n, &final);
+  tpf_sum_rows(comm, comm->peer_scratch, comm->ld_scratch, TPF_FLOAT32, r0, r1 - r0, p->n, &epi);
   tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
 }
 
-/* Direct: at step s rank r multiplies block (r + s) mod W, its own first,
- * chunk by chunk, into its fp32 partial, posting each chunk. Rank q makes
- * r's block at step (r - q) mod W, so r knows which count means "chunk c of
- * my block is ready on q". Between its GEMM chunks r sums each own chunk
- * that every rank has made (never waiting), and waits only for what is left
- * at the end. The sum runs over ranks 0..W-1, as in the unfused path, so the
- * two give the same bits. */
-static tpf_status_t run_direct(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  const tpf_transport_t *tr = ep->transport;
+/* Direct (fused = 1) and unfused (fused = 0). */
+static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, int fused) {
+  tpf_links_t *l = &comm->links;
   const int W = comm->size, r = comm->rank, N = p->chunks;
-  const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
-  float *partial = tr->buffer(ep, r);
-  int reduced = 0; /* own chunks summed so far */
-  tpf_status_t st = TPF_OK;
-  for (int s = 0; s < W; s++) {
-    int j = (r + s) % W;
-    int64_t rows = owner_rows(p, j);
-    for (int c = 0; c < N; c++) {
-      int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1), first = p->row_offsets[j] + r0;
-      tpf_gemm_epilogue_t epi = {NULL, p->n, 1.0f, NULL, partial + first * p->n, TPF_FLOAT32, p->n, 0};
-      tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, first);
-      int64_t t = tpf_trace_begin(p->trace);
-      tpf_gemm_multiply(&comm->gemm, r1 - r0, &a_rows, &epi);
-      tpf_trace_end(p->trace, t, TPF_EVENT_COMPUTE, s, c, -1);
-      tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(s * N + c + 1));
-      for (int ready = 1; ready && reduced < N;) {
-        for (int q = 0; q < W && ready; q++)
-          ready = tr->test(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(((r - q + W) % W) * N + reduced + 1));
-        if (ready) reduce_own_chunk(comm, p, reduced++);
+  const int64_t own_rows = owner_rows(p, r), n = p->n;
+  const size_t row_bytes = sizeof(float) * (size_t)n;
+  char *partial = tpf_links_mine(l);
+  const tpf_arrivals_t arrivals = {.first_slot = W * N, .chunks = N, .step_puts = (uint32_t)N, .chunk_puts = 1,
+                                   .received = partial + (size_t)p->m * row_bytes, .rows = own_rows,
+                                   .row_bytes = row_bytes};
+  tpf_links_begin(l, p->trace);
+  tpf_status_t st = tpf_arrivals_expect(l, &arrivals);
+  for (int q = 0; q < W; q++) {
+    comm->peer_scratch[q] =
+        tpf_link_at(l, q, (size_t)p->row_offsets[r] * row_bytes, tpf_arrivals_from(&arrivals, q));
+    comm->ld_scratch[q] = n;
+  }
+  /* Sums after the whole GEMM (unfused) stream their stores where the
+   * block is large; not over messages (sums.h). */
+  const int stream = !fused && !l->messages && tpf_sum_streams(own_rows * n * (int64_t)tpf_dtype_size(p->out_dtype));
+  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, stream);
+  int reduced = 0;
+  if (!fused && st == TPF_OK) {
+    tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = partial, .out_dtype = TPF_FLOAT32, .out_ld = n};
+    tpf_link_multiply(l, &comm->gemm, p->m, &p->a, &epi, -1, -1);
+  }
+  for (int s = 0; s < W && st == TPF_OK; s++) {
+    const int j = (r + s) % W;
+    const int64_t rows = owner_rows(p, j);
+    for (int c = 0; c < N && st == TPF_OK; c++) {
+      const int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1);
+      char *chunk = partial + (size_t)(p->row_offsets[j] + r0) * row_bytes;
+      if (fused) {
+        tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = chunk, .out_dtype = TPF_FLOAT32, .out_ld = n};
+        tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
+        tpf_link_multiply(l, &comm->gemm, r1 - r0, &a_rows, &epi, s, c);
       }
+      st = tpf_link_put(l, j, (uint32_t)(s * N + c + 1), s * N + c, chunk, (size_t)(r1 - r0) * row_bytes, c);
+      const int made = s == 0 ? c + 1 : N; /* own chunks multiplied so far */
+      if (st == TPF_OK && fused) st = tpf_agree_finish(comm); /* before anything received is used */
+      for (; fused && st == TPF_OK && reduced < made && tpf_arrivals_ready(l, &arrivals, reduced); reduced++)
+        reduce_chunk(comm, p, own_rows, reduced, &block);
     }
   }
-  for (; reduced < N && st == TPF_OK; reduced++) {
-    for (int q = 0; q < W && st == TPF_OK; q++) {
-      int64_t t = tpf_trace_begin(p->trace);
-      st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(((r - q + W) % W) * N + reduced + 1));
-      if (q != r) tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, reduced, q);
-    }
-    if (st == TPF_OK) reduce_own_chunk(comm, p, reduced);
-  }
-  if (st == TPF_OK) { /* return once every peer is done reading this partial */
-    tr->post(ep, TPF_COUNTER_CONSUMED, consumed + 1);
-    int64_t t = tpf_trace_begin(p->trace);
-    for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + 1);
-    tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
-  }
-  comm->produced_base += (uint32_t)(W * N);
-  comm->consumed_base += 1;
-  return st;
+  if (st == TPF_OK) st = tpf_agree_finish(comm);
+  for (; reduced < N && st == TPF_OK; reduced++)
+    if ((st = tpf_arrivals_await(l, &arrivals, reduced)) == TPF_OK) reduce_chunk(comm, p, own_rows, reduced, &block);
+  if (st == TPF_OK) tpf_link_release(l, 1);
+  st = tpf_links_await_readers(l, 1, st); /* then this rank's partial is free */
+  return tpf_links_end(l, 2 * W * N, (uint32_t)(W * N), 1, st);
 }
 
 tpf_status_t tpf_mm_rs_reserve(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  if (comm->reach != TPF_REACH_MESSAGES) return ep->transport->reserve(ep, tpf_mm_rs_buffer_bytes(p, comm->size));
-  tpf_status_t s = ep->transport->reserve(ep, tpf_mm_rs_msg_buffer_bytes(p, comm->size));
-  return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_mm_rs_msg_requests(p, comm->size)) : s;
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size, N = p->chunks;
+  const size_t row_bytes = sizeof(float) * (size_t)p->n;
+  if (p->algo == TPF_ALGO_RING) {
+    const size_t slots = 2 * (size_t)N * (size_t)place_rows(p, W) * row_bytes;
+    return tpf_links_reserve(l, tpf_link_memory(l, (comm->rank + W - 1) % W) ? slots : 2 * slots, 4 * N);
+  }
+  const int64_t received = l->messages ? W * tpf_largest_block(p->row_offsets, W) : 0;
+  return tpf_links_reserve(l, (size_t)(p->m + received) * row_bytes, 2 * W * N);
 }
 
 static tpf_status_t run_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  if (comm->reach == TPF_REACH_MESSAGES) return tpf_mm_rs_msg_run(comm, p);
   switch (p->algo) {
   case TPF_ALGO_RING: return run_ring(comm, p);
-  case TPF_ALGO_DIRECT: return run_direct(comm, p);
-  case TPF_ALGO_UNFUSED: return run_unfused(comm, p);
+  case TPF_ALGO_DIRECT: return run_exchange(comm, p, 1);
+  case TPF_ALGO_UNFUSED: return run_exchange(comm, p, 0);
   default: return tpf_fail(TPF_ERR_INTERNAL, "algorithm %d reached the schedule", (int)p->algo);
   }
 }

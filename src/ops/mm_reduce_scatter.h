@@ -1,4 +1,5 @@
-/* MatmulReduceScatter schedules: the fused ring and the unfused baseline. */
+/* MatmulReduceScatter's schedules: the fused ring, direct, and the unfused
+ * baseline, over the links. */
 #ifndef TPF_OPS_MM_REDUCE_SCATTER_H
 #define TPF_OPS_MM_REDUCE_SCATTER_H
 
@@ -30,16 +31,6 @@ int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k
 /* Whether the schedule multiplies B more than once (more than one chunk,
  * or more rows than one GEMM block), so that a packed B should be kept. */
 int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size);
-
-/* Rows of the largest chunk of any owner block: a ring slot's place. */
-int64_t tpf_mm_rs_place_rows(const tpf_rs_problem_t *p, int size);
-
-/* The ring's last step: chunk rows from r0 of this rank's own block are
- * complete, so the epilogue divides, adds the bias and rounds into out. */
-void tpf_mm_rs_final_epilogue(const tpf_rs_problem_t *p, int64_t r0, tpf_gemm_epilogue_t *epi);
-
-/* Bytes of shared buffer each rank needs for the problem. */
-size_t tpf_mm_rs_buffer_bytes(const tpf_rs_problem_t *p, int size);
 
 /* Reserves this rank's buffer (and requests, over messages) for the
  * problem, with its algo and chunks set. Local. */

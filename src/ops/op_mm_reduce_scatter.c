@@ -1,7 +1,6 @@
 /* MatmulReduceScatter as an operator (operator.h): its rules, its plan
- * (the algorithm, the chunks, the buffers, B kept or not) and its
- * schedules (mm_reduce_scatter.c, over memory; schedules_msg.c, over
- * messages). */
+ * (the algorithm, the chunks, the buffers, B kept or not); its schedules
+ * are in mm_reduce_scatter.c. */
 #include "mm_reduce_scatter.h"
 #include "operator.h"
 #include "split.h"

@@ -1,6 +1,5 @@
-/* ReduceScatter as an operator (operator.h): its rules, its plan (the
- * chunks, the buffers) and its schedules (reduce_scatter.c, over memory;
- * schedules_msg.c, over messages). */
+/* ReduceScatter as an operator (operator.h): its rules and its plan (the
+ * chunks, the buffers); its schedules are in reduce_scatter.c. */
 #include "operator.h"
 #include "reduce_scatter.h"
 #include "split.h"

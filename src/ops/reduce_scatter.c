@@ -1,22 +1,27 @@
-/* Reduce-scatter over the shared-memory model of the transport table.
+/* The standalone reduce-scatter, over the links (links.h).
  *
  * Ranks that share an address space (threads), and processes whose inputs
  * all lie in memory they shared (tpf_mem_alloc), read each other's inputs
- * in place (run_in_place). Other processes (over shm, or MPI ranks that
- * all share one host) stage the rows they hold for each owner through a
- * few small slots (run_staged): chunk by chunk, each rank copies
- * its rows of every other owner's block into the slot kept for that owner
- * (in the input dtype: half the bytes for fp16/bf16), and between copies it
- * sums its own block's chunk from its input and the peers' slots. The slots
- * are reused round-robin, so the copies and the sums stay in cache and
- * memory sees each input byte once, as in place. Either way an owner sums
- * its W inputs in fp32 in the fixed order 0, 1, ..., W-1, divides (avg),
- * adds the bias and rounds once: the result does not depend on timing. */
+ * in place (run_in_place). Otherwise each rank hands out the rows it holds
+ * for every other owner chunk by chunk (run_staged): to an owner reached
+ * through memory by a copy into one of a few small slots kept for that
+ * owner (in the input dtype: half the bytes for fp16/bf16), or nothing at
+ * all when the owner reads this rank's input in place; to an owner reached
+ * by messages by a send, straight from the input when its rows are
+ * contiguous. Between hand-outs it sums its own block's previous chunk from
+ * its input and what came from its peers. The slots are reused
+ * round-robin, so the copies and the sums stay in cache and memory sees
+ * each input byte once, as in place. Either way an owner sums its W inputs
+ * in fp32 in the fixed order 0, 1, ..., W-1, divides (avg), adds the bias
+ * and rounds once: the result does not depend on timing.
+ *
+ * The buffer (input dtype): the slots [W - 1][STAGE_SLOTS][slot] when any
+ * peer is reached through memory; when any is reached by messages,
+ * [W][own rows][n] received, then a contiguous copy of the input when its
+ * rows are not contiguous. */
 #include "agree.h"
 #include "reduce_scatter.h"
-#include "schedules_msg.h"
 
-#include "common/alloc.h"
 #include "common/clock.h"
 #include "common/half.h"
 #include "common/status.h"
@@ -62,11 +67,25 @@ static size_t slot_bytes(const tpf_rsc_problem_t *p, int W) {
   return (size_t)(slot_rows(p, W) * p->n) * tpf_dtype_size(p->dtype);
 }
 
-size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  if (!tpf_rsc_staged(comm)) return 0; /* inputs are read where they are */
-  return (size_t)(comm->size - 1) * STAGE_SLOTS * slot_bytes(p, comm->size);
+/* Bytes of the slots at the start of the buffer: for peers reached
+ * through memory. */
+static size_t slots_bytes(const tpf_links_t *l, const tpf_rsc_problem_t *p, int W) {
+  for (int q = 0; q < W; q++)
+    if (q != l->ep->rank && tpf_link_memory(l, q)) return (size_t)(W - 1) * STAGE_SLOTS * slot_bytes(p, W);
+  return 0;
 }
 
+/* Bytes received from peers reached by messages. */
+static size_t received_bytes(const tpf_links_t *l, const tpf_rsc_problem_t *p, int W) {
+  if (!l->messages) return 0;
+  return (size_t)(W * tpf_block_rows(p->row_offsets, l->ep->rank) * p->n) * tpf_dtype_size(p->dtype);
+}
+
+/* Bytes of the input's contiguous copy, for sends. */
+static size_t contiguous_bytes(const tpf_links_t *l, const tpf_rsc_problem_t *p) {
+  if (!l->messages || p->in_ld == p->n) return 0;
+  return (size_t)(p->m * p->n) * tpf_dtype_size(p->dtype);
+}
 
 /* Copies rows [first, first + rows) of the input to the (dense, ld n)
  * slot, which the owner reads next (in one piece when the rows are),
@@ -85,20 +104,26 @@ static void copy_rows(tpf_comm_t *comm, const tpf_rsc_problem_t *p, void *slot, 
 }
 
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  if (comm->reach != TPF_REACH_MESSAGES) return ep->transport->reserve(ep, tpf_rsc_buffer_bytes(comm, p));
-  tpf_status_t s = ep->transport->reserve(ep, tpf_rsc_msg_buffer_bytes(p, comm->size));
-  return s == TPF_OK ? ep->transport->reserve_requests(ep, tpf_rsc_msg_requests(p, comm->size)) : s;
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size;
+  if (comm->reach == TPF_REACH_IN_PLACE) return TPF_OK; /* inputs are read where they are */
+  return tpf_links_reserve(l, slots_bytes(l, p, W) + received_bytes(l, p, W) + contiguous_bytes(l, p),
+                           2 * W * p->chunks);
 }
 
-const void *tpf_rsc_peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q) {
+/* Where this rank reads rank q's input (which q published in its
+ * fingerprint) in place, or NULL: q's input does not lie in memory q
+ * shared with this rank (tpf_mem_alloc). */
+static const void *peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q) {
   tpf_endpoint_t *ep = comm->ep;
   const tpf_fingerprint_t *f = &comm->fingerprints[q];
   return ep->transport->peer_memory(ep, q, (uintptr_t)f->in_addr,
                                     tpf_span_bytes(p->m, p->n, f->in_ld, tpf_dtype_size(p->dtype)));
 }
 
-void tpf_rsc_source(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q, const void *input, int64_t ld) {
+/* Points the sums' source q at this rank's block of `input`, rank q's
+ * input as this rank reads it (leading dimension ld). */
+static void point_source(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q, const void *input, int64_t ld) {
   comm->ld_scratch[q] = ld;
   ((const void **)comm->peer_scratch)[q] =
       (const char *)input + (size_t)(p->row_offsets[comm->rank] * ld) * tpf_dtype_size(p->dtype);
@@ -112,9 +137,9 @@ void tpf_rsc_source(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q, const v
 static int sources_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   if (comm->reach != TPF_REACH_IN_PLACE && comm->reach != TPF_REACH_SHARED) return 0;
   for (int q = 0; q < comm->size; q++) { /* (this rank's own too: the answer must not depend on the rank) */
-    const void *input = tpf_rsc_peer_input(comm, p, q);
+    const void *input = peer_input(comm, p, q);
     if (!input && comm->reach == TPF_REACH_SHARED) return 0;
-    tpf_rsc_source(comm, p, q, input, comm->fingerprints[q].in_ld);
+    point_source(comm, p, q, input, comm->fingerprints[q].in_ld);
   }
   return 1;
 }
@@ -125,112 +150,129 @@ static int sources_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
  * sums them in rank order with the same arithmetic as below; nothing is
  * copied. Each rank returns once every peer is done reading its input. */
 static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  const tpf_transport_t *tr = ep->transport;
-  const int W = comm->size, r = comm->rank;
-  const size_t es = tpf_dtype_size(p->dtype);
-  const int64_t rows = block_rows(p, r);
-  const tpf_gemm_epilogue_t block =
-      tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
+  tpf_links_t *l = &comm->links;
+  const int64_t rows = block_rows(p, comm->rank);
+  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(
+      p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)tpf_dtype_size(p->dtype)));
+  tpf_links_begin(l, p->trace);
   for (int c = 0; c < p->chunks; c++) {
     int64_t r0 = tpf_chunk_start(rows, p->chunks, c), r1 = tpf_chunk_start(rows, p->chunks, c + 1);
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
-    tpf_sum_rows(comm, (const void *const *)comm->peer_scratch, comm->ld_scratch, p->dtype, r0, r1 - r0, p->n,
-                 &final);
+    tpf_sum_rows(comm, comm->peer_scratch, comm->ld_scratch, p->dtype, r0, r1 - r0, p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
   }
-  const uint32_t consumed = comm->consumed_base + 1;
-  tr->post(ep, TPF_COUNTER_CONSUMED, consumed);
-  int64_t t = tpf_trace_begin(p->trace);
-  tpf_status_t st = TPF_OK;
-  for (int q = 0; q < W && st == TPF_OK; q++) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed);
-  tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
-  comm->consumed_base += 1;
-  return st;
+  tpf_link_release(l, 1);
+  return tpf_links_end(l, 0, 0, 1, tpf_links_await_readers(l, 1, TPF_OK));
 }
 
-/* Staged (processes): in round c a rank copies chunk c of every other
- * owner's block into that owner's slot c mod STAGE_SLOTS, posting each, then
- * sums chunk c - 1 of its own block, so a peer's copy of a chunk overlaps
- * the sum of the previous one. PRODUCED counts the chunks a rank has copied
- * (round c, owner r + 1 + s: value c * (W - 1) + s + 1); CONSUMED counts the
- * own chunks summed, and a producer refills a slot only when its owner has
- * summed the chunk it held. Round c needs only rounds before c of the other
- * ranks (STAGE_SLOTS >= 2), so the schedule cannot deadlock. The copies go
- * through the caches or past them as this rank has learnt from earlier
- * calls of the size (copy_choice.h); the call's time teaches it. */
-static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_endpoint_t *ep = comm->ep;
-  const tpf_transport_t *tr = ep->transport;
-  const int W = comm->size, r = comm->rank, N = p->chunks;
-  const uint32_t produced = comm->produced_base, consumed = comm->consumed_base;
-  const size_t es = tpf_dtype_size(p->dtype), slot = slot_bytes(p, W);
-  const int64_t first = p->row_offsets[r], rows = block_rows(p, r);
-  const void **from = (const void **)comm->peer_scratch;
-  int64_t *lds = comm->ld_scratch;
-  char *mine = (char *)tr->buffer(ep, r);
-  const int size_class = tpf_copy_class((size_t)(p->m * p->n) * es);
-  const int stream = tpf_copy_pick(&comm->copy_choice, size_class);
-  const int64_t start = tpf_now_ns();
-  const tpf_gemm_epilogue_t block =
-      tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld, tpf_sum_streams(rows * p->n * (int64_t)es));
-  tpf_status_t st = TPF_OK;
-  for (int c = 0; c <= N && st == TPF_OK; c++) {
-    for (int s = 0; s < W - 1 && c < N && st == TPF_OK; s++) { /* hand out chunk c */
-      int j = (r + 1 + s) % W;
+/* Hands chunk c of owner j's block (the s-th owner after this rank) out:
+ * the `seq`-th put of the call. */
+static tpf_status_t hand_out(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int s, int c, uint32_t seq,
+                             int in_place, int stream) {
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size, j = (comm->rank + 1 + s) % W, N = p->chunks;
+  const size_t row_bytes = (size_t)p->n * tpf_dtype_size(p->dtype);
+  const int64_t r0 = tpf_chunk_start(block_rows(p, j), N, c), r1 = tpf_chunk_start(block_rows(p, j), N, c + 1);
+  const int64_t first = p->row_offsets[j] + r0;
+  char *mine = tpf_links_mine(l);
+  if (tpf_link_memory(l, j)) {
+    if (!in_place) { /* into j's slot, once j has summed the chunk it held */
+      tpf_status_t st = c >= STAGE_SLOTS ? tpf_link_reclaim(l, j, (uint32_t)(c - STAGE_SLOTS + 1), -1, s, c) : TPF_OK;
+      if (st != TPF_OK) return st;
       int64_t t = tpf_trace_begin(p->trace);
-      if (c >= STAGE_SLOTS) { /* the slot held chunk c - STAGE_SLOTS: has j summed it? */
-        st = tr->wait(ep, j, TPF_COUNTER_CONSUMED, consumed + (uint32_t)(c - STAGE_SLOTS + 1));
-        tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, c, j);
-        if (st != TPF_OK) break;
-        t = tpf_trace_begin(p->trace);
-      }
-      int64_t r0 = tpf_chunk_start(block_rows(p, j), N, c), r1 = tpf_chunk_start(block_rows(p, j), N, c + 1);
-      copy_rows(comm, p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot, p->row_offsets[j] + r0, r1 - r0,
-                stream);
+      copy_rows(comm, p, mine + (size_t)(s * STAGE_SLOTS + c % STAGE_SLOTS) * slot_bytes(p, W), first, r1 - r0, stream);
       tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
-      tr->post(ep, TPF_COUNTER_PRODUCED, produced + (uint32_t)(c * (W - 1) + s + 1));
     }
+    return tpf_link_put(l, j, seq, -1, NULL, 0, 0);
+  }
+  const char *from = (const char *)p->in + (size_t)(first * p->in_ld) * tpf_dtype_size(p->dtype);
+  if (contiguous_bytes(l, p) > 0) { /* rows made contiguous for the message */
+    char *to = mine + slots_bytes(l, p, W) + received_bytes(l, p, W) + (size_t)first * row_bytes;
+    int64_t t = tpf_trace_begin(p->trace);
+    copy_rows(comm, p, to, first, r1 - r0, 0);
+    tpf_trace_end(p->trace, t, TPF_EVENT_COPY, s, c, j);
+    from = to;
+  }
+  return tpf_link_put(l, j, seq, s * N + c, from, (size_t)(r1 - r0) * row_bytes, c);
+}
+
+/* Points the sums' sources at chunk d of this rank's block: its own input,
+ * a memory peer's input read in place or its slot, or what came by
+ * message. */
+static void chunk_sources(tpf_comm_t *comm, const tpf_rsc_problem_t *p, const tpf_arrivals_t *arrivals, int d) {
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size, r = comm->rank;
+  const size_t es = tpf_dtype_size(p->dtype);
+  const int64_t r0 = tpf_chunk_start(block_rows(p, r), p->chunks, d);
+  for (int q = 0; q < W; q++) {
+    const void *input = tpf_link_memory(l, q) ? peer_input(comm, p, q) : NULL;
+    if (q == r) input = p->in;
+    if (input) { /* (its block's rows from r0) */
+      point_source(comm, p, q, input, q == r ? p->in_ld : comm->fingerprints[q].in_ld);
+      comm->peer_scratch[q] = (const char *)comm->peer_scratch[q] + (size_t)(r0 * comm->ld_scratch[q]) * es;
+      continue;
+    }
+    const int s = ((r - q - 1) % W + W) % W; /* q hands r's block out as its s-th owner */
+    comm->peer_scratch[q] = tpf_link_at(l, q, (size_t)(s * STAGE_SLOTS + d % STAGE_SLOTS) * slot_bytes(p, W),
+                                        (const char *)tpf_arrivals_from(arrivals, q) + (size_t)(r0 * p->n) * es);
+    comm->ld_scratch[q] = p->n;
+  }
+}
+
+/* Staged: in round c a rank hands out chunk c of every other owner's block
+ * (the puts c * (W - 1) + s + 1), then sums chunk c - 1 of its own block,
+ * so a peer's copy of a chunk overlaps the sum of the previous one, and
+ * releases it (CONSUMED counts the own chunks summed). A slot is refilled
+ * only when its owner has summed the chunk it held. Round c needs only
+ * rounds before c of the other ranks (STAGE_SLOTS >= 2), so the schedule
+ * cannot deadlock. Copies into slots go through the caches or past them as
+ * this rank has learnt from earlier calls of the size (copy_choice.h); the
+ * call's time teaches it (where no peer is reached by messages). */
+static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size, r = comm->rank, N = p->chunks;
+  const size_t es = tpf_dtype_size(p->dtype);
+  const int64_t rows = block_rows(p, r);
+  const tpf_arrivals_t arrivals = {.first_slot = W * N, .chunks = N, .shift = 1, .step_puts = 1,
+                                   .chunk_puts = (uint32_t)(W - 1),
+                                   .received = (char *)tpf_links_mine(l) + slots_bytes(l, p, W), .rows = rows,
+                                   .row_bytes = (size_t)p->n * es};
+  /* An input in memory this rank shared (tpf_mem_alloc) is read in place
+   * by the owners that reach it through memory; every rank can tell. */
+  const int in_place = comm->ep->transport->peer_memory(comm->ep, r, (uintptr_t)p->in,
+                                                         tpf_span_bytes(p->m, p->n, p->in_ld, es)) != NULL;
+  const int size_class = tpf_copy_class((size_t)(p->m * p->n) * es);
+  const int stream = !l->messages && tpf_copy_pick(&comm->copy_choice, size_class);
+  const int64_t start = tpf_now_ns();
+  const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld,
+                                                     !l->messages && tpf_sum_streams(rows * p->n * (int64_t)es));
+  tpf_links_begin(l, p->trace);
+  tpf_status_t st = tpf_arrivals_expect(l, &arrivals);
+  for (int c = 0; c <= N && st == TPF_OK; c++) {
+    for (int s = 0; s < W - 1 && c < N && st == TPF_OK; s++)
+      st = hand_out(comm, p, s, c, (uint32_t)(c * (W - 1) + s + 1), in_place, stream);
     if (c == 0 || st != TPF_OK) continue;
     const int d = c - 1; /* sum own chunk d */
-    int64_t r0 = tpf_chunk_start(rows, N, d), r1 = tpf_chunk_start(rows, N, d + 1);
-    for (int q = 0; q < W && st == TPF_OK; q++) {
-      if (q == r) {
-        from[q] = (const char *)p->in + (size_t)((first + r0) * p->in_ld) * es, lds[q] = p->in_ld;
-        continue;
-      }
-      int s = ((r - q - 1) % W + W) % W; /* q hands r's block out at s */
-      int64_t t = tpf_trace_begin(p->trace);
-      st = tr->wait(ep, q, TPF_COUNTER_PRODUCED, produced + (uint32_t)(d * (W - 1) + s + 1));
-      tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, s, d, q);
-      from[q] = (const char *)tr->buffer(ep, q) + (size_t)(s * STAGE_SLOTS + d % STAGE_SLOTS) * slot, lds[q] = p->n;
-    }
-    if (st != TPF_OK) break;
+    if ((st = tpf_agree_finish(comm)) != TPF_OK) break; /* before anything received is used */
+    if ((st = tpf_arrivals_await(l, &arrivals, d)) != TPF_OK) break;
+    chunk_sources(comm, p, &arrivals, d);
+    const int64_t r0 = tpf_chunk_start(rows, N, d), r1 = tpf_chunk_start(rows, N, d + 1);
     int64_t t = tpf_trace_begin(p->trace);
     tpf_gemm_epilogue_t final = tpf_gemm_epilogue_from_row(block, r0);
-    tpf_sum_rows(comm, from, lds, p->dtype, 0, r1 - r0, p->n, &final);
+    tpf_sum_rows(comm, comm->peer_scratch, comm->ld_scratch, p->dtype, 0, r1 - r0, p->n, &final);
     tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, d, -1);
-    tr->post(ep, TPF_COUNTER_CONSUMED, consumed + (uint32_t)(d + 1));
+    tpf_link_release(l, (uint32_t)(d + 1));
   }
   /* Return only when every owner has summed what this rank handed out:
-   * then the slots are free for the next call (or for destroy). */
-  if (st == TPF_OK) {
-    int64_t t = tpf_trace_begin(p->trace);
-    for (int q = 0; q < W && st == TPF_OK; q++)
-      if (q != r) st = tr->wait(ep, q, TPF_COUNTER_CONSUMED, consumed + (uint32_t)N);
-    tpf_trace_end(p->trace, t, TPF_EVENT_WAIT, -1, -1, -1);
-  }
-  if (st == TPF_OK) tpf_copy_learn(&comm->copy_choice, size_class, stream, tpf_now_ns() - start);
-  comm->produced_base += (uint32_t)((W - 1) * N);
-  comm->consumed_base += (uint32_t)N;
-  return st;
+   * then the slots and the input are free for the next call (or destroy). */
+  st = tpf_links_await_readers(l, (uint32_t)N, st);
+  if (st == TPF_OK && !l->messages) tpf_copy_learn(&comm->copy_choice, size_class, stream, tpf_now_ns() - start);
+  return tpf_links_end(l, 2 * W * N, (uint32_t)((W - 1) * N), (uint32_t)N, st);
 }
 
 tpf_status_t tpf_rsc_run(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_status_t st = sources_in_place(comm, p)          ? run_in_place(comm, p)
-                    : comm->reach == TPF_REACH_SHARED ? run_staged(comm, p)
-                                                      : tpf_rsc_msg_run(comm, p);
+  tpf_status_t st = sources_in_place(comm, p) ? run_in_place(comm, p) : run_staged(comm, p);
   tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st != TPF_OK ? st : agreed;

@@ -30,19 +30,6 @@ int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t
  * rank. */
 int tpf_rsc_staged(const tpf_comm_t *comm);
 
-/* Bytes of shared buffer each rank needs (over shared memory). */
-size_t tpf_rsc_buffer_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p);
-
-/* Where this rank reads rank q's input (which q published in its
- * fingerprint) in place, or NULL: q's input does not lie in memory q
- * shared with this rank (tpf_mem_alloc). */
-const void *tpf_rsc_peer_input(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q);
-
-/* Points the sums' source q (comm->peer_scratch and ld_scratch) at this
- * rank's block of `input`, rank q's input as this rank reads it (leading
- * dimension ld). */
-void tpf_rsc_source(tpf_comm_t *comm, const tpf_rsc_problem_t *p, int q, const void *input, int64_t ld);
-
 /* Reserves this rank's buffer (and requests, over messages). Local. */
 tpf_status_t tpf_rsc_reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p);
 

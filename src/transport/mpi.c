@@ -58,7 +58,7 @@ typedef struct mpi_endpoint {
   tpf_endpoint_t base;
   MPI_Comm comm; /* our duplicate, errors returned */
   int64_t timeout_ns, spin_ns;
-  float *buffer;
+  void *buffer;
   size_t capacity;
   MPI_Request *slots;
   int *slot_peers; /* whom each slot talks to, for errors */
@@ -295,7 +295,7 @@ static tpf_status_t m_reserve(tpf_endpoint_t *ep, size_t bytes) {
   return s;
 }
 
-static float *m_buffer(tpf_endpoint_t *ep, int q) {
+static void *m_buffer(tpf_endpoint_t *ep, int q) {
   mpi_endpoint_t *me = self(ep);
   if (me->local) return me->local_rank[q] < 0 ? NULL : me->local->transport->buffer(me->local, me->local_rank[q]);
   return q == ep->rank ? me->buffer : NULL;

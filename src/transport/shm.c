@@ -97,7 +97,7 @@ typedef struct shm_header {
 } shm_header_t;
 
 typedef struct peer_view {
-  float *buffer;
+  void *buffer;
   size_t bytes;
   uint32_t generation; /* of the buffer mapped here */
   uint64_t nonce;
@@ -397,7 +397,7 @@ static tpf_status_t s_reserve(tpf_endpoint_t *ep, size_t bytes) {
   return TPF_OK;
 }
 
-static float *s_buffer(tpf_endpoint_t *ep, int q) { return self(ep)->peers[q].buffer; }
+static void *s_buffer(tpf_endpoint_t *ep, int q) { return self(ep)->peers[q].buffer; }
 
 static void s_post(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value) {
   shm_endpoint_t *me = self(ep);

@@ -19,7 +19,7 @@
 typedef struct rank_state {
   _Alignas(64) _Atomic uint32_t arrived; /* exchanges entered */
   _Alignas(64) _Atomic uint32_t counters[TPF_COUNTER_COUNT];
-  _Alignas(64) float *_Atomic buffer;
+  _Alignas(64) void *_Atomic buffer;
   size_t capacity;
   /* Two record slots, by exchange parity: a rank can be at most one
    * exchange ahead of a peer that still reads the previous records. */
@@ -112,17 +112,17 @@ static tpf_status_t t_exchange(tpf_endpoint_t *ep, const void *mine, void *all, 
 static tpf_status_t t_reserve(tpf_endpoint_t *ep, size_t bytes) {
   rank_state_t *r = &self(ep)->group->ranks[ep->rank];
   if (bytes <= r->capacity) return TPF_OK;
-  float *old = atomic_load(&r->buffer);
+  void *old = atomic_load(&r->buffer);
   void *grown = old;
   size_t capacity = r->capacity;
   tpf_status_t s = tpf_buffer_reserve(&grown, &capacity, bytes, "the rank's shared buffer");
   if (s != TPF_OK) return s;
-  atomic_store(&r->buffer, (float *)grown);
+  atomic_store(&r->buffer, grown);
   r->capacity = capacity;
   return TPF_OK;
 }
 
-static float *t_buffer(tpf_endpoint_t *ep, int q) {
+static void *t_buffer(tpf_endpoint_t *ep, int q) {
   return atomic_load(&self(ep)->group->ranks[q].buffer);
 }
 

@@ -2,8 +2,9 @@
  * One file per backend implements it. The operators in ops/ see ranks only
  * through these functions.
  *
- * The model is shared memory: every rank owns one fp32 buffer that its peers
- * can read, and a few 32-bit progress counters that its peers can wait on.
+ * The model is shared memory: every rank owns one buffer (bytes) that its
+ * peers can read, and a few 32-bit progress counters that its peers can
+ * wait on.
  * Counters only grow (modulo 2^32); what a value means is up to the
  * schedule that posts it.
  *
@@ -45,7 +46,7 @@ typedef struct tpf_transport {
    * the exchange that precedes the buffer's use by peers. */
   tpf_status_t (*reserve)(tpf_endpoint_t *ep, size_t bytes);
   /* Rank q's buffer (this rank's own included); valid until the next reserve. */
-  float *(*buffer)(tpf_endpoint_t *ep, int q);
+  void *(*buffer)(tpf_endpoint_t *ep, int q);
   /* Publishes this rank's counter. */
   void (*post)(tpf_endpoint_t *ep, tpf_counter_t counter, uint32_t value);
   /* Whether rank q's counter has reached `value` now (never waits). */
