@@ -97,6 +97,7 @@ static void comm_free(tpf_comm_t *c) {
   if (!c) return;
   if (c->ep) c->ep->transport->destroy(c->ep);
   tpf_links_free(&c->links);
+  for (int i = 0; i < TPF_OP_KINDS; i++) free(c->op_state[i]);
   tpf_gemm_engine_free(&c->gemm);
   free(c->row_offsets);
   free(c->peer_scratch);

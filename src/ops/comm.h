@@ -6,7 +6,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "copy_choice.h"
 #include "fingerprint.h"
 #include "gemm/gemm.h"
 #include "links.h"
@@ -37,7 +36,7 @@ struct tpf_comm {
   size_t row_scratch_capacity;
   float *bias;              /* the call's bias in fp32 */
   size_t bias_capacity;
-  tpf_copy_choice_t copy_choice; /* the staged reduce-scatter's, learnt */
+  void *op_state[TPF_OP_KINDS]; /* what an operator keeps between calls */
   /* The registry's (registry.h): the next live communicator, whether a
    * call runs on this rank, and the process generation that made it. */
   struct tpf_comm *_Atomic next_live;

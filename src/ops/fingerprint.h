@@ -16,7 +16,8 @@ typedef enum tpf_op_kind {
   TPF_OP_REDUCE_SCATTER = 2,
   TPF_OP_MEM_ALLOC = 3,
   TPF_OP_MEM_FREE = 4,
-  TPF_OP_REJECT = 5 /* tpf_comm_reject: a call its rank refused before tpfuse saw it */
+  TPF_OP_REJECT = 5, /* tpf_comm_reject: a call its rank refused before tpfuse saw it */
+  TPF_OP_KINDS
 } tpf_op_kind_t;
 
 enum { TPF_FINGERPRINT_READS = 3 };

@@ -60,8 +60,9 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_mat
   return TPF_OK;
 }
 
-static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_options_t *o, void *problem,
-                            tpf_plan_t *plan, tpf_fingerprint_t *mine) {
+static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_options_t *o, void *state,
+                            void *problem, tpf_plan_t *plan, tpf_fingerprint_t *mine) {
+  (void)state;
   tpf_rs_problem_t *p = problem;
   memset(p, 0, sizeof *p);
   tpf_status_t s = check(comm, call->a, call->b, call->out, o, p, mine);

@@ -36,8 +36,8 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *in, const tpf_ma
   return TPF_OK;
 }
 
-static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_options_t *o, void *problem,
-                            tpf_plan_t *plan, tpf_fingerprint_t *mine) {
+static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_options_t *o, void *state,
+                            void *problem, tpf_plan_t *plan, tpf_fingerprint_t *mine) {
   const tpf_matrix_t *in = call->a, *out = call->out;
   tpf_rsc_problem_t *p = problem;
   memset(p, 0, sizeof *p);
@@ -48,7 +48,8 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   *p = (tpf_rsc_problem_t){.m = in->rows, .n = in->cols, .in = in->data, .dtype = in->dtype,
                            .in_ld = tpf_matrix_ld(in), .row_offsets = comm->row_offsets,
                            .divisor = o->reduce_op == TPF_AVG ? (float)comm->size : 1.0f, .out = out->data,
-                           .out_ld = tpf_matrix_ld(out), .chunks = chunks, .trace = o->trace};
+                           .out_ld = tpf_matrix_ld(out), .chunks = chunks, .trace = o->trace,
+                           .copy_choice = state};
   *plan = (tpf_plan_t){.n = p->n, .dtype = p->dtype, .bias = &p->bias};
   mine->m = p->m, mine->n = p->n;
   mine->in_addr = (uint64_t)(uintptr_t)in->data; /* for peers that read it in place */
@@ -59,4 +60,8 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
 static tpf_status_t run(tpf_comm_t *comm, void *problem) { return tpf_rsc_run(comm, problem); }
 
 const tpf_operator_t tpf_op_reduce_scatter = {
-    .kind = TPF_OP_REDUCE_SCATTER, .reads = {"in", "bias", "(nothing)"}, .prepare = prepare, .run = run};
+    .kind = TPF_OP_REDUCE_SCATTER,
+    .state_bytes = sizeof(tpf_copy_choice_t), /* (the staged path's copies) */
+    .reads = {"in", "bias", "(nothing)"},
+    .prepare = prepare,
+    .run = run};

@@ -36,13 +36,17 @@ typedef struct tpf_plan {
 
 typedef struct tpf_operator {
   tpf_op_kind_t kind;
+  /* bytes of state the operator keeps between calls on a communicator
+   * (zeroed at its first call), or 0 */
+  size_t state_bytes;
   /* what each span of the fingerprint's `reads` is, for the aliasing words */
   const char *reads[TPF_FINGERPRINT_READS];
   /* Every local rule, the plan and the buffers: fills `problem` (the
-   * operator's own type), *plan and the fingerprint's operator fields (m, n,
-   * k, algo, spans, ...). TPF_OK, or the rejection, recorded. */
-  tpf_status_t (*prepare)(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_options_t *o, void *problem,
-                          tpf_plan_t *plan, tpf_fingerprint_t *mine);
+   * operator's own type, which may point at `state`), *plan and the
+   * fingerprint's operator fields (m, n, k, algo, spans, ...). TPF_OK, or
+   * the rejection, recorded. */
+  tpf_status_t (*prepare)(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_options_t *o, void *state,
+                          void *problem, tpf_plan_t *plan, tpf_fingerprint_t *mine);
   /* The schedule, once every rank has agreed. */
   tpf_status_t (*run)(tpf_comm_t *comm, void *problem);
 } tpf_operator_t;

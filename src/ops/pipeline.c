@@ -1,6 +1,7 @@
 #include "operator.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agree.h"
@@ -114,7 +115,10 @@ tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_
   tpf_mm_options_t o;
   tpf_plan_t plan = {0};
   s = tpf_read_options(call->opt, &o);
-  if (s == TPF_OK) s = op->prepare(comm, call, &o, problem, &plan, &mine);
+  if (s == TPF_OK && op->state_bytes && !comm->op_state[op->kind] &&
+      !(comm->op_state[op->kind] = calloc(1, op->state_bytes)))
+    s = tpf_fail(TPF_ERR_NOMEM, "could not allocate %zu bytes of operator state", op->state_bytes);
+  if (s == TPF_OK) s = op->prepare(comm, call, &o, comm->op_state[op->kind], problem, &plan, &mine);
   if (s == TPF_OK) s = tpf_reserve_row_scratch(comm, plan.n);
   if (s == TPF_OK && o.bias) {
     s = stage_bias(comm, o.bias, plan.dtype, plan.n);

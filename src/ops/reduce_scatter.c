@@ -243,7 +243,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   const int in_place = comm->ep->transport->peer_memory(comm->ep, r, (uintptr_t)p->in,
                                                          tpf_span_bytes(p->m, p->n, p->in_ld, es)) != NULL;
   const int size_class = tpf_copy_class((size_t)(p->m * p->n) * es);
-  const int stream = !l->messages && tpf_copy_pick(&comm->copy_choice, size_class);
+  const int stream = !l->messages && tpf_copy_pick(p->copy_choice, size_class);
   const int64_t start = tpf_now_ns();
   const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->dtype, p->out_ld,
                                                      !l->messages && tpf_sum_streams(rows * p->n * (int64_t)es));
@@ -267,7 +267,7 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   /* Return only when every owner has summed what this rank handed out:
    * then the slots and the input are free for the next call (or destroy). */
   st = tpf_links_await_readers(l, (uint32_t)N, st);
-  if (st == TPF_OK && !l->messages) tpf_copy_learn(&comm->copy_choice, size_class, stream, tpf_now_ns() - start);
+  if (st == TPF_OK && !l->messages) tpf_copy_learn(p->copy_choice, size_class, stream, tpf_now_ns() - start);
   return tpf_links_end(l, 2 * W * N, (uint32_t)((W - 1) * N), (uint32_t)N, st);
 }
 

@@ -4,6 +4,7 @@
 #define TPF_OPS_REDUCE_SCATTER_H
 
 #include "comm.h"
+#include "copy_choice.h"
 #include "sums.h"
 
 typedef struct tpf_rsc_problem {
@@ -18,6 +19,7 @@ typedef struct tpf_rsc_problem {
   int64_t out_ld;
   int chunks;                /* per owner block, >= 1 */
   tpf_trace_t *trace;        /* NULL, or where to log events */
+  tpf_copy_choice_t *copy_choice; /* the staged path's, learnt over calls */
 } tpf_rsc_problem_t;
 
 /* Chunks per owner block for comm_turn (0 = automatic); `staged`: as
