@@ -74,6 +74,24 @@ typedef struct tpf_setting {
 TPF_API int tpf_setting_count(void);
 TPF_API const tpf_setting_t *tpf_setting_get(int i);
 
+/* One parameter of the cost model that TPF_ALGO_AUTO chooses with: what
+ * MatmulReduceScatter's ring and unfused path should take for a call's
+ * shape, per kernel family (gemm.fp32: fp32 and fp16 inputs; gemm.bf16)
+ * and per way the ranks reach each other (threads: one address space;
+ * host: processes of one host; messages: MPI across hosts). The model is
+ * in docs/usage.md ("Choosing the algorithm"). */
+typedef struct tpf_cost {
+  const char *name;    /* e.g. "host.step_latency" */
+  double value;        /* in `unit` */
+  const char *unit;    /* e.g. "us", "GB/s", "" */
+  const char *meaning; /* one line */
+} tpf_cost_t;
+
+/* The parameters are numbered 0 .. tpf_cost_count() - 1; tpf_cost_get
+ * fills *out and returns 1, or returns 0 outside that range. */
+TPF_API int tpf_cost_count(void);
+TPF_API int tpf_cost_get(int i, tpf_cost_t *out);
+
 /* The CPU features tpfuse detected, space-separated (e.g. "sse2 avx2 fma f16c
  * avx512f avx512bw avx512_bf16"); each only when the OS also saves the
  * registers it needs. */

@@ -60,5 +60,12 @@ int cmd_info(int argc, char **argv) {
     printf("  %-22s %-10s (default %s)  %s\n", s->name, s->value ? s->value : "-", s->default_value,
            s->meaning);
   }
+  printf("cost model of TPF_ALGO_AUTO (ring or unfused, whichever it predicts faster):\n");
+  tpf_cost_t c;
+  for (int i = 0; tpf_cost_get(i, &c); i++) {
+    char value[32];
+    snprintf(value, sizeof value, "%g %s", c.value, c.unit);
+    printf("  %-28s %-14s %s\n", c.name, value, c.meaning);
+  }
   return kernel ? 0 : 1;
 }

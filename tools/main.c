@@ -25,7 +25,7 @@ static const struct command {
     {"bench", cmd_bench, "fused against unfused over a sweep, with GEMM and communication alone"},
     {"bench-rs", cmd_bench_rs,
      "the standalone reduce-scatter over a sweep of sizes (under MPI,\nagainst MPI_Reduce_scatter_block)"},
-    {"info", cmd_info, "version, CPU features, GEMM kernels, environment variables"},
+    {"info", cmd_info, "version, CPU features, GEMM kernels, environment variables, the cost model"},
     {"id", cmd_id, "a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)"},
     {"clean", cmd_clean,
      "removes the shared-memory files of communicators whose ranks were all\n"

@@ -398,5 +398,7 @@ void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t
 }
 
 int tpf_gemm_reuses_b(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t m) {
-  return m > e->isa->for_dtype[dtype]->mc;
+  return m > tpf_gemm_block_rows(e, dtype);
 }
+
+int64_t tpf_gemm_block_rows(const tpf_gemm_engine_t *e, tpf_dtype_t dtype) { return e->isa->for_dtype[dtype]->mc; }

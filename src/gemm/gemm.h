@@ -112,6 +112,10 @@ tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tp
 /* Whether multiplying m rows by B in one call would use B more than once. */
 int tpf_gemm_reuses_b(const tpf_gemm_engine_t *e, tpf_dtype_t dtype, int64_t m);
 
+/* The most rows of A the kernel for `dtype` packs in one block: a product
+ * streams B once per block of rows. */
+int64_t tpf_gemm_block_rows(const tpf_gemm_engine_t *e, tpf_dtype_t dtype);
+
 /* The m x n result of (m x k) A, in B's dtype, times the packed B. m >= 0.
  * Allocates nothing. */
 void tpf_gemm_multiply(tpf_gemm_engine_t *e, int64_t m, const tpf_gemm_operand_t *a,

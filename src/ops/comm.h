@@ -12,11 +12,6 @@
 #include "transport/transport.h"
 #include "tpfuse.h"
 
-/* How the ranks of a communicator reach each other: reading each other's
- * memory in place (threads), through shared buffers and counters only
- * (processes of one host, over shm or MPI), or by messages to some peer. */
-typedef enum tpf_reach { TPF_REACH_IN_PLACE, TPF_REACH_SHARED, TPF_REACH_MESSAGES } tpf_reach_t;
-
 struct tpf_comm {
   uint64_t magic; /* TPF_COMM_MAGIC while live */
   char name[64];

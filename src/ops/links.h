@@ -27,6 +27,12 @@
 #include "transport/transport.h"
 #include "tpfuse.h"
 
+/* How the ranks of a communicator reach each other, all links together:
+ * reading each other's memory in place (threads), through shared buffers
+ * and counters only (processes of one host, over shm or MPI), or by
+ * messages to some peer. */
+typedef enum tpf_reach { TPF_REACH_IN_PLACE, TPF_REACH_SHARED, TPF_REACH_MESSAGES, TPF_REACH_KINDS } tpf_reach_t;
+
 typedef struct tpf_links {
   tpf_endpoint_t *ep;
   unsigned char *memory; /* per peer (this rank included): 1 = a memory link */

@@ -38,40 +38,6 @@
 
 static int64_t owner_rows(const tpf_rs_problem_t *p, int q) { return tpf_block_rows(p->row_offsets, q); }
 
-/* The largest k at which the ring beats the unfused path, measured with
- * `tpfuse bench --shape 2048,K,2048` (W=2, K from 128 to 4096, bf16 and
- * fp32; the README has the tables). The ring hides the unfused path's
- * reduction, whose share of the time falls as 1/k, but pays a share that
- * does not fall: B streamed through the cache once per chunk, the peer's
- * partial read inside the GEMM epilogue, and over messages the polling
- * between GEMM blocks. Thread ranks read the partial in place, processes
- * from a peer's cache; the bf16 kernel (pairs of products per instruction)
- * runs about twice as fast as the fp32 one, which doubles the share the
- * ring can hide. Over messages (TCP) the reduction is slow enough that the
- * dtype made no difference. */
-static int64_t ring_max_k(tpf_dtype_t dtype, tpf_reach_t reach) {
-  const int fast_kernel = dtype == TPF_BFLOAT16;
-  switch (reach) {
-  case TPF_REACH_IN_PLACE: return fast_kernel ? 2048 : 256;
-  case TPF_REACH_SHARED: return fast_kernel ? 1024 : 512;
-  default: return 1024;
-  }
-}
-
-tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size,
-                                 tpf_dtype_t dtype, tpf_reach_t reach) {
-  if (requested != TPF_ALGO_AUTO) return requested;
-  if (size < 2) return TPF_ALGO_UNFUSED;
-  /* The ring hands work over W times per call; each step's GEMM must
-   * outweigh a hand-over (microseconds between ranks of a host, tens of
-   * microseconds for an MPI message, which moves only when polled), else
-   * one GEMM and one reduction are faster. The thresholds were measured
-   * (docs/performance.md, "The operator"). */
-  double step_flops = 2.0 * (double)m * (double)n * (double)k / size;
-  double min_step = reach == TPF_REACH_MESSAGES ? 32e6 : 2e6;
-  return step_flops >= min_step && k <= ring_max_k(dtype, reach) ? TPF_ALGO_RING : TPF_ALGO_UNFUSED;
-}
-
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k) {
   if (comm_turn > 0) return tpf_turn_chunks(comm_turn, max_block_rows);
   /* Automatic: chunks of at least 256 rows and ~2 MFLOP, at most 8 per

@@ -19,12 +19,6 @@ typedef struct tpf_rs_problem {
   tpf_trace_t *trace;         /* NULL, or where to log events */
 } tpf_rs_problem_t;
 
-/* The algorithm a call runs: `requested` unless it is AUTO. A function of
- * the call's shape, dtype, world size and `reach` only, so that every rank
- * makes the same choice. */
-tpf_algo_t tpf_mm_rs_choose_algo(tpf_algo_t requested, int64_t m, int64_t n, int64_t k, int size,
-                                 tpf_dtype_t dtype, tpf_reach_t reach);
-
 /* Chunks per owner block for comm_turn (0 = automatic). */
 int tpf_mm_rs_chunks(int comm_turn, int64_t max_block_rows, int64_t n, int64_t k);
 

@@ -1,6 +1,7 @@
 /* MatmulReduceScatter as an operator (operator.h): its rules, its plan
  * (the algorithm, the chunks, the buffers, B kept or not); its schedules
  * are in mm_reduce_scatter.c. */
+#include "cost.h"
 #include "mm_reduce_scatter.h"
 #include "operator.h"
 #include "split.h"
@@ -67,9 +68,12 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   memset(p, 0, sizeof *p);
   tpf_status_t s = check(comm, call->a, call->b, call->out, o, p, mine);
   if (s != TPF_OK) return s;
-  p->algo = tpf_mm_rs_choose_algo(o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, p->m, p->n, p->k, comm->size,
-                                  p->a.dtype, comm->reach);
-  p->chunks = tpf_mm_rs_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size), p->n, p->k);
+  const int64_t largest = tpf_largest_block(comm->row_offsets, comm->size);
+  p->chunks = tpf_mm_rs_chunks(o->comm_turn, largest, p->n, p->k);
+  const tpf_mm_rs_shape_t shape = {.m = p->m, .n = p->n, .k = p->k, .world = comm->size, .dtype = p->a.dtype,
+                                   .reach = comm->reach, .chunks = p->chunks, .largest_block = largest,
+                                   .gemm_rows = tpf_gemm_block_rows(&comm->gemm, p->a.dtype)};
+  p->algo = tpf_mm_rs_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
   p->trace = o->trace;
   *plan = (tpf_plan_t){.n = p->n, .dtype = p->a.dtype, .bias = &p->bias, .b = &p->b, .k = p->k,
                        .keep_b = tpf_mm_rs_keeps_b(&comm->gemm, p, comm->size)};
