@@ -8,9 +8,7 @@
 #include "common/status.h"
 #include "ops/agree.h"
 #include "ops/fingerprint.h"
-#include "ops/mm_reduce_scatter.h"
 #include "ops/operator.h"
-#include "ops/reduce_scatter.h"
 #include "registry.h"
 
 /* What the memory calls and tpf_comm_reject do first (within their call on
@@ -26,14 +24,12 @@ static tpf_status_t begin_call(tpf_comm_t *comm, tpf_op_kind_t op, tpf_fingerpri
 
 static tpf_status_t mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
                                       tpf_matrix_t *out, const tpf_mm_options_t *opt) {
-  tpf_rs_problem_t problem;
-  return tpf_pipeline(comm, &tpf_op_mm_reduce_scatter, &(tpf_call_t){a, b, out, opt}, &problem);
+  return tpf_pipeline(comm, &tpf_op_mm_reduce_scatter, &(tpf_call_t){a, b, out, opt});
 }
 
 static tpf_status_t reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                    const tpf_mm_options_t *opt) {
-  tpf_rsc_problem_t problem;
-  return tpf_pipeline(comm, &tpf_op_reduce_scatter, &(tpf_call_t){in, NULL, out, opt}, &problem);
+  return tpf_pipeline(comm, &tpf_op_reduce_scatter, &(tpf_call_t){in, NULL, out, opt});
 }
 
 static tpf_status_t mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {

@@ -7,8 +7,8 @@
  * fingerprint, the agreement of the ranks, the aliasing rule of ranks that
  * share an address space, then the operator's `run`. A rank whose own
  * checks fail still takes part in the agreement, so that its peers fail at
- * once. Adding an operator: one file with its table and prepare (beside
- * its schedules), its entry point, its tests. */
+ * once. Adding an operator: one file with its table, its prepare and its
+ * schedules; its entry point; its tests. */
 #ifndef TPF_OPS_OPERATOR_H
 #define TPF_OPS_OPERATOR_H
 
@@ -51,11 +51,14 @@ typedef struct tpf_operator {
   tpf_status_t (*run)(tpf_comm_t *comm, void *problem);
 } tpf_operator_t;
 
+/* Each in the file of its name, with its schedules. */
 extern const tpf_operator_t tpf_op_mm_reduce_scatter, tpf_op_reduce_scatter;
 
-/* Runs a call of `op` on comm, the problem in caller-provided storage of
- * op's problem type. */
-tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_call_t *call, void *problem);
+/* The most bytes of an operator's problem (each file checks its own). */
+enum { TPF_PROBLEM_BYTES = 256 };
+
+/* Runs a call of `op` on comm. */
+tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_call_t *call);
 
 /* Steps the operators share. */
 /* The options a caller of any size passed (defaults for what it does not

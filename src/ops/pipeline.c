@@ -106,7 +106,8 @@ static void describe_call(tpf_fingerprint_t *f, const tpf_comm_t *comm, const tp
   f->row_counts_hash = o->row_counts ? tpf_hash_counts(o->row_counts, comm->size) : 0;
 }
 
-tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_call_t *call, void *problem) {
+tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_call_t *call) {
+  _Alignas(64) unsigned char problem[TPF_PROBLEM_BYTES];
   tpf_status_t s = comm->ep->transport->health(comm->ep); /* (failing here involves no peer) */
   if (s != TPF_OK) return s;
   tpf_fingerprint_t mine;
