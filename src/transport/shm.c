@@ -629,6 +629,22 @@ static tpf_status_t refuse_second_rank0(shm_endpoint_t *me, int64_t deadline) {
   return fail_shared_id(me, why);
 }
 
+/* Rank 0 died between making the control file and writing its magic: the
+ * file stays short or blank, nobody will ever map it, and a rank that gave
+ * up waiting for it removes the name (a live rank 0 finishes within
+ * microseconds of making it, long before any timeout). */
+static void remove_unfinished_control(shm_endpoint_t *me, const char *path) {
+  if (me->hdr) return;
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) return;
+  if (control_exists(me)) { /* finished after all: its ranks remove it */
+    munmap(me->hdr, me->hdr_bytes);
+    me->hdr = NULL;
+    return;
+  }
+  unlink(path);
+}
+
 static tpf_status_t attach(shm_endpoint_t *me, const tpf_transport_config_t *cfg) {
   const int rank = me->base.rank, size = me->base.size;
   int64_t deadline = tpf_now_ns() + cfg->timeout_ns;
@@ -644,6 +660,7 @@ static tpf_status_t attach(shm_endpoint_t *me, const tpf_transport_config_t *cfg
     me->hdr->created_ns = tpf_now_ns();
     atomic_store(&me->hdr->magic, CONTROL_MAGIC);
   } else if ((s = poll_until(me, control_exists, deadline, "rank 0 did not create the shared memory")) != TPF_OK) {
+    remove_unfinished_control(me, path);
     return tpf_fail_text(s, tpf_last_error());
   }
   char why[300];

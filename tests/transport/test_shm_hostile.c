@@ -202,6 +202,28 @@ static void check_tampered_buffer(void) {
   unlink(other);
 }
 
+/* Rank 0 was killed between making the control file and writing it (the
+ * file is empty, or as large as a header and blank): rank 1 waits out its
+ * timeout and removes the name, which nobody else ever would. */
+static void check_unfinished_control(void) {
+  for (int blank = 0; blank < 2; blank++) {
+    tpf_unique_id_t id;
+    tpf_get_unique_id(&id);
+    char control[512];
+    control_of(&id, "/dev/shm", control, sizeof control);
+    int fd = open(control, O_CREAT | O_EXCL | O_RDWR, 0600);
+    CHECK(fd >= 0 && (!blank || ftruncate(fd, 1 << 20) == 0), "made %s", control);
+    close(fd);
+    tpf_config_t cfg = TPF_CONFIG_INIT;
+    cfg.timeout_ms = 200;
+    tpf_comm_t *comm;
+    CHECK_STATUS(tpf_comm_init_rank(&comm, 2, id, 1, &cfg), TPF_ERR_TIMEOUT);
+    CHECK(leftovers("/dev/shm", &id) == 0, "%s control file: %d segments left", blank ? "a blank" : "an empty",
+          leftovers("/dev/shm", &id));
+    unlink(control);
+  }
+}
+
 /* Names a bystander made ahead (the names the buffers of an id would have
  * had before they got a random part): two ranks still grow their buffers
  * and compute. */
@@ -319,6 +341,7 @@ int main(void) {
   check_directories();
   check_tampered_buffer();
   check_names_made_ahead();
+  check_unfinished_control();
   check_death_while_joining();
   check_growth_every_call();
   check_two_jobs_one_id();
