@@ -304,8 +304,15 @@ typedef struct tpf_mm_options {
   int64_t bias_len;          /* 0, or the number of elements `bias` holds:
                                 then it is checked to equal n */
   tpf_trace_t *trace;        /* NULL, or where this rank logs what it did */
+  /* tpf_mm_all_reduce only (torch_npu's form; NULL and 0 elsewhere): */
+  const tpf_matrix_t *addend; /* NULL, or this rank's m x n addend (x3) in
+                                a's dtype, added to its own a @ b before
+                                the reduction */
+  int bias_per_rank;         /* 1: each rank's bias enters its own partial
+                                before the reduction (so the sum holds W of
+                                them); 0: the bias is added once, after */
 } tpf_mm_options_t;
-#define TPF_MM_OPTIONS_INIT {sizeof(tpf_mm_options_t), TPF_SUM, NULL, 0, NULL, TPF_ALGO_AUTO, 0, NULL}
+#define TPF_MM_OPTIONS_INIT {sizeof(tpf_mm_options_t), TPF_SUM, NULL, 0, NULL, TPF_ALGO_AUTO, 0, NULL, NULL, 0}
 
 /* MatmulReduceScatter: every rank r holds a_r (m x k) and b_r (k x n) of one
  * dtype (fp16, bf16 or fp32); out on rank r receives its rows of
@@ -329,6 +336,56 @@ TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t 
  * ignored. Collective, with the same checks, fingerprints and faults. */
 TPF_API tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                         const tpf_mm_options_t *opt);
+
+/* AllGatherMatmul: rank r holds a_r (its block of rows, m_r x k) and b_r
+ * (k x n) of one dtype; out on rank r (m x n, m the sum of the blocks)
+ * receives
+ *     [a_0; a_1; ...; a_{W-1}] @ b_r      (plus bias, once)
+ * accumulated in fp32 and rounded once to a's dtype. With opt->row_counts
+ * rank q's block has row_counts[q] rows (a rank may hold none); without,
+ * every block has m / W rows. gathered_a, when not NULL, receives the
+ * gathered a (m x k, a's dtype, row-major, any leading dimension); a may
+ * be gathered_a's own rows (rows sum(counts[<r]) on, the same leading
+ * dimension: an in-place gather). out must not overlap a, b, the bias or
+ * gathered_a. a may be transposed, b too. opt->algo: TPF_ALGO_UNFUSED
+ * gathers a whole, then multiplies; TPF_ALGO_RING and TPF_ALGO_DIRECT (one
+ * fused schedule) multiply the own block first and every other block as
+ * soon as it has come, in the order r-1, r-2, ...; AUTO takes the fused
+ * one. Every algorithm gives the same bits. reduce_op must be TPF_SUM. */
+TPF_API tpf_status_t tpf_all_gather_mm(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                       tpf_matrix_t *out, tpf_matrix_t *gathered_a, const tpf_mm_options_t *opt);
+
+/* MatmulAllReduce: every rank r holds a_r (m x k) and b_r (k x n); out on
+ * every rank (m x n) receives
+ *     sum over ranks of a_i @ b_i       (divided by W for TPF_AVG)
+ * plus bias, accumulated in fp32 in a fixed order and rounded once to a's
+ * dtype: identical bits on every rank. Any m (m need not divide by W; the
+ * rows are reduced by their owners as in tpf_mm_reduce_scatter, split
+ * evenly or by opt->row_counts, then gathered). The torch_npu form: with
+ * opt->addend (x3) and opt->bias_per_rank, each rank's partial is
+ * a_r @ b_r + x3_r + bias_r before the reduction. opt->algo picks the
+ * reduce-scatter half as in tpf_mm_reduce_scatter (a call with per-rank
+ * terms runs TPF_ALGO_DIRECT for TPF_ALGO_RING). out must not overlap a,
+ * b, the bias or the addend. */
+TPF_API tpf_status_t tpf_mm_all_reduce(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                       tpf_matrix_t *out, const tpf_mm_options_t *opt);
+
+/* AllGather: rank r holds `in` (its block of rows, m_r x n, row-major);
+ * out on every rank (m x n) receives [in_0; in_1; ...; in_{W-1}], blocks
+ * split as in tpf_all_gather_mm (opt->row_counts, or m / W each). in may
+ * be out's own rows (an in-place gather); any other overlap is
+ * TPF_ERR_INVALID. fp16, bf16 or fp32; the bits are copied. Only
+ * row_counts, comm_turn (chunks per block) and trace are read. */
+TPF_API tpf_status_t tpf_all_gather(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                                    const tpf_mm_options_t *opt);
+
+/* AllReduce: every rank holds `in` (m x n, any m, row-major); out on every
+ * rank receives the sum over ranks of in (divided by W for TPF_AVG) plus
+ * opt->bias, accumulated in fp32 in rank order 0, 1, ..., W-1 and rounded
+ * once to in's dtype: identical bits on every rank, the same as
+ * tpf_reduce_scatter's rows. out must not overlap in. */
+TPF_API tpf_status_t tpf_all_reduce(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                                    const tpf_mm_options_t *opt);
 
 /* Collective: takes this rank's part in a collective call that the caller
  * refused before it reached tpfuse, such as a binding's own check of its

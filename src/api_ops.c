@@ -24,12 +24,32 @@ static tpf_status_t begin_call(tpf_comm_t *comm, tpf_op_kind_t op, tpf_fingerpri
 
 static tpf_status_t mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
                                       tpf_matrix_t *out, const tpf_mm_options_t *opt) {
-  return tpf_pipeline(comm, &tpf_op_mm_reduce_scatter, &(tpf_call_t){a, b, out, opt});
+  return tpf_pipeline(comm, &tpf_op_mm_reduce_scatter, &(tpf_call_t){a, b, out, NULL, opt});
 }
 
 static tpf_status_t reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                    const tpf_mm_options_t *opt) {
-  return tpf_pipeline(comm, &tpf_op_reduce_scatter, &(tpf_call_t){in, NULL, out, opt});
+  return tpf_pipeline(comm, &tpf_op_reduce_scatter, &(tpf_call_t){in, NULL, out, NULL, opt});
+}
+
+static tpf_status_t all_gather_mm(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                  tpf_matrix_t *out, tpf_matrix_t *gathered_a, const tpf_mm_options_t *opt) {
+  return tpf_pipeline(comm, &tpf_op_all_gather_mm, &(tpf_call_t){a, b, out, gathered_a, opt});
+}
+
+static tpf_status_t mm_all_reduce(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b,
+                                  tpf_matrix_t *out, const tpf_mm_options_t *opt) {
+  return tpf_pipeline(comm, &tpf_op_mm_all_reduce, &(tpf_call_t){a, b, out, NULL, opt});
+}
+
+static tpf_status_t all_gather(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                               const tpf_mm_options_t *opt) {
+  return tpf_pipeline(comm, &tpf_op_all_gather, &(tpf_call_t){in, NULL, out, NULL, opt});
+}
+
+static tpf_status_t all_reduce(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                               const tpf_mm_options_t *opt) {
+  return tpf_pipeline(comm, &tpf_op_all_reduce, &(tpf_call_t){in, NULL, out, NULL, opt});
 }
 
 static tpf_status_t mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) {
@@ -90,6 +110,26 @@ tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a, cons
 tpf_status_t tpf_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                 const tpf_mm_options_t *opt) {
   AS_CALL(comm, reduce_scatter(comm, in, out, opt));
+}
+
+tpf_status_t tpf_all_gather_mm(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b, tpf_matrix_t *out,
+                               tpf_matrix_t *gathered_a, const tpf_mm_options_t *opt) {
+  AS_CALL(comm, all_gather_mm(comm, a, b, out, gathered_a, opt));
+}
+
+tpf_status_t tpf_mm_all_reduce(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_matrix_t *b, tpf_matrix_t *out,
+                               const tpf_mm_options_t *opt) {
+  AS_CALL(comm, mm_all_reduce(comm, a, b, out, opt));
+}
+
+tpf_status_t tpf_all_gather(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                            const tpf_mm_options_t *opt) {
+  AS_CALL(comm, all_gather(comm, in, out, opt));
+}
+
+tpf_status_t tpf_all_reduce(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
+                            const tpf_mm_options_t *opt) {
+  AS_CALL(comm, all_reduce(comm, in, out, opt));
 }
 
 tpf_status_t tpf_mem_alloc(tpf_comm_t *comm, size_t bytes, void **ptr) { AS_CALL(comm, mem_alloc(comm, bytes, ptr)); }

@@ -29,6 +29,10 @@ static void d_op(const tpf_fingerprint_t *f, char *b, size_t z) {
                        : f->op == TPF_OP_MEM_ALLOC       ? "tpf_mem_alloc"
                        : f->op == TPF_OP_MEM_FREE        ? "tpf_mem_free"
                        : f->op == TPF_OP_REJECT          ? "tpf_comm_reject"
+                       : f->op == TPF_OP_ALL_GATHER      ? "tpf_all_gather"
+                       : f->op == TPF_OP_ALL_REDUCE      ? "tpf_all_reduce"
+                       : f->op == TPF_OP_ALL_GATHER_MM   ? "tpf_all_gather_mm"
+                       : f->op == TPF_OP_MM_ALL_REDUCE   ? "tpf_mm_all_reduce"
                                                          : "another operator");
 }
 static void d_m(const tpf_fingerprint_t *f, char *b, size_t z) { snprintf(b, z, "m=%lld", (long long)f->m); }
@@ -42,6 +46,15 @@ static void d_reduce(const tpf_fingerprint_t *f, char *b, size_t z) {
 }
 static void d_bias(const tpf_fingerprint_t *f, char *b, size_t z) {
   snprintf(b, z, "%s", f->has_bias ? "a bias" : "no bias");
+}
+static void d_addend(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "%s", f->has_addend ? "an addend" : "no addend");
+}
+static void d_per_rank(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "bias_per_rank=%d", f->bias_per_rank);
+}
+static void d_gathers(const tpf_fingerprint_t *f, char *b, size_t z) {
+  snprintf(b, z, "%s", f->gathers ? "a gathered_a" : "no gathered_a");
 }
 static void d_turn(const tpf_fingerprint_t *f, char *b, size_t z) {
   snprintf(b, z, "comm_turn=%d", f->comm_turn);
@@ -61,6 +74,11 @@ static int same_k(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { retu
 static int same_dtype(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->dtype == y->dtype; }
 static int same_reduce(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->reduce_op == y->reduce_op; }
 static int same_bias(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->has_bias == y->has_bias; }
+static int same_addend(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->has_addend == y->has_addend; }
+static int same_per_rank(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) {
+  return x->bias_per_rank == y->bias_per_rank;
+}
+static int same_gathers(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->gathers == y->gathers; }
 static int same_turn(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->comm_turn == y->comm_turn; }
 static int same_algo(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) { return x->algo == y->algo; }
 static int same_split(const tpf_fingerprint_t *x, const tpf_fingerprint_t *y) {
@@ -74,24 +92,31 @@ static const struct {
     {same_op, d_op},         {same_m, d_m},         {same_n, d_n},
     {same_k, d_k},           {same_dtype, d_dtype}, {same_reduce, d_reduce},
     {same_bias, d_bias},     {same_turn, d_turn},   {same_split, d_split},
-    {same_algo, d_algo},
+    {same_algo, d_algo},     {same_addend, d_addend}, {same_per_rank, d_per_rank},
+    {same_gathers, d_gathers},
 };
 
 static int overlap(const uint64_t *x, const uint64_t *y) {
   return x[0] != x[1] && y[0] != y[1] && x[0] < y[1] && y[0] < x[1];
 }
 
-tpf_status_t tpf_fingerprint_no_aliasing(const tpf_fingerprint_t *all, int size, const char *const *read_names) {
+tpf_status_t tpf_fingerprint_no_aliasing(const tpf_fingerprint_t *all, int size, const char *const *read_names,
+                                         const char *const *write_names) {
   for (int p = 0; p < size; p++)
     for (int q = 0; q < size; q++) {
       if (q == p) continue; /* a rank's own overlaps are its local checks' */
-      if (overlap(all[p].writes, all[q].writes))
-        return tpf_fail(TPF_ERR_INVALID, "rank %d's out overlaps rank %d's out in memory: ranks of one process "
-                        "must not write what another rank of the call reads or writes", p, q);
-      for (int i = 0; i < TPF_FINGERPRINT_READS; i++)
-        if (overlap(all[p].writes, all[q].reads[i]))
-          return tpf_fail(TPF_ERR_INVALID, "rank %d's out overlaps rank %d's %s in memory: ranks of one process "
-                          "must not write what another rank of the call reads or writes", p, q, read_names[i]);
+      for (int w = 0; w < TPF_FINGERPRINT_WRITES; w++) {
+        for (int v = 0; v < TPF_FINGERPRINT_WRITES; v++)
+          if (overlap(all[p].writes[w], all[q].writes[v]))
+            return tpf_fail(TPF_ERR_INVALID, "rank %d's %s overlaps rank %d's %s in memory: ranks of one process "
+                            "must not write what another rank of the call reads or writes", p, write_names[w], q,
+                            write_names[v]);
+        for (int i = 0; i < TPF_FINGERPRINT_READS; i++)
+          if (overlap(all[p].writes[w], all[q].reads[i]))
+            return tpf_fail(TPF_ERR_INVALID, "rank %d's %s overlaps rank %d's %s in memory: ranks of one process "
+                            "must not write what another rank of the call reads or writes", p, write_names[w], q,
+                            read_names[i]);
+      }
     }
   return TPF_OK;
 }

@@ -17,10 +17,14 @@ typedef enum tpf_op_kind {
   TPF_OP_MEM_ALLOC = 3,
   TPF_OP_MEM_FREE = 4,
   TPF_OP_REJECT = 5, /* tpf_comm_reject: a call its rank refused before tpfuse saw it */
+  TPF_OP_ALL_GATHER = 6,
+  TPF_OP_ALL_REDUCE = 7,
+  TPF_OP_ALL_GATHER_MM = 8,
+  TPF_OP_MM_ALL_REDUCE = 9,
   TPF_OP_KINDS
 } tpf_op_kind_t;
 
-enum { TPF_FINGERPRINT_READS = 3 };
+enum { TPF_FINGERPRINT_READS = 4, TPF_FINGERPRINT_WRITES = 2 };
 
 typedef struct tpf_fingerprint {
   int32_t status;     /* TPF_OK, or this rank's own rejection */
@@ -32,16 +36,20 @@ typedef struct tpf_fingerprint {
   int32_t comm_turn;  /* as passed (0 = automatic) */
   int32_t algo;       /* as resolved on this rank */
   int32_t even_split; /* row_counts == NULL */
+  int32_t has_addend; /* MatmulAllReduce's per-rank addend (x3) */
+  int32_t bias_per_rank;
+  int32_t gathers;    /* AllGatherMatmul: whether gathered_a is given */
   uint64_t row_counts_hash;
   /* Not compared: where this rank's input is, for peers that read it in
    * place (the reduce-scatter over transports that can). */
-  uint64_t in_addr;
-  int64_t in_ld;
-  /* Not compared: the bytes this rank's call writes (out) and reads (its
-   * inputs: a, b, bias; or in, bias), [begin, end), for ranks of one
-   * address space, which must not write what another rank touches. */
-  uint64_t writes[2], reads[TPF_FINGERPRINT_READS][2];
-  char rejection[320]; /* the rank's own error, when status != TPF_OK */
+  uint64_t in_addr, out_addr;
+  int64_t in_ld, out_ld;
+  /* Not compared: the bytes this rank's call writes (out, gathered a) and
+   * reads (its inputs: a, b, bias, addend; or in, bias), [begin, end), for
+   * ranks of one address space, which must not write what another rank
+   * touches. */
+  uint64_t writes[TPF_FINGERPRINT_WRITES][2], reads[TPF_FINGERPRINT_READS][2];
+  char rejection[256]; /* the rank's own error, when status != TPF_OK */
 } tpf_fingerprint_t;
 
 /* A hash of n counts (FNV-1a over their bytes). */
@@ -57,7 +65,9 @@ tpf_status_t tpf_fingerprint_agree(const tpf_fingerprint_t *all, int size, int m
 /* For ranks of one address space, after they agree: TPF_ERR_INVALID (the
  * same words on every rank) if a rank's output overlaps what another rank
  * of the call reads or writes; TPF_OK otherwise. `read_names` names the
- * TPF_FINGERPRINT_READS inputs ("a", "b", "the bias"). */
-tpf_status_t tpf_fingerprint_no_aliasing(const tpf_fingerprint_t *all, int size, const char *const *read_names);
+ * TPF_FINGERPRINT_READS inputs ("a", "b", "the bias", ...), `write_names`
+ * the TPF_FINGERPRINT_WRITES outputs. */
+tpf_status_t tpf_fingerprint_no_aliasing(const tpf_fingerprint_t *all, int size, const char *const *read_names,
+                                         const char *const *write_names);
 
 #endif

@@ -41,19 +41,6 @@
 #include "sums.h"
 #include "trace.h"
 
-typedef struct tpf_rs_problem {
-  int64_t m, n, k;
-  tpf_gemm_operand_t a, b;
-  const int64_t *row_offsets; /* size + 1 entries: rank q owns [off[q], off[q+1]) */
-  float divisor;              /* 1 for sum, W for avg */
-  const float *bias;          /* n fp32 values, or NULL */
-  void *out;                  /* this rank's rows x n */
-  tpf_dtype_t out_dtype;
-  int64_t out_ld;
-  int chunks;                 /* per owner block, >= 1 */
-  tpf_algo_t algo;            /* TPF_ALGO_RING, TPF_ALGO_DIRECT or TPF_ALGO_UNFUSED */
-  tpf_trace_t *trace;         /* NULL, or where to log events */
-} tpf_rs_problem_t;
 
 static int64_t owner_rows(const tpf_rs_problem_t *p, int q) { return tpf_block_rows(p->row_offsets, q); }
 
@@ -75,9 +62,7 @@ static int64_t place_rows(const tpf_rs_problem_t *p, int size) {
   return (tpf_largest_block(p->row_offsets, size) + p->chunks - 1) / p->chunks;
 }
 
-/* Whether the schedule multiplies B more than once (more than one chunk,
- * or more rows than one GEMM block), so that a packed B should be kept. */
-static int keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size) {
+int tpf_mm_rs_keeps_b(const tpf_gemm_engine_t *gemm, const tpf_rs_problem_t *p, int size) {
   if (p->algo != TPF_ALGO_UNFUSED && size * p->chunks > 1) return 1;
   return tpf_gemm_reuses_b(gemm, p->b.dtype, p->m);
 }
@@ -156,6 +141,22 @@ static void reduce_chunk(tpf_comm_t *comm, const tpf_rs_problem_t *p, int64_t ow
   tpf_trace_end(p->trace, t, TPF_EVENT_REDUCE, -1, c, -1);
 }
 
+/* The epilogue of this rank's partial of rows [first, first + rows), at
+ * `partial`: with the per-rank terms, the addend's rows (converted to fp32
+ * in place first) and the rank's bias. */
+static tpf_gemm_epilogue_t own_terms(const tpf_rs_problem_t *p, char *partial, int64_t first, int64_t rows) {
+  tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = partial, .out_dtype = TPF_FLOAT32, .out_ld = p->n,
+                             .bias = p->rank_bias};
+  if (!p->addend) return epi;
+  const size_t es = tpf_dtype_size(p->a.dtype);
+  for (int64_t i = 0; i < rows; i++)
+    tpf_convert_to_f32((float *)partial + i * p->n, (const char *)p->addend + (size_t)((first + i) * p->addend_ld) * es,
+                       p->a.dtype, (size_t)p->n);
+  epi.addend = (const float *)partial;
+  epi.addend_ld = p->n;
+  return epi;
+}
+
 /* Direct (fused = 1) and unfused (fused = 0). */
 static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, int fused) {
   tpf_links_t *l = &comm->links;
@@ -179,7 +180,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   const tpf_gemm_epilogue_t block = tpf_sum_epilogue(p->divisor, p->bias, p->out, p->out_dtype, p->out_ld, stream);
   int reduced = 0;
   if (!fused && st == TPF_OK) {
-    tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = partial, .out_dtype = TPF_FLOAT32, .out_ld = n};
+    tpf_gemm_epilogue_t epi = own_terms(p, partial, 0, p->m);
     tpf_link_multiply(l, &comm->gemm, p->m, &p->a, &epi, -1, -1);
   }
   for (int s = 0; s < W && st == TPF_OK; s++) {
@@ -189,7 +190,7 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
       const int64_t r0 = tpf_chunk_start(rows, N, c), r1 = tpf_chunk_start(rows, N, c + 1);
       char *chunk = partial + (size_t)(p->row_offsets[j] + r0) * row_bytes;
       if (fused) {
-        tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = chunk, .out_dtype = TPF_FLOAT32, .out_ld = n};
+        tpf_gemm_epilogue_t epi = own_terms(p, chunk, p->row_offsets[j] + r0, r1 - r0);
         tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
         tpf_link_multiply(l, &comm->gemm, r1 - r0, &a_rows, &epi, s, c);
       }
@@ -208,20 +209,23 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
   return tpf_links_end(l, 2 * W * N, (uint32_t)(W * N), 1, st);
 }
 
-/* Reserves this rank's buffer (and requests) for the problem. Local. */
-static tpf_status_t reserve(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
-  tpf_links_t *l = &comm->links;
+size_t tpf_mm_rs_bytes(const tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  const tpf_links_t *l = &comm->links;
   const int W = comm->size, N = p->chunks;
   const size_t row_bytes = sizeof(float) * (size_t)p->n;
   if (p->algo == TPF_ALGO_RING) {
     const size_t slots = 2 * (size_t)N * (size_t)place_rows(p, W) * row_bytes;
-    return tpf_links_reserve(l, tpf_link_memory(l, (comm->rank + W - 1) % W) ? slots : 2 * slots, 4 * N);
+    return tpf_link_memory(l, (comm->rank + W - 1) % W) ? slots : 2 * slots;
   }
   const int64_t received = l->messages ? W * tpf_largest_block(p->row_offsets, W) : 0;
-  return tpf_links_reserve(l, (size_t)(p->m + received) * row_bytes, 2 * W * N);
+  return (size_t)(p->m + received) * row_bytes;
 }
 
-static tpf_status_t run_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+int tpf_mm_rs_requests(const tpf_comm_t *comm, const tpf_rs_problem_t *p) {
+  return p->algo == TPF_ALGO_RING ? 4 * p->chunks : 2 * comm->size * p->chunks;
+}
+
+tpf_status_t tpf_mm_rs_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
   switch (p->algo) {
   case TPF_ALGO_RING: return run_ring(comm, p);
   case TPF_ALGO_DIRECT: return run_exchange(comm, p, 1);
@@ -232,7 +236,7 @@ static tpf_status_t run_schedule(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
 
 static tpf_status_t run(tpf_comm_t *comm, void *problem) {
   const tpf_rs_problem_t *p = problem;
-  tpf_status_t st = run_schedule(comm, p);
+  tpf_status_t st = tpf_mm_rs_schedule(comm, p);
   tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st != TPF_OK ? st : agreed;
@@ -255,7 +259,7 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_mat
                     (long long)a->cols);
   if ((s = tpf_check_product("the product a @ b", a->rows, b->cols)) != TPF_OK) return s;
   if ((s = tpf_check_product("b", b->rows, b->cols)) != TPF_OK) return s;
-  if ((s = tpf_split_rows(comm, o->row_counts, a->rows)) != TPF_OK) return s;
+  if ((s = tpf_split_rows(comm, o->row_counts, a->rows, 0)) != TPF_OK) return s;
   int64_t owned = comm->row_offsets[comm->rank + 1] - comm->row_offsets[comm->rank];
   if ((s = tpf_check_matrix("out", out, owned == 0 ? 0 : 1, &so)) != TPF_OK) return s;
   if (out->dtype != a->dtype)
@@ -273,7 +277,7 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_mat
   if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
   if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
   if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
-  tpf_record_spans(mine, so, sa, sb, sbias);
+  tpf_record_spans(mine, (tpf_span_t[]){so, {0, 0}}, (tpf_span_t[]){sa, sb, sbias, {0, 0}});
 
   p->m = a->rows;
   p->n = b->cols;
@@ -303,13 +307,14 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   p->algo = tpf_mm_rs_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
   p->trace = o->trace;
   *plan = (tpf_plan_t){.n = p->n, .dtype = p->a.dtype, .bias = &p->bias, .b = &p->b, .k = p->k,
-                       .keep_b = keeps_b(&comm->gemm, p, comm->size)};
+                       .keep_b = tpf_mm_rs_keeps_b(&comm->gemm, p, comm->size)};
   mine->m = p->m, mine->n = p->n, mine->k = p->k;
   mine->algo = (int32_t)p->algo;
-  return reserve(comm, p);
+  return tpf_links_reserve(&comm->links, tpf_mm_rs_bytes(comm, p), tpf_mm_rs_requests(comm, p));
 }
 
 _Static_assert(sizeof(tpf_rs_problem_t) <= TPF_PROBLEM_BYTES, "the pipeline's room for a problem");
 
 const tpf_operator_t tpf_op_mm_reduce_scatter = {
-    .kind = TPF_OP_MM_REDUCE_SCATTER, .reads = {"a", "b", "bias"}, .prepare = prepare, .run = run};
+    .kind = TPF_OP_MM_REDUCE_SCATTER, .name = "tpf_mm_reduce_scatter", .reads = {"a", "b", "bias", "(nothing)"},
+    .writes = {"out", "(nothing)"}, .prepare = prepare, .run = run};

@@ -16,11 +16,12 @@
 #include "comm.h"
 #include "fingerprint.h"
 
-/* What the caller passed: inputs (the reduce-scatter's `in` is a), the
- * output, the options (NULL: defaults). */
+/* What the caller passed: inputs (the collectives' `in` is a), the
+ * outputs (AllGatherMatmul's gathered a is out2), the options (NULL:
+ * defaults). */
 typedef struct tpf_call {
   const tpf_matrix_t *a, *b;
-  tpf_matrix_t *out;
+  tpf_matrix_t *out, *out2;
   const tpf_mm_options_t *opt;
 } tpf_call_t;
 
@@ -36,11 +37,15 @@ typedef struct tpf_plan {
 
 typedef struct tpf_operator {
   tpf_op_kind_t kind;
+  const char *name; /* the public entry point's */
+  /* whether it takes opt->addend and opt->bias_per_rank */
+  int per_rank_terms;
   /* bytes of state the operator keeps between calls on a communicator
    * (zeroed at its first call), or 0 */
   size_t state_bytes;
   /* what each span of the fingerprint's `reads` is, for the aliasing words */
   const char *reads[TPF_FINGERPRINT_READS];
+  const char *writes[TPF_FINGERPRINT_WRITES];
   /* Every local rule, the plan and the buffers: fills `problem` (the
    * operator's own type, which may point at `state`), *plan and the
    * fingerprint's operator fields (m, n, k, algo, spans, ...). TPF_OK, or
@@ -52,10 +57,11 @@ typedef struct tpf_operator {
 } tpf_operator_t;
 
 /* Each in the file of its name, with its schedules. */
-extern const tpf_operator_t tpf_op_mm_reduce_scatter, tpf_op_reduce_scatter;
+extern const tpf_operator_t tpf_op_mm_reduce_scatter, tpf_op_reduce_scatter, tpf_op_all_gather, tpf_op_all_reduce,
+    tpf_op_all_gather_mm, tpf_op_mm_all_reduce;
 
 /* The most bytes of an operator's problem (each file checks its own). */
-enum { TPF_PROBLEM_BYTES = 256 };
+enum { TPF_PROBLEM_BYTES = 512 };
 
 /* Runs a call of `op` on comm. */
 tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_call_t *call);
@@ -64,11 +70,15 @@ tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_
 /* The options a caller of any size passed (defaults for what it does not
  * know), checked. */
 tpf_status_t tpf_read_options(const tpf_mm_options_t *opt, tpf_mm_options_t *o);
-/* comm->row_offsets from row_counts (or the even split of m): W + 1 offsets. */
-tpf_status_t tpf_split_rows(tpf_comm_t *comm, const int64_t *counts, int64_t m);
+/* comm->row_offsets from row_counts (or the even split of m, which must
+ * divide by W unless `any_m`: then the blocks differ by
+ * at most one row): W + 1 offsets. */
+tpf_status_t tpf_split_rows(tpf_comm_t *comm, const int64_t *counts, int64_t m, int any_m);
 /* The bias of n elements of dtype t (its length, if given); its span. */
 tpf_status_t tpf_check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t t, tpf_span_t *span);
-/* The bytes a call writes and reads, in its fingerprint. */
-void tpf_record_spans(tpf_fingerprint_t *f, tpf_span_t out, tpf_span_t r0, tpf_span_t r1, tpf_span_t r2);
+/* The bytes a call writes and reads, in its fingerprint (in the order of
+ * the operator's `writes` and `reads` names; {0, 0}: none). */
+void tpf_record_spans(tpf_fingerprint_t *f, const tpf_span_t writes[TPF_FINGERPRINT_WRITES],
+                      const tpf_span_t reads[TPF_FINGERPRINT_READS]);
 
 #endif

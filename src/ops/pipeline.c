@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/half.h"
 #include "common/status.h"
+#include "split.h"
 #include "sums.h"
 
 /* The fields of tpf_mm_options_t that a caller of each size knows about. */
@@ -32,16 +33,22 @@ tpf_status_t tpf_read_options(const tpf_mm_options_t *opt, tpf_mm_options_t *o) 
     return tpf_fail(TPF_ERR_INVALID, "opt->algo=%d is not a tpf_algo_t", (int)o->algo);
   if (o->bias_len < 0)
     return tpf_fail(TPF_ERR_INVALID, "opt->bias_len=%lld must be >= 0", (long long)o->bias_len);
+  if (o->bias_per_rank != 0 && o->bias_per_rank != 1)
+    return tpf_fail(TPF_ERR_INVALID, "opt->bias_per_rank=%d must be 0 or 1", o->bias_per_rank);
   if (o->trace && (o->trace->capacity < 0 || (o->trace->capacity > 0 && !o->trace->events)))
     return tpf_fail(TPF_ERR_INVALID, "opt->trace has capacity %d and events %p: give >= 0 events and memory for them",
                     o->trace->capacity, (void *)o->trace->events);
   return TPF_OK;
 }
 
-tpf_status_t tpf_split_rows(tpf_comm_t *comm, const int64_t *counts, int64_t m) {
+tpf_status_t tpf_split_rows(tpf_comm_t *comm, const int64_t *counts, int64_t m, int any_m) {
   const int W = comm->size;
   int64_t *offsets = comm->row_offsets;
   offsets[0] = 0;
+  if (!counts && any_m) {
+    for (int q = 0; q <= W; q++) offsets[q] = tpf_chunk_start(m, W, q);
+    return TPF_OK;
+  }
   if (!counts) {
     if (m % W != 0)
       return tpf_fail(TPF_ERR_INVALID, "m=%lld does not divide by world_size %d; pass opt->row_counts for an uneven split",
@@ -80,9 +87,9 @@ tpf_status_t tpf_check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t t,
   return TPF_OK;
 }
 
-void tpf_record_spans(tpf_fingerprint_t *f, tpf_span_t out, tpf_span_t r0, tpf_span_t r1, tpf_span_t r2) {
-  const tpf_span_t reads[TPF_FINGERPRINT_READS] = {r0, r1, r2};
-  f->writes[0] = out.begin, f->writes[1] = out.end;
+void tpf_record_spans(tpf_fingerprint_t *f, const tpf_span_t writes[TPF_FINGERPRINT_WRITES],
+                      const tpf_span_t reads[TPF_FINGERPRINT_READS]) {
+  for (int i = 0; i < TPF_FINGERPRINT_WRITES; i++) f->writes[i][0] = writes[i].begin, f->writes[i][1] = writes[i].end;
   for (int i = 0; i < TPF_FINGERPRINT_READS; i++) f->reads[i][0] = reads[i].begin, f->reads[i][1] = reads[i].end;
 }
 
@@ -103,6 +110,8 @@ static void describe_call(tpf_fingerprint_t *f, const tpf_comm_t *comm, const tp
   f->has_bias = o->bias != NULL;
   f->comm_turn = o->comm_turn;
   f->even_split = o->row_counts == NULL;
+  f->has_addend = o->addend != NULL;
+  f->bias_per_rank = o->bias_per_rank;
   f->row_counts_hash = o->row_counts ? tpf_hash_counts(o->row_counts, comm->size) : 0;
 }
 
@@ -119,6 +128,9 @@ tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_
   if (s == TPF_OK && op->state_bytes && !comm->op_state[op->kind] &&
       !(comm->op_state[op->kind] = calloc(1, op->state_bytes)))
     s = tpf_fail(TPF_ERR_NOMEM, "could not allocate %zu bytes of operator state", op->state_bytes);
+  if (s == TPF_OK && !op->per_rank_terms && (o.addend || o.bias_per_rank))
+    s = tpf_fail(TPF_ERR_INVALID, "opt->%s is for tpf_mm_all_reduce only, not %s",
+                 o.addend ? "addend" : "bias_per_rank", op->name);
   if (s == TPF_OK) s = op->prepare(comm, call, &o, comm->op_state[op->kind], problem, &plan, &mine);
   if (s == TPF_OK) s = tpf_reserve_row_scratch(comm, plan.n);
   if (s == TPF_OK && o.bias) {
@@ -131,7 +143,7 @@ tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_
   if (s == TPF_OK) describe_call(&mine, comm, &o, plan.dtype);
   if ((s = tpf_agree_start(comm, &mine, s, 1)) != TPF_OK) return s;
   if (comm->reach == TPF_REACH_IN_PLACE &&
-      (s = tpf_fingerprint_no_aliasing(comm->fingerprints, comm->size, op->reads)) != TPF_OK)
+      (s = tpf_fingerprint_no_aliasing(comm->fingerprints, comm->size, op->reads, op->writes)) != TPF_OK)
     return s;
   return op->run(comm, problem);
 }

@@ -21,6 +21,8 @@
  * peer is reached through memory; when any is reached by messages,
  * [W][own rows][n] received, then a contiguous copy of the input when its
  * rows are not contiguous. */
+#include "reduce_scatter.h"
+
 #include <string.h>
 
 #include "agree.h"
@@ -33,20 +35,6 @@
 #include "sums.h"
 #include "trace.h"
 
-typedef struct tpf_rsc_problem {
-  int64_t m, n;
-  const void *in;            /* this rank's m x n input */
-  tpf_dtype_t dtype;
-  int64_t in_ld;
-  const int64_t *row_offsets; /* size + 1 entries */
-  float divisor;             /* 1 for sum, W for avg */
-  const float *bias;         /* n fp32 values, or NULL */
-  void *out;                 /* this rank's rows x n, in dtype */
-  int64_t out_ld;
-  int chunks;                /* per owner block, >= 1 */
-  tpf_trace_t *trace;        /* NULL, or where to log events */
-  tpf_copy_choice_t *copy_choice; /* the staged path's, learnt over calls */
-} tpf_rsc_problem_t;
 
 static int64_t block_rows(const tpf_rsc_problem_t *p, int q) { return tpf_block_rows(p->row_offsets, q); }
 
@@ -54,9 +42,7 @@ static int64_t block_rows(const tpf_rsc_problem_t *p, int q) { return tpf_block_
  * this many chunks ahead of an owner's sums. */
 enum { STAGE_SLOTS = 4 };
 
-/* Chunks per owner block for comm_turn (0 = automatic); `staged`: the
- * ranks stage their rows through slots (not read in place). */
-static int chunks_for(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype, int staged) {
+int tpf_rsc_chunks(int comm_turn, int64_t max_block_rows, int64_t n, tpf_dtype_t dtype, int staged) {
   if (comm_turn > 0) return tpf_turn_chunks(comm_turn, max_block_rows);
   int64_t row_bytes = n * (int64_t)tpf_dtype_size(dtype);
   if (row_bytes < 1) row_bytes = 1;
@@ -123,14 +109,14 @@ static void copy_rows(tpf_comm_t *comm, const tpf_rsc_problem_t *p, void *slot, 
     hand_over((char *)slot + (size_t)i * row_bytes, from + (size_t)(i * p->in_ld) * es, row_bytes, stream);
 }
 
-/* Reserves this rank's buffer (and requests). Local. */
-static tpf_status_t reserve(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
-  tpf_links_t *l = &comm->links;
+size_t tpf_rsc_bytes(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  const tpf_links_t *l = &comm->links;
   const int W = comm->size;
-  if (comm->reach == TPF_REACH_IN_PLACE) return TPF_OK; /* inputs are read where they are */
-  return tpf_links_reserve(l, slots_bytes(l, p, W) + received_bytes(l, p, W) + contiguous_bytes(l, p),
-                           2 * W * p->chunks);
+  if (comm->reach == TPF_REACH_IN_PLACE) return 0; /* inputs are read where they are */
+  return slots_bytes(l, p, W) + received_bytes(l, p, W) + contiguous_bytes(l, p);
 }
+
+int tpf_rsc_requests(const tpf_comm_t *comm, const tpf_rsc_problem_t *p) { return 2 * comm->size * p->chunks; }
 
 /* Where this rank reads rank q's input (which q published in its
  * fingerprint) in place, or NULL: q's input does not lie in memory q
@@ -292,9 +278,12 @@ static tpf_status_t run_staged(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   return tpf_links_end(l, 2 * W * N, (uint32_t)((W - 1) * N), (uint32_t)N, st);
 }
 
+tpf_status_t tpf_rsc_schedule(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
+  return sources_in_place(comm, p) ? run_in_place(comm, p) : run_staged(comm, p);
+}
+
 static tpf_status_t run(tpf_comm_t *comm, void *problem) {
-  const tpf_rsc_problem_t *p = problem;
-  tpf_status_t st = sources_in_place(comm, p) ? run_in_place(comm, p) : run_staged(comm, p);
+  tpf_status_t st = tpf_rsc_schedule(comm, problem);
   tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */
   tpf_gemm_stream_fence(); /* the sums may have streamed into out */
   return st != TPF_OK ? st : agreed;
@@ -309,7 +298,7 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *in, const tpf_ma
   if ((s = tpf_check_matrix("in", in, 1, &si)) != TPF_OK) return s;
   if (in->transposed) return tpf_fail(TPF_ERR_INVALID, "in.transposed=1: the input must be a row-major view");
   if ((s = tpf_check_product("in", in->rows, in->cols)) != TPF_OK) return s;
-  if ((s = tpf_split_rows(comm, o->row_counts, in->rows)) != TPF_OK) return s;
+  if ((s = tpf_split_rows(comm, o->row_counts, in->rows, 0)) != TPF_OK) return s;
   const int64_t owned = tpf_block_rows(comm->row_offsets, comm->rank);
   if (!out) return tpf_fail(TPF_ERR_INVALID, "out is NULL");
   if ((s = tpf_check_matrix("out", out, owned == 0 ? 0 : 1, &so)) != TPF_OK) return s;
@@ -323,7 +312,7 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *in, const tpf_ma
   if ((s = tpf_check_bias(o, in->cols, in->dtype, &sbias)) != TPF_OK) return s;
   if (tpf_spans_overlap(so, si)) return tpf_fail(TPF_ERR_INVALID, "out overlaps in in memory");
   if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
-  tpf_record_spans(mine, so, si, sbias, (tpf_span_t){0, 0});
+  tpf_record_spans(mine, (tpf_span_t[]){so, {0, 0}}, (tpf_span_t[]){si, sbias, {0, 0}, {0, 0}});
   return TPF_OK;
 }
 
@@ -334,7 +323,7 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   memset(p, 0, sizeof *p);
   tpf_status_t s = check(comm, in, out, o, mine);
   if (s != TPF_OK) return s;
-  const int chunks = chunks_for(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size), in->cols,
+  const int chunks = tpf_rsc_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size), in->cols,
                                     in->dtype, comm->reach == TPF_REACH_SHARED);
   *p = (tpf_rsc_problem_t){.m = in->rows, .n = in->cols, .in = in->data, .dtype = in->dtype,
                            .in_ld = tpf_matrix_ld(in), .row_offsets = comm->row_offsets,
@@ -345,14 +334,16 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   mine->m = p->m, mine->n = p->n;
   mine->in_addr = (uint64_t)(uintptr_t)in->data; /* for peers that read it in place */
   mine->in_ld = p->in_ld;
-  return reserve(comm, p);
+  return tpf_links_reserve(&comm->links, tpf_rsc_bytes(comm, p), tpf_rsc_requests(comm, p));
 }
 
 _Static_assert(sizeof(tpf_rsc_problem_t) <= TPF_PROBLEM_BYTES, "the pipeline's room for a problem");
 
 const tpf_operator_t tpf_op_reduce_scatter = {
     .kind = TPF_OP_REDUCE_SCATTER,
+    .name = "tpf_reduce_scatter",
     .state_bytes = sizeof(tpf_copy_choice_t), /* (the staged path's copies) */
-    .reads = {"in", "bias", "(nothing)"},
+    .reads = {"in", "bias", "(nothing)", "(nothing)"},
+    .writes = {"out", "(nothing)"},
     .prepare = prepare,
     .run = run};
