@@ -47,7 +47,7 @@ tier() { # name, ctest label regex (empty: none), MPI tests (yes|no), extra cmak
   echo "== tier $name: configure and build"
   cmake -S . -B "$root/$name" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   local targets=()
-  [ -n "$labels" ] || targets=(--target mpi_test tpfuse_cli) # only the MPI tests run
+  [ -n "$labels" ] || targets=(--target mpi_test tpfuse_cli ops_family) # only the MPI tests run
   cmake --build "$root/$name" -j "$jobs" "${targets[@]}" >/dev/null
   local run=()
   # TSan needs a fixed address-space layout on kernels with wide ASLR.

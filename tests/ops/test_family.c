@@ -10,7 +10,9 @@
  * inputs; MatmulAllReduce's direct and unfused on any, its ring on small
  * integers, where every fp32 sum is exact); the reductions must give the
  * same bits on every rank; thread ranks and process ranks the same bits.
- * Usage: ops_family [quick|full] [seed] [threads|shm]. */
+ * Under mpirun (mode mpi) the ranks are the job's processes, with the
+ * world sizes of the job only, and thread ranks give the same bits.
+ * Usage: ops_family [quick|full] [seed] [threads|shm|mpi]. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +21,9 @@
 
 #include "../test.h"
 #include "ranks.h"
+#ifdef TPF_WITH_MPI
+#include <mpi.h>
+#endif
 
 enum { OP_AG, OP_AR, OP_AGMM, OP_MMAR, OPS };
 static const char *const OP_NAMES[OPS] = {"all_gather", "all_reduce", "all_gather_mm", "mm_all_reduce"};
@@ -35,7 +40,7 @@ typedef struct fcase {
   int addend, per_rank; /* MatmulAllReduce: torch_npu's terms */
   tpf_algo_t algo;
   uint64_t seed;
-  int processes;
+  int processes; /* RS_THREADS, RS_SHM or RS_MPI */
 } fcase_t;
 
 typedef struct outcome {
@@ -345,7 +350,17 @@ static int run_case(const fcase_t *c) {
   tpf_status_t *status = shared->status;
   char(*error)[256] = shared->error;
   memset(shared, 0, sizeof *shared);
-  tpf_status_t s = ranks_run(c->processes ? RS_SHM : RS_THREADS, c->world_size, &cfg, rank_body, (void *)c, status, error);
+  tpf_status_t s = ranks_run(c->processes, c->world_size, &cfg, rank_body, (void *)c, status, error);
+#ifdef TPF_WITH_MPI
+  if (c->processes == RS_MPI) { /* every rank's outcome to every process */
+    int me;
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    outcome_t mine = outcomes[me];
+    MPI_Allgather(&mine, sizeof mine, MPI_BYTE, outcomes, sizeof mine, MPI_BYTE, MPI_COMM_WORLD);
+    tpf_status_t my_status = status[me];
+    MPI_Allgather(&my_status, sizeof my_status, MPI_BYTE, status, sizeof my_status, MPI_BYTE, MPI_COMM_WORLD);
+  }
+#endif
   CHECK(s == TPF_OK, "%s: could not start: %s", what, tpf_last_error());
   int ok = s == TPF_OK;
   for (int q = 0; q < c->world_size && ok; q++) {
@@ -398,7 +413,7 @@ static void check_case(fcase_t c, int with_processes) {
     c.algo = TPF_ALGO_UNFUSED;
   }
   if (with_processes) {
-    c.processes = 1;
+    c.processes = c.processes == RS_THREADS ? RS_SHM : RS_THREADS;
     if (run_case(&c)) other = keep(c.world_size), same_bits(&c, &unfused, &other, "process and thread ranks");
   }
 }
@@ -406,8 +421,20 @@ static void check_case(fcase_t c, int with_processes) {
 int main(int argc, char **argv) {
   const int full = argc > 1 && strcmp(argv[1], "full") == 0;
   const uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 20261207;
-  const int all_processes = argc > 3 && strcmp(argv[3], "shm") == 0;
-  printf("seed %llu (%s)%s\n", (unsigned long long)seed, full ? "full" : "quick", all_processes ? ", process ranks" : "");
+  const char *where = argc > 3 ? argv[3] : "threads";
+  const int ranks = strcmp(where, "shm") == 0 ? RS_SHM : strcmp(where, "mpi") == 0 ? RS_MPI : RS_THREADS;
+  int only_world = 0; /* under MPI: the job's size */
+#ifdef TPF_WITH_MPI
+  if (ranks == RS_MPI) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_size(MPI_COMM_WORLD, &only_world);
+  }
+#endif
+  if (ranks == RS_MPI && only_world == 0) {
+    printf("SKIP: built without MPI\n");
+    return 77;
+  }
+  printf("seed %llu (%s), ranks: %s\n", (unsigned long long)seed, full ? "full" : "quick", where);
   shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   const int worlds[] = {1, 2, 3, 4, 5, 8};
   const tpf_dtype_t types[] = {TPF_FLOAT16, TPF_BFLOAT16, TPF_FLOAT32};
@@ -440,10 +467,15 @@ int main(int argc, char **argv) {
           c.addend = op == OP_MMAR && variant % 3 == 0;
           c.per_rank = op == OP_MMAR && c.bias && variant % 2 == 0;
           c.integers = v % 2;
-          c.processes = all_processes;
-          check_case(c, !all_processes && variant % 9 == 0 && c.world_size <= 4);
+          c.processes = ranks;
+          if (only_world && c.world_size != only_world) continue;
+          check_case(c, ranks == RS_MPI ? v == 0 : ranks == RS_THREADS && variant % 9 == 0 && c.world_size <= 4);
           cases++;
         }
   printf("%d cases\n", cases);
-  return test_summary();
+  const int failed = test_summary();
+#ifdef TPF_WITH_MPI
+  if (ranks == RS_MPI) MPI_Finalize();
+#endif
+  return failed;
 }
