@@ -39,7 +39,8 @@ class MmOptions(ctypes.Structure):
     """tpf_mm_options_t."""
 
     _fields_ = [("size", c_size_t), ("reduce_op", c_int), ("bias", c_void_p), ("comm_turn", c_int),
-                ("row_counts", ctypes.POINTER(c_int64)), ("algo", c_int), ("bias_len", c_int64), ("trace", c_void_p)]
+                ("row_counts", ctypes.POINTER(c_int64)), ("algo", c_int), ("bias_len", c_int64), ("trace", c_void_p),
+                ("addend", ctypes.POINTER(Matrix)), ("bias_per_rank", c_int)]
 
 
 class GemmOptions(ctypes.Structure):
@@ -74,6 +75,10 @@ _SIGNATURES = {
     "tpf_comm_reject": (c_int, [c_void_p, c_int, c_char_p]),
     "tpf_mm_reduce_scatter": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(Matrix), _P(MmOptions)]),
     "tpf_reduce_scatter": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(MmOptions)]),
+    "tpf_all_gather_mm": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(Matrix), _P(Matrix), _P(MmOptions)]),
+    "tpf_mm_all_reduce": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(Matrix), _P(MmOptions)]),
+    "tpf_all_gather": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(MmOptions)]),
+    "tpf_all_reduce": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(MmOptions)]),
     "tpf_gemm": (c_int, [c_void_p, _P(Matrix), _P(Matrix), _P(Matrix), _P(GemmOptions)]),
 }
 _MPI_SIGNATURES = {"tpf_comm_init_mpi_f": (c_int, [_P(c_void_p), c_int, _P(Config)])}

@@ -1,5 +1,6 @@
-"""The operators: MatmulReduceScatter under torch_npu's name and in a
-Pythonic form, the reduce-scatter alone, and the GEMM engine alone.
+"""The operators: MatmulReduceScatter, AllGatherMatmul and MatmulAllReduce
+under torch_npu's names and in a Pythonic form, the collectives alone
+(reduce_scatter, all_gather, all_reduce), and the GEMM engine alone.
 
 Inputs are CPU torch tensors (float16, bfloat16, float32) or numpy arrays
 (float16, float32), read where they are (see tpfuse._views for which
@@ -14,7 +15,7 @@ import operator
 
 from . import _lib, _views
 from .comm import Comm, find_comm
-from .errors import DtypeError, Error, InvalidArgumentError
+from .errors import DtypeError, Error, InvalidArgumentError, UnsupportedError
 
 _REDUCE_OPS = {"sum": _lib.SUM, "avg": _lib.AVG}
 _MM_OPTIONS_SIZE = ctypes.sizeof(_lib.MmOptions)
@@ -210,4 +211,211 @@ def gemm(a, b, *, bias=None, out=None, out_dtype=None, accumulate=False, comm=No
     status = lib.tpf_gemm(handle, _byref(ma), _byref(mb), _byref(mo), _byref(opt))
     if status:
         raise lib.error(status)
+    return result
+
+
+def _gathered_rows(comm, rows, row_counts):
+    """(m, the C array of counts or None) of a gather whose rank holds `rows`."""
+    if row_counts is None:
+        return rows * comm.size, None
+    _own, counts = _row_counts(comm, 0, row_counts)
+    return max(sum(counts), 0), counts
+
+
+def _row_major(x, what):
+    """(Matrix, Operand) of x as rows (a transposed view is copied once)."""
+    mx, ox = _views.matrix(x, what)
+    if mx.transposed:
+        mx, ox = _views.matrix(ox.contiguous(), what)
+    return mx, ox
+
+
+def _call(comm, fn, *args):
+    lib = comm._lib
+    status = getattr(lib, fn)(comm.handle, *args)
+    if status:
+        raise lib.error(status)
+
+
+def _all_gather_mm(comm, a, b, names, bias, comm_turn, algo, row_counts, gather_output, out, gathered_out,
+                   world_size=None):
+    c = _comm_of(comm)
+
+    def prepare():
+        if world_size is not None and world_size != c.size:
+            raise InvalidArgumentError(f"world_size={world_size} but hcom {c.name!r} has {c.size} ranks")
+        ma, oa = _row_major(a, names[0])
+        mb, ob = _views.matrix(b, names[1])
+        m, counts = _gathered_rows(c, ma.rows, row_counts)
+        bias_ptr, bias_len, obias = _bias(bias, oa.code, names[0], oa)
+        opt = _mm_options("sum", comm_turn, algo, counts, bias_ptr, bias_len)
+        mo, result = _views.output(out, "out", oa, oa.code, m, mb.cols)
+        mg, gathered = None, None
+        if gather_output or gathered_out is not None:
+            mg, gathered = _views.output(gathered_out, "gathered_out", oa, oa.code, m, ma.cols)
+        return ma, mb, mo, mg, opt, result, gathered, (oa, ob, obias, counts)
+
+    ma, mb, mo, mg, opt, result, gathered, _keep = _collective(c, prepare)
+    _call(c, "tpf_all_gather_mm", _byref(ma), _byref(mb), _byref(mo), _byref(mg) if mg is not None else None,
+          _byref(opt))
+    return result, gathered
+
+
+def npu_all_gather_base_mm(input, x2, hcom, world_size, *, bias=None, gather_index=0, gather_output=True,
+                           comm_turn=0):
+    """AllGatherMatmul with torch_npu's signature: every rank of the
+    communicator named `hcom` (world_size ranks) gathers the ranks' inputs
+    along rows and returns (gathered @ x2 + bias, gathered): shapes
+    (m * world_size, n) and (m * world_size, k), input's dtype; the second is
+    an empty tensor when gather_output is False.
+
+    input: (m, k), this rank's rows; x2: (k, n) or a transposed view; bias:
+    (n,) or None, added once. gather_index must be 0 (the gathered operand is
+    input, as on Ascend). comm_turn: 0 = automatic chunking, N = N chunks per
+    rank's block. Fused: each rank multiplies its own rows first and every
+    other rank's as they arrive. Collective: every rank calls it.
+    """
+    c = _comm_of(hcom)
+    if gather_index != 0:
+        _collective(c, lambda: _refuse(UnsupportedError(f"gather_index={gather_index!r}: only 0 (gather input) is "
+                                                        "supported")))
+    out, gathered = _all_gather_mm(c, input, x2, ("input", "x2"), bias, comm_turn, "auto", None, gather_output,
+                                   None, None, world_size)
+    if gathered is None:
+        gathered = _empty_like(input)
+    return out, gathered
+
+
+def _refuse(error):
+    raise error
+
+
+def _empty_like(x):
+    """An empty result of x's kind and dtype (torch_npu's 'no output')."""
+    if hasattr(x, "new_empty"):
+        return x.new_empty((0,))
+    import numpy
+
+    return numpy.empty((0,), dtype=x.dtype)
+
+
+def all_gather_mm(a, b, comm, *, bias=None, comm_turn=0, algo="auto", row_counts=None, gather_output=False,
+                  out=None, gathered_out=None):
+    """AllGatherMatmul: [a_0; a_1; ...] @ b (+ bias once) on every rank,
+    where a_r is rank r's block of rows.
+
+    a: (rows, k) (row-major; a transposed view is copied), b: (k, n) or a
+    transposed view, one dtype; bias (n,) or None. row_counts: None (every
+    rank holds as many rows) or one count per rank (zeros allowed). algo:
+    'auto', 'ring' or 'direct' (fused: one schedule) or 'unfused' (gather,
+    then multiply); every choice gives the same bits. Returns out, or
+    (out, gathered a) with gather_output=True (or gathered_out=, written in
+    place). Collective over comm.
+    """
+    result, gathered = _all_gather_mm(comm, a, b, ("a", "b"), bias, comm_turn, algo, row_counts, gather_output, out,
+                                      gathered_out)
+    return (result, gathered) if gathered is not None else result
+
+
+def _mm_all_reduce(comm, a, b, names, reduce_op, bias, addend, bias_per_rank, comm_turn, algo, row_counts, out):
+    c = _comm_of(comm)
+
+    def prepare():
+        ma, oa = _views.matrix(a, names[0])
+        mb, ob = _views.matrix(b, names[1])
+        _own, counts = _row_counts(c, ma.rows, row_counts) if row_counts is not None else (0, None)
+        bias_ptr, bias_len, obias = _bias(bias, oa.code, names[0], oa)
+        opt = _mm_options(reduce_op, comm_turn, algo, counts, bias_ptr, bias_len)
+        opt.bias_per_rank = 1 if bias_per_rank else 0
+        mx3 = ox3 = None
+        if addend is not None:
+            mx3, ox3 = _row_major(addend, names[2])
+            if ox3.code != oa.code:
+                raise DtypeError(f"{names[2]} is {ox3.dtype_name()} but {names[0]} is {oa.dtype_name()}: they must "
+                                 "have one dtype")
+            opt.addend = ctypes.pointer(mx3)
+        mo, result = _views.output(out, "out", oa, oa.code, ma.rows, mb.cols)
+        return ma, mb, mo, opt, result, (oa, ob, obias, counts, mx3, ox3)
+
+    ma, mb, mo, opt, result, _keep = _collective(c, prepare)
+    _call(c, "tpf_mm_all_reduce", _byref(ma), _byref(mb), _byref(mo), _byref(opt))
+    return result
+
+
+def npu_mm_all_reduce_base(x1, x2, hcom, *, reduce_op="sum", bias=None, x3=None, comm_turn=0):
+    """MatmulAllReduce with torch_npu's signature: every rank of the
+    communicator named `hcom` returns the sum over ranks of
+    x1 @ x2 + bias + x3, where each rank's bias and x3 enter its own term
+    before the reduction (as on Ascend); divided by the size for
+    reduce_op='avg'. Identical bits on every rank.
+
+    x1: (m, k) or (b, s, k) (the result then has x1's leading dimensions);
+    x2: (k, n) or a transposed view; bias: (n,) or None; x3: x1 @ x2's shape
+    or None; one dtype (float16, bfloat16, float32). Any m. comm_turn: 0 =
+    automatic chunking, N = N chunks per rank's block of rows. Collective:
+    every rank calls it.
+    """
+    lead = None
+    if len(x1.shape) == 3:
+        lead = tuple(x1.shape[:2])
+        x1 = x1.reshape(-1, x1.shape[2])
+        if x3 is not None and len(x3.shape) == 3:
+            x3 = x3.reshape(-1, x3.shape[2])
+    out = _mm_all_reduce(hcom, x1, x2, ("x1", "x2", "x3"), reduce_op, bias, x3, True, comm_turn, "auto", None, None)
+    return out.reshape(*lead, out.shape[1]) if lead else out
+
+
+def mm_all_reduce(a, b, comm, *, reduce_op="sum", bias=None, addend=None, bias_per_rank=False, comm_turn=0,
+                  algo="auto", row_counts=None, out=None):
+    """MatmulAllReduce: the sum over ranks of a @ b (/ size for 'avg') plus
+    bias once, with identical bits on every rank.
+
+    a: (m, k) (any m), b: (k, n), either may be a transposed view; one dtype.
+    addend: None or an (m, n) term of this rank added to its own a @ b
+    before the reduction; bias_per_rank=True adds each rank's bias there too
+    (torch_npu's form) instead of once after. algo and comm_turn pick the
+    reduce-scatter half as in mm_reduce_scatter; row_counts how rows are
+    divided among the ranks that sum them. Collective over comm.
+    """
+    return _mm_all_reduce(comm, a, b, ("a", "b", "addend"), reduce_op, bias, addend, bias_per_rank, comm_turn,
+                          algo, row_counts, out)
+
+
+def all_gather(x, comm, *, row_counts=None, comm_turn=0, out=None):
+    """AllGather: every rank's block of rows x (rows, n), stacked in rank
+    order, on every rank; the bits are copied. x row-major (a transposed
+    view is copied). row_counts as in all_gather_mm. Collective over comm.
+    """
+    c = _comm_of(comm)
+
+    def prepare():
+        mx, ox = _row_major(x, "x")
+        m, counts = _gathered_rows(c, mx.rows, row_counts)
+        opt = _mm_options("sum", comm_turn, "auto", counts, None, 0)
+        mo, result = _views.output(out, "out", ox, ox.code, m, mx.cols)
+        return mx, mo, opt, result, (ox, counts)
+
+    mx, mo, opt, result, _keep = _collective(c, prepare)
+    _call(c, "tpf_all_gather", _byref(mx), _byref(mo), _byref(opt))
+    return result
+
+
+def all_reduce(x, comm, *, reduce_op="sum", bias=None, comm_turn=0, row_counts=None, out=None):
+    """AllReduce: the sum over ranks of x (m, n) (/ size for 'avg') plus
+    bias, summed in fp32 in rank order and rounded once to x's dtype:
+    identical bits on every rank. Any m; x row-major (a transposed view is
+    copied). Collective over comm.
+    """
+    c = _comm_of(comm)
+
+    def prepare():
+        mx, ox = _row_major(x, "x")
+        _own, counts = _row_counts(c, mx.rows, row_counts) if row_counts is not None else (0, None)
+        bias_ptr, bias_len, obias = _bias(bias, ox.code, "x", ox)
+        opt = _mm_options(reduce_op, comm_turn, "auto", counts, bias_ptr, bias_len)
+        mo, result = _views.output(out, "out", ox, ox.code, mx.rows, mx.cols)
+        return mx, mo, opt, result, (ox, obias, counts)
+
+    mx, mo, opt, result, _keep = _collective(c, prepare)
+    _call(c, "tpf_all_reduce", _byref(mx), _byref(mo), _byref(opt))
     return result
