@@ -2,7 +2,7 @@
 tpfuse.Comm.from_mpi and get_comm_name(transport='mpi') for a gloo group of
 the same processes: results bit for bit against thread ranks (computed by
 this process for every rank) and within the float64 bound; a bad argument
-on one rank. Prints "rank R: OK" or the failures, and exits 0 only if good."""
+on one rank; the operator family interleaved. Prints "rank R: OK" or the failures, and exits 0 only if good."""
 import os
 import sys
 
@@ -67,6 +67,9 @@ def main():
     if not tpfuse.find_comm(hcom).name.startswith("tpf-mpi-"):
         failures.append(f"get_comm_name(transport='mpi') made {hcom}")
     check_comm(hcom, rank, size, failures, "get_comm_name(transport='mpi')")
+    import workers
+
+    failures += [f"over MPI: {f}" for f in workers.family(rank, size, hcom)]
     if not tpfuse.get_comm_name(dist.new_group(list(range(size)))).startswith("tpf-shm-"):
         failures.append("one host, transport 'auto': not shared memory")
     # one write per line: the ranks share mpirun's output

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SYSTEM_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -41,3 +43,13 @@ def test_demo_command():
                           "--dtype", "bf16"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert run.stdout.count("(within bound)") == 3 and run.stdout.splitlines()[-1] == "PASS", run.stdout
+
+
+@pytest.mark.parametrize("args", [["--world-size", "2"], ["--world-size", "4", "--sequence-parallel"],
+                                  ["--world-size", "2", "--sequence-parallel"], ["--world-size", "4"]])
+def test_tp_mlp_example(args):
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "tp_mlp.py"), *args], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    rows = re.findall(r"^\s+\d+  (\d\.\d{7})   (\d\.\d{7})$", run.stdout, re.M)
+    assert len(rows) == 8 and run.stdout.rstrip().endswith("PASS"), run.stdout

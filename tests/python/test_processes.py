@@ -36,3 +36,9 @@ def test_errors_reach_every_rank(world_size):
 def test_several_hosts_without_mpirun():
     for rank, failures in enumerate(on_processes(2, workers.several_hosts)):
         assert not failures, f"rank {rank}: " + "; ".join(failures)
+
+
+@pytest.mark.parametrize("world_size", [2, 3, 4])
+def test_family_interleaved(world_size):
+    for rank, failures in enumerate(on_processes(world_size, workers.family)):
+        assert not failures, f"rank {rank}: " + "; ".join(failures)

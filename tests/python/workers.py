@@ -143,3 +143,34 @@ def several_hosts(rank, world_size):
             if words not in str(e) or "2 hosts" not in str(e):
                 failures.append(f"transport {transport}: {e}")
     return failures
+
+
+def family(rank, world_size, hcom=None):
+    """The three fused operators interleaved on one communicator (the
+    default group's, or hcom) with torch_npu's signatures, each against
+    float64; the reductions with the same bits on every rank (compared over
+    gloo)."""
+    failures = []
+    hcom, W = hcom or tpfuse.get_comm_name(), world_size
+    g = torch.Generator().manual_seed(21)
+    xs = [torch.randn(4, 32, generator=g) for _ in range(W)]
+    ws = [torch.randn(32, 8, generator=g) for _ in range(W)]
+    x3s = [torch.randn(4 * W, 8, generator=g) for _ in range(W)]
+    for round in range(2):
+        out, gathered = tpfuse.torch_npu.npu_all_gather_base_mm(xs[rank], ws[rank], hcom, W)
+        full = torch.cat(xs).double()
+        if not torch.equal(gathered, torch.cat(xs)) or (out.double() - full @ ws[rank].double()).abs().max() > 1e-4:
+            failures.append(f"round {round}: npu_all_gather_base_mm")
+        out = tpfuse.torch_npu.npu_mm_reduce_scatter_base(torch.cat(xs), ws[rank], hcom, W)
+        total = sum(full @ ws[q].double() for q in range(W))
+        if (out.double() - total.chunk(W)[rank]).abs().max() > 1e-4:
+            failures.append(f"round {round}: npu_mm_reduce_scatter_base")
+        out = tpfuse.torch_npu.npu_mm_all_reduce_base(torch.cat(xs), ws[rank], hcom, x3=x3s[rank])
+        total = sum(full @ ws[q].double() + x3s[q].double() for q in range(W))
+        if (out.double() - total).abs().max() > 1e-4:
+            failures.append(f"round {round}: npu_mm_all_reduce_base")
+        everyone = [torch.empty_like(out) for _ in range(W)]
+        dist.all_gather(everyone, out)
+        if not all(torch.equal(e, out) for e in everyone):
+            failures.append(f"round {round}: npu_mm_all_reduce_base gave ranks different bits")
+    return failures
