@@ -40,7 +40,12 @@ typedef struct bench_shape {
   int64_t m, k, n;
 } bench_shape_t;
 
+/* The operator benchmarked (--op). */
+enum { BENCH_MM_RS, BENCH_AG_MM, BENCH_MM_AR };
+static const char *const OP_NAMES[] = {"mm_rs", "ag_mm", "mm_ar"};
+
 typedef struct bench_setup {
+  int op;
   int world_size, processes, reps, threads_per_rank;
   tpf_dtype_t dtype;
   bench_shape_t shape;
@@ -79,23 +84,90 @@ static int blas_threads(int threads_per_rank, int W) {
   return cores / W > 1 ? (int)(cores / W) : 1;
 }
 
+/* One rank's operands of the benchmarked operator: a (rows of a) x k,
+ * b k x n, out (rows of out) x n; for the GEMM alone and the communication
+ * alone, the product's input rows (`alone_a`), where it goes (`product`)
+ * and what the collective writes (`collected`). */
+typedef struct bench_io {
+  tpf_matrix_t a, b, out;
+  tpf_matrix_t alone_a, product, collected;
+} bench_io_t;
+
+static int64_t a_rows(const bench_setup_t *b) { return b->op == BENCH_AG_MM ? b->shape.m / b->world_size : b->shape.m; }
+static int64_t out_rows(const bench_setup_t *b) {
+  return b->op == BENCH_MM_RS ? b->shape.m / b->world_size : b->shape.m;
+}
+
+static bench_io_t make_io(const bench_setup_t *b, int r) {
+  const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n, ar = a_rows(b), orows = out_rows(b);
+  bench_io_t io;
+  io.a = (tpf_matrix_t){make_input(ar * k, b->dtype, 17u + (unsigned)r), b->dtype, ar, k, 0, 0};
+  io.b = (tpf_matrix_t){make_input(k * n, b->dtype, 91u + (unsigned)r), b->dtype, k, n, 0, 0};
+  io.out = (tpf_matrix_t){bench_alloc((size_t)(orows * n) * esize(b->dtype)), b->dtype, orows, n, 0, 0};
+  if (b->op == BENCH_AG_MM) { /* gather a (m x k), then the product in the dtype */
+    io.alone_a = (tpf_matrix_t){bench_alloc((size_t)(m * k) * esize(b->dtype)), b->dtype, m, k, 0, 0};
+    io.product = (tpf_matrix_t){bench_alloc((size_t)(m * n) * esize(b->dtype)), b->dtype, m, n, 0, 0};
+    io.collected = io.alone_a;
+    return io;
+  }
+  /* the product in fp32, then its reduce-scatter (or all-reduce) */
+  io.alone_a = io.a;
+  io.product = (tpf_matrix_t){bench_alloc(sizeof(float) * (size_t)(m * n)), TPF_FLOAT32, m, n, 0, 0};
+  io.collected = (tpf_matrix_t){bench_alloc(sizeof(float) * (size_t)(orows * n)), TPF_FLOAT32, orows, n, 0, 0};
+  return io;
+}
+
+static void free_io(const bench_setup_t *b, bench_io_t *io) {
+  free(io->a.data), free(io->b.data), free(io->out.data), free(io->product.data);
+  if (b->op == BENCH_AG_MM) free(io->alone_a.data);
+  else free(io->collected.data);
+}
+
+static tpf_status_t call_op(const bench_setup_t *b, tpf_comm_t *comm, bench_io_t *io, const tpf_mm_options_t *opt) {
+  switch (b->op) {
+  case BENCH_AG_MM: return tpf_all_gather_mm(comm, &io->a, &io->b, &io->out, NULL, opt);
+  case BENCH_MM_AR: return tpf_mm_all_reduce(comm, &io->a, &io->b, &io->out, opt);
+  default: return tpf_mm_reduce_scatter(comm, &io->a, &io->b, &io->out, opt);
+  }
+}
+
+/* The communication alone, then the GEMM alone (in the operator's order);
+ * their seconds in t. */
+static tpf_status_t call_alone(const bench_setup_t *b, tpf_comm_t *comm, bench_io_t *io, double *t) {
+  tpf_status_t s;
+  double t0 = timing_now();
+  if (b->op == BENCH_AG_MM) {
+    s = tpf_all_gather(comm, &io->a, &io->collected, NULL);
+    t[T_COMM] = timing_now() - t0;
+    t0 = timing_now();
+    if (s == TPF_OK) s = tpf_gemm(comm, &io->alone_a, &io->b, &io->product, NULL);
+    t[T_GEMM] = timing_now() - t0;
+    return s;
+  }
+  s = tpf_gemm(comm, &io->alone_a, &io->b, &io->product, NULL);
+  t[T_GEMM] = timing_now() - t0;
+  t0 = timing_now();
+  if (s == TPF_OK)
+    s = b->op == BENCH_MM_AR ? tpf_all_reduce(comm, &io->product, &io->collected, NULL)
+                             : tpf_reduce_scatter(comm, &io->product, &io->collected, NULL);
+  t[T_COMM] = timing_now() - t0;
+  return s;
+}
+
 static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_results_t *res) {
   const int W = b->world_size;
-  const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n, rows = m / W;
-  void *a = make_input(m * k, b->dtype, 17u + (unsigned)r), *bm = make_input(k * n, b->dtype, 91u + (unsigned)r);
-  void *out = bench_alloc((size_t)(rows * n) * esize(b->dtype)), *expect = calloc((size_t)(rows * n), esize(b->dtype));
-  float *partial = bench_alloc(sizeof(float) * (size_t)(m * n)), *part_out = bench_alloc(sizeof(float) * (size_t)(rows * n));
-  tpf_matrix_t ma = {a, b->dtype, m, k, 0, 0}, mb = {bm, b->dtype, k, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
-  tpf_matrix_t mp = {partial, TPF_FLOAT32, m, n, 0, 0}, mpo = {part_out, TPF_FLOAT32, rows, n, 0, 0};
+  const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n;
+  bench_io_t io = make_io(b, r);
+  const size_t out_bytes = (size_t)(io.out.rows * n) * esize(b->dtype);
+  void *expect = calloc(out_bytes, 1);
   tpf_mm_options_t unfused = TPF_MM_OPTIONS_INIT, fused = TPF_MM_OPTIONS_INIT, direct = TPF_MM_OPTIONS_INIT;
   unfused.algo = TPF_ALGO_UNFUSED;
   fused.algo = TPF_ALGO_RING;
   direct.algo = TPF_ALGO_DIRECT;
   tpf_mm_options_t automatic = TPF_MM_OPTIONS_INIT; /* what the library picks */
-  tpf_status_t s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused); /* warm-up, and the exact result */
-  memcpy(expect, out, (size_t)(rows * n) * esize(b->dtype));
-  size_t out_bytes = (size_t)(rows * n) * esize(b->dtype);
-  baseline_t *user = b->processes == RS_MPI && baseline_available()
+  tpf_status_t s = call_op(b, comm, &io, &unfused); /* warm-up, and the exact result */
+  memcpy(expect, io.out.data, out_bytes);
+  baseline_t *user = b->op == BENCH_MM_RS && b->processes == RS_MPI && baseline_available()
                          ? baseline_new(m, k, n, W, blas_threads(b->threads_per_rank, W))
                          : NULL;
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
@@ -112,34 +184,29 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
     const int units = user ? UNITS : UNITS - 1;
     for (int j = 0; j < units && s == TPF_OK; j++) {
       const int unit = (j + (rep > 0 ? rep : 0)) % units;
-      memset(out, 0, out_bytes);
+      memset(io.out.data, 0, out_bytes);
       double t0 = timing_now();
       switch (unit) {
-      case U_UNFUSED: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &unfused), t[T_UNFUSED] = timing_now() - t0; break;
-      case U_RING: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &fused), t[T_FUSED] = timing_now() - t0; break;
-      case U_DIRECT: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &direct), t[T_DIRECT] = timing_now() - t0; break;
-      case U_AUTO: s = tpf_mm_reduce_scatter(comm, &ma, &mb, &mo, &automatic), t[T_AUTO] = timing_now() - t0; break;
-      case U_ALONE: /* the GEMM alone, then the communication alone */
-        s = tpf_gemm(comm, &ma, &mb, &mp, NULL);
-        t[T_GEMM] = timing_now() - t0;
-        t0 = timing_now();
-        if (s == TPF_OK) s = tpf_reduce_scatter(comm, &mp, &mpo, NULL);
-        t[T_COMM] = timing_now() - t0;
-        continue;
+      case U_UNFUSED: s = call_op(b, comm, &io, &unfused), t[T_UNFUSED] = timing_now() - t0; break;
+      case U_RING: s = call_op(b, comm, &io, &fused), t[T_FUSED] = timing_now() - t0; break;
+      case U_DIRECT: s = call_op(b, comm, &io, &direct), t[T_DIRECT] = timing_now() - t0; break;
+      case U_AUTO: s = call_op(b, comm, &io, &automatic), t[T_AUTO] = timing_now() - t0; break;
+      case U_ALONE: s = call_alone(b, comm, &io, t); continue;
       default: /* what a user writes without tpfuse (MPI only) */
-        baseline_call(user, a, bm, b->dtype, out);
+        baseline_call(user, io.a.data, io.b.data, b->dtype, io.out.data);
         t[T_BASELINE] = timing_now() - t0;
-        res->baseline_wrong[r] += memcmp(out, expect, out_bytes) != 0;
+        res->baseline_wrong[r] += memcmp(io.out.data, expect, out_bytes) != 0;
         continue;
       }
-      res->wrong[r] += memcmp(out, expect, out_bytes) != 0;
+      res->wrong[r] += memcmp(io.out.data, expect, out_bytes) != 0;
     }
     for (int kind = 0; kind < KINDS && rep >= 0; kind++) res->seconds[kind][rep][r] = t[kind];
   }
   res->status[r] = s;
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
   baseline_free(user);
-  free(a), free(bm), free(out), free(expect), free(partial), free(part_out);
+  free_io(b, &io);
+  free(expect);
 }
 
 typedef struct rank_job {
@@ -187,17 +254,23 @@ static double median_of(const bench_results_t *res, int kind, int reps, int W) {
 static void help(void) {
   printf("usage: tpfuse bench [options]\n"
          "\n"
-         "Times MatmulReduceScatter fused (ring and direct) against unfused (GEMM, then\n"
-         "reduce-scatter) and the automatic choice (auto) in one run, with the GEMM\n"
-         "alone and the communication alone,\n"
+         "Times a fused operator (--op) against its unfused path and the automatic\n"
+         "choice (auto) in one run, with the GEMM alone and the communication alone:\n"
+         "  mm_rs  MatmulReduceScatter: ring and direct against GEMM, then reduce-scatter\n"
+         "  ag_mm  AllGatherMatmul: the fused schedule (ring = direct) against all-gather,\n"
+         "         then GEMM; m is the gathered rows (every rank holds m/W)\n"
+         "  mm_ar  MatmulAllReduce: ring and direct reduce-scatter halves, then the\n"
+         "         gather, against GEMM, then all-reduce\n"
          "on a sweep of shapes; verifies every output (integer inputs, bit for bit);\n"
          "exits 1 on a wrong result. Inputs and outputs start on 64-byte boundaries,\n"
          "as a framework's tensors do. One line per configuration and algorithm:\n"
          "  m k n dtype ranks algo | time(us) TFLOP/s algbw busbw #wrong |\n"
          "  gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
-         "m is the rows of every rank's a (the output is m/W rows per rank); algbw is\n"
-         "the bytes of one rank's m x n fp32 partials over the time.\n"
+         "m is the rows of every rank's a for mm_rs (the output is m/W rows per rank)\n"
+         "and mm_ar; algbw is the bytes of one rank's m x n fp32 partials (ag_mm: of the\n"
+         "gathered a) over the time; busbw scales it as nccl-tests do.\n"
          "\n"
+         "  --op OP            mm_rs (default) | ag_mm | mm_ar\n"
          "  --transport T      threads (default) | shm (forked processes) | mpi (start\n"
          "                     it under mpirun: every process is one rank; the world\n"
          "                     size is mpirun's; where built with OpenBLAS it also times\n"
@@ -221,7 +294,7 @@ int cmd_bench(int argc, char **argv) {
   }
   bench_shape_t shapes[16] = {{512, 512, 512}, {2048, 256, 2048}, {1024, 1024, 1024}, {256, 4096, 1024},
                               {128, 512, 64}};
-  int nshapes = 5, given = 0, worlds[8] = {2}, nworlds = 1, processes = 0, reps = 10, tpr = 0;
+  int nshapes = 5, given = 0, worlds[8] = {2}, nworlds = 1, processes = 0, reps = 10, tpr = 0, op = BENCH_MM_RS;
   tpf_dtype_t types[3] = {TPF_BFLOAT16};
   int ntypes = 1;
   const char *json_path = NULL, *trace_path = NULL, *svg_path = NULL;
@@ -229,6 +302,12 @@ int cmd_bench(int argc, char **argv) {
     const char *v;
     if ((v = option_value(argc, argv, &i, "--transport"))) {
       if ((processes = parse_transport(v)) < 0) return 2;
+    } else if ((v = option_value(argc, argv, &i, "--op"))) {
+      for (op = 0; op < 3 && strcmp(v, OP_NAMES[op]) != 0; op++) continue;
+      if (op == 3) {
+        fprintf(stderr, "tpfuse bench: --op %s: expected mm_rs, ag_mm or mm_ar\n", v);
+        return 2;
+      }
     } else if ((v = option_value(argc, argv, &i, "--reps"))) reps = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--threads-per-rank"))) tpr = atoi(v);
     else if ((v = option_value(argc, argv, &i, "--json"))) json_path = v;
@@ -256,13 +335,14 @@ int cmd_bench(int argc, char **argv) {
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
   timeline_t *timeline = timeline_new();
   bench_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  const int with_baseline = processes == RS_MPI && baseline_available();
-  printf("# tpfuse %s, kernels %s, transport %s, %d repetitions, medians of the slowest rank\n", tpf_version(),
-         tpf_gemm_kernel(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
+  const int with_baseline = op == BENCH_MM_RS && processes == RS_MPI && baseline_available();
+  printf("# tpfuse %s, operator %s, kernels %s, transport %s, %d repetitions, medians of the slowest rank\n",
+         tpf_version(), OP_NAMES[op], tpf_gemm_kernel(),
+         processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
   if (with_baseline)
     printf("# baseline: the user's code without tpfuse: a, b to fp32, OpenBLAS sgemm (%s), "
            "MPI_Reduce_scatter_block, rows back to the dtype\n", baseline_blas_core());
-  else if (processes == RS_MPI)
+  else if (processes == RS_MPI && op == BENCH_MM_RS)
     printf("# baseline: not built (needs OpenBLAS: apt-get install libopenblas-dev)\n");
   printf("%6s %6s %6s %5s %3s %-8s | %10s %8s %7s %7s %6s | %9s %9s %11s %8s | %s\n", "m", "k", "n", "dtype", "W",
          "algo", "time(us)", "TFLOP/s", "algbw", "busbw", "#wrong", "gemm(us)", "comm(us)", "exposed(us)",
@@ -274,11 +354,11 @@ int cmd_bench(int argc, char **argv) {
       for (int si = 0; si < nshapes; si++) {
         int W = worlds[wi];
         bench_shape_t sh = shapes[si];
-        if (W < 1 || W > 64 || sh.m % W || sh.m < 1 || sh.k < 1 || sh.n < 1) {
+        if (W < 1 || W > 64 || (op != BENCH_MM_AR && sh.m % W) || sh.m < 1 || sh.k < 1 || sh.n < 1) {
           fprintf(stderr, "tpfuse bench: skipping m=%lld for W=%d (m must divide by W)\n", (long long)sh.m, W);
           continue;
         }
-        bench_setup_t b = {W, processes, reps, tpr, types[ti], sh};
+        bench_setup_t b = {op, W, processes, reps, tpr, types[ti], sh};
         tpf_status_t s = run_setup(&b, res);
         for (int r = 0; r < W && s == TPF_OK; r++)
           if (res->status[r] != TPF_OK) {
@@ -298,7 +378,11 @@ int cmd_bench(int argc, char **argv) {
         static const struct { int kind; const char *name; } rows[] = {
             {T_UNFUSED, "unfused"}, {T_FUSED, "ring"}, {T_DIRECT, "direct"}, {T_AUTO, "auto"}, {T_BASELINE, "baseline"}};
         double flops = 2.0 * (double)sh.m * (double)sh.k * (double)sh.n * W;
-        double bytes = (double)sh.m * (double)sh.n * 4;
+        /* algbw: the bytes one rank's collective moves in or out (the fp32
+         * partials, or the gathered a); busbw as nccl-tests scales them */
+        double bytes = op == BENCH_AG_MM ? (double)sh.m * (double)sh.k * (double)esize(b.dtype)
+                                         : (double)sh.m * (double)sh.n * 4;
+        double bus = (op == BENCH_MM_AR ? 2.0 : 1.0) * (W - 1) / W;
         char speedups[200] = "";
         for (int row = 0; row < (with_baseline ? 5 : 4); row++) {
           const char *name = rows[row].name;
@@ -319,7 +403,7 @@ int cmd_bench(int argc, char **argv) {
           long row_wrong = user ? baseline_wrong : wrong;
           printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | ", (long long)sh.m,
                  (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, name, t * 1e6, flops / t / 1e12,
-                 bytes / t / 1e9, bytes / t / 1e9 * (W - 1) / W, row_wrong);
+                 bytes / t / 1e9, bytes / t / 1e9 * bus, row_wrong);
           if (user) /* the user's code: no GEMM-alone or overlap figures of its own */
             printf("%9s %9s %11s %8s | %.3f\n", "-", "-", "-", "-", t / t_unfused);
           else
@@ -330,12 +414,12 @@ int cmd_bench(int argc, char **argv) {
                      row ? ", " : "", name, t_baseline / t);
           if (json)
             fprintf(json,
-                    "{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
+                    "{\"op\":\"%s\",\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
                     "\"time_us\":%.2f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
                     "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
-                    (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
+                    OP_NAMES[op], (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
                     transport_text(processes), name, t * 1e6, flops / t / 1e12, bytes / t / 1e9,
-                    bytes / t / 1e9 * (W - 1) / W, row_wrong, t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
+                    bytes / t / 1e9 * bus, row_wrong, t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
                     t / t_unfused);
         }
         if (with_baseline)
