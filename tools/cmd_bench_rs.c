@@ -1,10 +1,11 @@
-/* tpfuse bench-rs: the standalone reduce-scatter (tpf_reduce_scatter), the
- * communication half of the operator on its own, in the manner of
- * nccl-tests: for each size every rank calls it back to back, each call
+/* tpfuse bench-rs: the standalone collectives (tpf_reduce_scatter, and with
+ * --op tpf_all_gather or tpf_all_reduce), the communication halves of the
+ * operators on their own, in the manner of nccl-tests: for each size every rank calls it back to back, each call
  * timed; a call's time is the slowest rank's, figures are medians over the
  * repetitions. Under MPI the same run also times what a user writes
- * without tpfuse, MPI_Reduce_scatter_block (16-bit inputs converted to fp32
- * and back, as MPI has no such types), over the same inputs.
+ * without tpfuse, MPI_Reduce_scatter_block, MPI_Allgather or MPI_Allreduce
+ * (16-bit inputs converted to fp32 and back for the sums, as MPI has no such
+ * types), over the same inputs.
  *
  * Inputs are small integers, so every output of every repetition is
  * compared bit for bit with the exact sums (#wrong), the output cleared
@@ -34,12 +35,18 @@
 enum { MAX_REPS = 200, MAX_RANKS = 64, SIZES = 16 };
 enum { K_TPFUSE, K_MPI, KINDS };
 
+/* The collective timed (--op). */
+enum { OP_RS, OP_AG, OP_AR };
+static const char *const OP_NAMES[] = {"rs", "ag", "ar"};
+static const char *const OP_TITLES[] = {"reduce-scatter (sum)", "all-gather", "all-reduce (sum)"};
+
 typedef struct rs_setup {
+  int op;
   int world_size, processes, reps;
   int shared;     /* inputs in memory from tpf_mem_alloc */
   int check_last; /* clear and check the output around the whole loop only */
   tpf_dtype_t dtype;
-  int64_t rows, n; /* each rank's output block */
+  int64_t rows, n; /* the block of `bytes`: each rank's output (rs), input (ag), or both (ar) */
 } rs_setup_t;
 
 /* Shared with forked ranks. */
@@ -59,20 +66,46 @@ static float input_value(int q, int64_t i) {
   return (float)((int)((h >> 41) % 5) - 2);
 }
 
-/* What a user writes without tpfuse (MPI only): fp32 MPI_Reduce_scatter_block. */
-static void mpi_reduce_scatter(const void *in, void *out, float *in32, float *out32, int64_t count, int64_t total,
-                               tpf_dtype_t t) {
+/* What a user writes without tpfuse (MPI only): fp32 MPI_Reduce_scatter_block
+ * or MPI_Allreduce (16-bit dtypes converted to fp32 and back), MPI_Allgather
+ * of the bytes. in_count and out_count are elements. */
+static void mpi_collective(int op, const void *in, void *out, float *in32, float *out32, int64_t in_count,
+                           int64_t out_count, tpf_dtype_t t) {
 #ifdef TPF_WITH_MPI
-  if (t == TPF_FLOAT32) {
-    MPI_Reduce_scatter_block(in, out, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  if (op == OP_AG) {
+    const int bytes = (int)(in_count * (int64_t)esize(t));
+    MPI_Allgather(in, bytes, MPI_BYTE, out, bytes, MPI_BYTE, MPI_COMM_WORLD);
     return;
   }
-  tpf_convert(in, t, in32, TPF_FLOAT32, (size_t)total);
-  MPI_Reduce_scatter_block(in32, out32, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-  tpf_convert(out32, TPF_FLOAT32, out, t, (size_t)count);
+  const void *from = in;
+  void *to = out;
+  if (t != TPF_FLOAT32) {
+    tpf_convert(in, t, in32, TPF_FLOAT32, (size_t)in_count);
+    from = in32, to = out32;
+  }
+  if (op == OP_AR) MPI_Allreduce(from, to, (int)out_count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  else MPI_Reduce_scatter_block(from, to, (int)out_count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  if (t != TPF_FLOAT32) tpf_convert(out32, TPF_FLOAT32, out, t, (size_t)out_count);
 #else
-  (void)in, (void)out, (void)in32, (void)out32, (void)count, (void)total, (void)t;
+  (void)op, (void)in, (void)out, (void)in32, (void)out32, (void)in_count, (void)out_count, (void)t;
 #endif
+}
+
+/* Element i of this rank's exact output. */
+static float expected_value(const rs_setup_t *b, int r, int64_t i) {
+  const int64_t count = b->rows * b->n;
+  if (b->op == OP_AG) return input_value((int)(i / count), i % count);
+  float sum = 0;
+  for (int q = 0; q < b->world_size; q++) sum += input_value(q, b->op == OP_RS ? r * count + i : i);
+  return sum;
+}
+
+static tpf_status_t call_collective(const rs_setup_t *b, tpf_comm_t *comm, tpf_matrix_t *in, tpf_matrix_t *out) {
+  switch (b->op) {
+  case OP_AG: return tpf_all_gather(comm, in, out, NULL);
+  case OP_AR: return tpf_all_reduce(comm, in, out, NULL);
+  default: return tpf_reduce_scatter(comm, in, out, NULL);
+  }
 }
 
 typedef struct rs_job {
@@ -85,34 +118,35 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   const rs_setup_t *b = job->b;
   rs_results_t *res = job->res;
   const int W = b->world_size;
-  const int64_t rows = b->rows, n = b->n, m = rows * W, count = rows * n;
-  const size_t es = esize(b->dtype), out_bytes = (size_t)count * es;
+  const int64_t n = b->n, block = b->rows, in_rows = b->op == OP_RS ? block * W : block;
+  const int64_t out_rows = b->op == OP_AG ? block * W : block;
+  const int64_t in_count = in_rows * n, out_count = out_rows * n;
+  const size_t es = esize(b->dtype), out_bytes = (size_t)out_count * es;
   void *in = NULL;
-  tpf_status_t s = b->shared ? tpf_mem_alloc(comm, (size_t)(m * n) * es, &in)
-                             : (in = bench_alloc((size_t)(m * n) * es)) ? TPF_OK : TPF_ERR_NOMEM;
+  tpf_status_t s = b->shared ? tpf_mem_alloc(comm, (size_t)in_count * es, &in)
+                             : (in = bench_alloc((size_t)in_count * es)) ? TPF_OK : TPF_ERR_NOMEM;
   char *out = bench_alloc(out_bytes), *expect = malloc(out_bytes);
   const int with_mpi = b->processes == RS_MPI;
-  float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)(m * n)) : NULL;
-  float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)count) : NULL;
+  float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)in_count) : NULL;
+  float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)out_count) : NULL;
   if (s == TPF_OK && !(out && expect && (!with_mpi || (in32 && out32)))) s = TPF_ERR_NOMEM;
-  for (int64_t i = 0; s == TPF_OK && i < m * n; i++) {
+  for (int64_t i = 0; s == TPF_OK && i < in_count; i++) {
     float v = input_value(r, i);
     tpf_convert(&v, TPF_FLOAT32, (char *)in + (size_t)i * es, b->dtype, 1);
   }
-  for (int64_t i = 0; s == TPF_OK && i < count; i++) { /* the exact sums of this rank's rows */
-    float sum = 0;
-    for (int q = 0; q < W; q++) sum += input_value(q, r * count + i);
-    tpf_convert(&sum, TPF_FLOAT32, expect + (size_t)i * es, b->dtype, 1);
+  for (int64_t i = 0; s == TPF_OK && i < out_count; i++) { /* the exact result */
+    float v = expected_value(b, r, i);
+    tpf_convert(&v, TPF_FLOAT32, expect + (size_t)i * es, b->dtype, 1);
   }
-  tpf_matrix_t mi = {in, b->dtype, m, n, 0, 0}, mo = {out, b->dtype, rows, n, 0, 0};
+  tpf_matrix_t mi = {in, b->dtype, in_rows, n, 0, 0}, mo = {out, b->dtype, out_rows, n, 0, 0};
   /* Each kind back to back in its own loop: a call that follows another
    * kind would also time the ranks' skew as they leave that one. */
   for (int kind = 0; kind < (with_mpi ? KINDS : 1) && s == TPF_OK; kind++)
     for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
       if (!b->check_last || rep < 0) memset(out, 0, out_bytes);
       double t0 = timing_now();
-      if (kind == K_TPFUSE) s = tpf_reduce_scatter(comm, &mi, &mo, NULL);
-      else mpi_reduce_scatter(in, out, in32, out32, count, m * n, b->dtype);
+      if (kind == K_TPFUSE) s = call_collective(b, comm, &mi, &mo);
+      else mpi_collective(b->op, in, out, in32, out32, in_count, out_count, b->dtype);
       double t = timing_now() - t0;
       if (rep >= 0) res->seconds[kind][rep][r] = t;
       if (rep >= 0 && (!b->check_last || rep == b->reps - 1)) res->wrong[kind][r] += memcmp(out, expect, out_bytes) != 0;
@@ -162,7 +196,11 @@ static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE 
     for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
   *total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
   const int64_t count = b->rows * b->n;
-  const double in_bytes = (double)count * W * (double)esize(b->dtype), bus = (double)(W - 1) / W;
+  /* algbw and busbw as nccl-tests define them: the bytes of the whole
+   * buffer (rs: one rank's input; ag: its output; ar: either) over the
+   * time, scaled by (W-1)/W (ar: 2(W-1)/W) */
+  const double in_bytes = (double)count * (b->op == OP_AR ? 1 : W) * (double)esize(b->dtype);
+  const double bus = (b->op == OP_AR ? 2.0 : 1.0) * (W - 1) / W;
   const double t = median_of(res, K_TPFUSE, b->reps, W), tm = with_mpi ? median_of(res, K_MPI, b->reps, W) : 0;
   const char *memory = b->shared ? "shared" : "private";
   printf("%10lld %10lld %5s %3d %7s | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b->dtype)),
@@ -174,9 +212,9 @@ static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE 
   printf("\n");
   if (json) {
     fprintf(json,
-            "{\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
+            "{\"op\":\"%s\",\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
             "\"check\":\"%s\",\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
-            (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
+            OP_NAMES[b->op], (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
             transport_text(b->processes), memory, b->check_last ? "last" : "every", t * 1e6, in_bytes / t / 1e9,
             in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
     if (with_mpi)
@@ -201,18 +239,21 @@ static int64_t parse_bytes(const char *text) {
 static void help(void) {
   printf("usage: tpfuse bench-rs [options]\n"
          "\n"
-         "Times the standalone reduce-scatter (tpf_reduce_scatter, sum) over a sweep of\n"
-         "sizes, nccl-tests style: calls back to back, each timed, the slowest rank's\n"
-         "time per call, medians over the repetitions; outputs are checked bit for bit\n"
-         "(integer inputs; see --check); exits 1 on a wrong result. Under MPI the same\n"
-         "run times MPI_Reduce_scatter_block on the same inputs (16-bit dtypes\n"
-         "converted to fp32 and back, as a user would) and prints tpfuse's speedup. One\n"
-         "line per size and memory:\n"
+         "Times a standalone collective (--op: tpf_reduce_scatter, tpf_all_gather or\n"
+         "tpf_all_reduce, sums) over a sweep of sizes, nccl-tests style: calls back to\n"
+         "back, each timed, the slowest rank's time per call, medians over the\n"
+         "repetitions; outputs are checked bit for bit (integer inputs; see --check);\n"
+         "exits 1 on a wrong result. Under MPI the same run times MPI's\n"
+         "(MPI_Reduce_scatter_block, MPI_Allgather, MPI_Allreduce) on the same inputs\n"
+         "(16-bit dtypes summed in fp32, converted and back, as a user would) and\n"
+         "prints tpfuse's speedup. One line per size and memory:\n"
          "  bytes count dtype W memory | time(us) algbw busbw #wrong | [mpi(us) algbw\n"
          "  busbw #wrong | speedup]\n"
-         "bytes and count are one rank's output (count elements); algbw is one rank's\n"
-         "input bytes (count x W elements) over the time, busbw = algbw x (W-1)/W.\n"
+         "bytes and count are one rank's block: its output (rs), its input (ag), the\n"
+         "whole buffer (ar); algbw is the whole buffer's bytes over the time (rs: a\n"
+         "rank's input, ag: its output), busbw = algbw x (W-1)/W (ar: 2(W-1)/W).\n"
          "\n"
+         "  --op OP            rs (default) | ag | ar\n"
          "  --transport T      threads (default) | shm (forked processes) | mpi (start\n"
          "                     it under mpirun: every process is one rank)\n"
          "  --world-size LIST  e.g. 2,4 (default 2; under MPI, mpirun's)\n"
@@ -222,7 +263,7 @@ static void help(void) {
          "                     read each other's inputs in place instead of copying\n"
          "                     them), e.g. private,shared; inputs and outputs start\n"
          "                     on 64-byte boundaries, as a framework's tensors do\n"
-         "  --bytes LIST       output bytes per rank, e.g. 64K,16M (default\n"
+         "  --bytes LIST       the block's bytes, e.g. 64K,16M (default\n"
          "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
          "  --reps N           repetitions (default 20, at most %d)\n"
          "  --check WHEN       every (default): the output is cleared before each call\n"
@@ -241,7 +282,7 @@ int cmd_bench_rs(int argc, char **argv) {
   }
   int64_t sizes[SIZES] = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
   int nsizes = 5, worlds[8] = {2}, nworlds = 1, processes = RS_THREADS, reps = 20, ntypes = 1;
-  int memories[2] = {0}, nmemories = 1, check_last = 0;
+  int memories[2] = {0}, nmemories = 1, check_last = 0, op = OP_RS;
   tpf_dtype_t types[3] = {TPF_FLOAT32};
   const char *json_path = NULL;
   for (int i = 1; i < argc; i++) {
@@ -249,6 +290,12 @@ int cmd_bench_rs(int argc, char **argv) {
     char copy[256];
     if ((v = option_value(argc, argv, &i, "--transport"))) {
       if ((processes = parse_transport(v)) < 0) return 2;
+    } else if ((v = option_value(argc, argv, &i, "--op"))) {
+      for (op = 0; op < 3 && strcmp(v, OP_NAMES[op]) != 0; op++) continue;
+      if (op == 3) {
+        fprintf(stderr, "tpfuse bench-rs: --op %s: choose rs, ag or ar\n", v);
+        return 2;
+      }
     } else if ((v = option_value(argc, argv, &i, "--reps"))) {
       reps = atoi(v);
     } else if ((v = option_value(argc, argv, &i, "--memory"))) {
@@ -298,9 +345,9 @@ int cmd_bench_rs(int argc, char **argv) {
     return 1;
   }
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
-  printf("# tpfuse %s reduce-scatter (sum), transport %s, %d repetitions, medians of the slowest rank, output "
+  printf("# tpfuse %s %s, transport %s, %d repetitions, medians of the slowest rank, output "
          "checked after %s\n",
-         tpf_version(), processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps,
+         tpf_version(), OP_TITLES[op], processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps,
          check_last ? "the last call" : "every call");
   printf("%10s %10s %5s %3s %7s | %10s %7s %7s %6s |", "bytes", "count", "dtype", "W", "memory", "time(us)", "algbw",
          "busbw", "#wrong");
@@ -321,7 +368,7 @@ int cmd_bench_rs(int argc, char **argv) {
             fprintf(stderr, "tpfuse bench-rs: skipping %lld bytes for W=%d\n", (long long)sizes[si], W);
             continue;
           }
-          rs_setup_t b = {W, processes, reps, memories[mi], check_last, types[ti], elems / n, n};
+          rs_setup_t b = {op, W, processes, reps, memories[mi], check_last, types[ti], elems / n, n};
           if (time_and_print(&b, res, json, &total_wrong) != TPF_OK) failed = 1;
           fflush(stdout);
         }
