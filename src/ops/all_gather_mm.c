@@ -13,7 +13,9 @@
  *
  * A row of the product depends only on its row of a, b, k and the kernel,
  * never on which rows are multiplied together: every schedule gives the
- * same bits. The buffer: the gathered a (m x k, unfused without
+ * same bits. TPF_ALGO_AUTO takes the cheaper by the cost model (cost.h):
+ * the fused schedule multiplies each chunk on its own, streaming B once
+ * more per chunk, which small blocks of a long k cannot repay. The buffer: the gathered a (m x k, unfused without
  * gathered_a), then the gather's part. */
 #include <string.h>
 
@@ -21,7 +23,9 @@
 #include "all_gather.h"
 #include "common/half.h"
 #include "common/status.h"
+#include "cost.h"
 #include "gemm/gemm.h"
+#include "mm_reduce_scatter.h"
 #include "operator.h"
 #include "split.h"
 
@@ -157,9 +161,17 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   tpf_status_t s = check(comm, call, o, mine);
   if (s != TPF_OK) return s;
   const tpf_matrix_t *a = call->a, *b = call->b, *out = call->out, *gathered = call->out2;
-  const tpf_algo_t asked = o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo;
-  p->algo = asked == TPF_ALGO_UNFUSED ? TPF_ALGO_UNFUSED : TPF_ALGO_RING;
   p->m = out->rows, p->n = out->cols, p->k = a->cols;
+  /* fused: chunks a GEMM can use well (as MatmulReduceScatter's);
+   * unfused: chunks of the gather alone */
+  const int64_t largest = tpf_largest_block(comm->row_offsets, comm->size);
+  const tpf_mm_rs_shape_t shape = {.m = p->m, .n = p->n, .k = p->k, .world = comm->size, .dtype = a->dtype,
+                                   .reach = comm->reach, .chunks = tpf_mm_rs_chunks(o->comm_turn, largest, p->n, p->k),
+                                   .largest_block = largest,
+                                   .gemm_rows = tpf_gemm_block_rows(&comm->gemm, a->dtype)};
+  p->algo = tpf_ag_mm_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
+  const int chunks = p->algo == TPF_ALGO_UNFUSED ? tpf_gather_chunks(o->comm_turn, largest, p->k, a->dtype)
+                                                 : shape.chunks;
   p->b = (tpf_gemm_operand_t){b->data, b->dtype, tpf_matrix_ld(b), b->transposed};
   p->out = out->data, p->out_dtype = out->dtype, p->out_ld = tpf_matrix_ld(out);
   const size_t es = tpf_dtype_size(a->dtype);
@@ -169,9 +181,7 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   p->gather = (tpf_gather_t){.in = a->data, .in_ld = tpf_matrix_ld(a), .out = gathered ? gathered->data : NULL,
                              .out_ld = gathered ? tpf_matrix_ld(gathered) : p->k, .cols = p->k, .dtype = a->dtype,
                              .offsets = comm->row_offsets,
-                             .chunks = tpf_gather_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size),
-                                                         p->k, a->dtype),
-                             .base = internal_bytes, .trace = o->trace};
+                             .chunks = chunks, .base = internal_bytes, .trace = o->trace};
   const size_t bytes = internal_bytes + tpf_gather_bytes(comm, &p->gather);
   if ((s = tpf_links_reserve(&comm->links, bytes, tpf_gather_requests(comm, &p->gather))) != TPF_OK) return s;
   *plan = (tpf_plan_t){.n = p->n, .dtype = a->dtype, .bias = &p->bias, .b = &p->b, .k = p->k,

@@ -1,4 +1,4 @@
-/* The cost model of MatmulReduceScatter's algorithms (cost.h) and its
+/* The cost model of the fused operators' algorithms (cost.h) and its
  * parameter table (tpf_cost_get). */
 #include "cost.h"
 
@@ -19,22 +19,45 @@ const tpf_costs_t tpf_costs = {
 static double min2(double a, double b) { return a < b ? a : b; }
 static int64_t ceil_div(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : a; }
 
-double tpf_mm_rs_cost(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, tpf_algo_t algo) {
+/* The fused schedule's cost beyond G + C: C's hidden share, B streamed
+ * once per kernel block of each chunk (against one per kernel block of
+ * all m rows), and a hand-over per chunk. */
+static double fused_extra(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, double gemm, double collective) {
   const tpf_gemm_costs_t *g = &c->gemm[s->dtype == TPF_BFLOAT16];
   const tpf_reach_costs_t *l = &c->reach[s->reach];
-  const double m = (double)s->m, n = (double)s->n, k = (double)s->k;
-  const double gemm = 2.0 * m * n * k / g->flops_per_s;
-  const double reduce = s->world > 1 ? 4.0 * m * n / l->reduce_bytes_per_s + l->call_s : 0.0;
-  if (algo != TPF_ALGO_RING) return gemm + reduce;
-  /* B streams: one per kernel block of each chunk, against one per kernel
-   * block of all m rows */
   const int64_t chunk_rows = ceil_div(s->largest_block, s->chunks);
   const int64_t streams = (int64_t)s->world * s->chunks * ceil_div(chunk_rows, s->gemm_rows);
   int64_t extra = streams - ceil_div(s->m, s->gemm_rows);
   if (extra < 0) extra = 0;
-  const double b_bytes = k * n * (s->dtype == TPF_BFLOAT16 ? 2.0 : 4.0); /* packed: fp16 as fp32 */
-  return gemm + reduce - l->hidden * min2(gemm, reduce) + (double)extra * b_bytes / g->b_bytes_per_s +
+  const double b_bytes = (double)s->k * (double)s->n * (s->dtype == TPF_BFLOAT16 ? 2.0 : 4.0); /* packed: fp16 as fp32 */
+  return -l->hidden * min2(gemm, collective) + (double)extra * b_bytes / g->b_bytes_per_s +
          (double)s->world * s->chunks * l->step_s;
+}
+
+static double gemm_seconds(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s) {
+  return 2.0 * (double)s->m * (double)s->n * (double)s->k / c->gemm[s->dtype == TPF_BFLOAT16].flops_per_s;
+}
+
+double tpf_mm_rs_cost(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, tpf_algo_t algo) {
+  const tpf_reach_costs_t *l = &c->reach[s->reach];
+  const double gemm = gemm_seconds(c, s);
+  const double reduce = s->world > 1 ? 4.0 * (double)s->m * (double)s->n / l->reduce_bytes_per_s + l->call_s : 0.0;
+  return gemm + reduce + (algo == TPF_ALGO_RING ? fused_extra(c, s, gemm, reduce) : 0.0);
+}
+
+double tpf_ag_mm_cost(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, tpf_algo_t algo) {
+  const tpf_reach_costs_t *l = &c->reach[s->reach];
+  const double gemm = gemm_seconds(c, s);
+  const double es = s->dtype == TPF_FLOAT32 ? 4.0 : 2.0;
+  const double gather = s->world > 1 ? (double)s->m * (double)s->k * es / l->reduce_bytes_per_s + l->call_s : 0.0;
+  return gemm + gather + (algo == TPF_ALGO_UNFUSED ? 0.0 : fused_extra(c, s, gemm, gather));
+}
+
+tpf_algo_t tpf_ag_mm_choose(const tpf_costs_t *c, tpf_algo_t requested, const tpf_mm_rs_shape_t *s) {
+  if (requested != TPF_ALGO_AUTO) return requested == TPF_ALGO_UNFUSED ? TPF_ALGO_UNFUSED : TPF_ALGO_RING;
+  if (s->world < 2) return TPF_ALGO_UNFUSED;
+  return tpf_ag_mm_cost(c, s, TPF_ALGO_RING) < tpf_ag_mm_cost(c, s, TPF_ALGO_UNFUSED) ? TPF_ALGO_RING
+                                                                                      : TPF_ALGO_UNFUSED;
 }
 
 tpf_algo_t tpf_mm_rs_choose(const tpf_costs_t *c, tpf_algo_t requested, const tpf_mm_rs_shape_t *s) {

@@ -1,6 +1,6 @@
-/* What MatmulReduceScatter's algorithms should cost, from a few measured
- * parameters, and TPF_ALGO_AUTO's choice as the cheaper of the ring and
- * the unfused path. A leaf of ops/.
+/* What MatmulReduceScatter's and AllGatherMatmul's algorithms should cost,
+ * from a few measured parameters, and TPF_ALGO_AUTO's choice as the cheaper
+ * of the fused schedule and the unfused path. A leaf of ops/.
  *
  * Per rank, with G the GEMM's time and R the reduce-scatter of the fp32
  * partials alone (R = 4 m n / reduce bandwidth + call latency):
@@ -61,5 +61,14 @@ double tpf_mm_rs_cost(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, tpf_algo
 /* `requested` unless it is AUTO; then the cheaper of the ring and the
  * unfused path (unfused on a tie, and for one rank). */
 tpf_algo_t tpf_mm_rs_choose(const tpf_costs_t *c, tpf_algo_t requested, const tpf_mm_rs_shape_t *s);
+
+/* AllGatherMatmul, in the same terms (m: the gathered rows, largest_block
+ * and chunks: of the blocks that travel): with A the gather of the m x k
+ * a alone (its bytes at the reach's bandwidth, plus the call),
+ *   unfused = G + A
+ *   fused   = G + A - hidden * min(G, A) + (extra B streams) + W * chunks * step
+ * where the fused schedule multiplies every chunk on its own. */
+double tpf_ag_mm_cost(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, tpf_algo_t algo);
+tpf_algo_t tpf_ag_mm_choose(const tpf_costs_t *c, tpf_algo_t requested, const tpf_mm_rs_shape_t *s);
 
 #endif
