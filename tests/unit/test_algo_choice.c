@@ -1,4 +1,5 @@
-/* The automatic choice of MatmulReduceScatter's algorithm (ops/cost.h): a
+/* The automatic choice of MatmulReduceScatter's (and AllGatherMatmul's)
+ * algorithm (ops/cost.h): a
  * request other than AUTO is kept; one rank is unfused; otherwise the
  * cheaper of the ring and the unfused path by the cost model, which must
  * agree with what `tpfuse bench` measured on the sweep behind its
@@ -59,8 +60,32 @@ static void check_model(void) {
   CHECK(tpf_mm_rs_cost(&c, &one, TPF_ALGO_RING) == before, "512 rows in two chunks of 256 pass over B once more?");
 }
 
+/* AllGatherMatmul: requests kept (direct is its fused schedule, the
+ * ring's); one rank unfused; unfused costs G + the gather; the fused
+ * schedule where the gather it hides outweighs its extra passes over B. */
+static void check_all_gather_mm(void) {
+  const tpf_mm_rs_shape_t s = shape(2048, 2048, 256, 2, TPF_BFLOAT16, TPF_REACH_SHARED);
+  CHECK(tpf_ag_mm_choose(&tpf_costs, TPF_ALGO_DIRECT, &s) == TPF_ALGO_RING, "direct is the fused schedule");
+  CHECK(tpf_ag_mm_choose(&tpf_costs, TPF_ALGO_UNFUSED, &s) == TPF_ALGO_UNFUSED, "unfused kept");
+  CHECK(tpf_ag_mm_choose(&tpf_costs, TPF_ALGO_AUTO, &s) == TPF_ALGO_RING, "2048 x 256 x 2048 bf16: fused");
+  const tpf_mm_rs_shape_t one = shape(2048, 2048, 256, 1, TPF_BFLOAT16, TPF_REACH_SHARED);
+  CHECK(tpf_ag_mm_choose(&tpf_costs, TPF_ALGO_AUTO, &one) == TPF_ALGO_UNFUSED, "one rank: unfused");
+  const double gemm = 2.0 * 2048 * 2048 * 256 / tpf_costs.gemm[1].flops_per_s;
+  const double gather = 2048.0 * 256 * 2 / tpf_costs.reach[TPF_REACH_SHARED].reduce_bytes_per_s +
+                        tpf_costs.reach[TPF_REACH_SHARED].call_s;
+  const double unfused = tpf_ag_mm_cost(&tpf_costs, &s, TPF_ALGO_UNFUSED);
+  CHECK(unfused > (gemm + gather) * 0.999 && unfused < (gemm + gather) * 1.001, "unfused %g, not G + A = %g", unfused,
+        gemm + gather);
+  /* 8 ranks' blocks of 32 rows of a long k: each block streams B again */
+  const tpf_mm_rs_shape_t thin = shape(256, 1024, 8192, 8, TPF_FLOAT32, TPF_REACH_SHARED);
+  CHECK(tpf_ag_mm_choose(&tpf_costs, TPF_ALGO_AUTO, &thin) == TPF_ALGO_UNFUSED, "256 x 8192 x 1024 on 8 ranks: "
+        "unfused (fused %.1f us, unfused %.1f us)", 1e6 * tpf_ag_mm_cost(&tpf_costs, &thin, TPF_ALGO_RING),
+        1e6 * tpf_ag_mm_cost(&tpf_costs, &thin, TPF_ALGO_UNFUSED));
+}
+
 int main(void) {
   const tpf_algo_t R = TPF_ALGO_RING, U = TPF_ALGO_UNFUSED, A = TPF_ALGO_AUTO;
+  check_all_gather_mm();
   const tpf_reach_t P = TPF_REACH_IN_PLACE, S = TPF_REACH_SHARED, M = TPF_REACH_MESSAGES;
   check_model();
   /* requests are kept, even where AUTO would differ */
