@@ -79,7 +79,9 @@ size_t tpf_gather_bytes(const tpf_comm_t *comm, const tpf_gather_t *g) {
   return own_bytes(comm, g) + received;
 }
 
-int tpf_gather_requests(const tpf_comm_t *comm, const tpf_gather_t *g) { return 2 * comm->size * g->chunks; }
+int tpf_gather_requests(const tpf_comm_t *comm, const tpf_gather_t *g) {
+  return g->first_slot + 2 * comm->size * g->chunks;
+}
 
 /* Where q's chunk c is received over messages. */
 static char *received_at(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c) {
@@ -108,44 +110,54 @@ static void copy_rows(tpf_comm_t *comm, const tpf_gather_t *g, void *dst, int64_
 
 static int tag_of(int c) { return c % TPF_MESSAGE_TAG_LIMIT; }
 
-tpf_status_t tpf_gather_publish(tpf_comm_t *comm, const tpf_gather_t *g) {
+tpf_status_t tpf_gather_expect(tpf_comm_t *comm, const tpf_gather_t *g) {
   tpf_links_t *l = &comm->links;
-  const int W = comm->size, r = comm->rank, N = g->chunks;
-  const size_t es = elem(g), rb = row_bytes(g);
-  const int copied = own_copied(comm, g), memory_peers = any_memory_peer(l);
-  char *mine = copied ? (char *)tpf_links_mine(l) + g->base : NULL;
-  const int64_t first = g->offsets[r];
-  char *own_out = g->out ? (char *)g->out + (size_t)(first * g->out_ld) * es : NULL;
-  tpf_gemm_stream_fence(); /* rows the caller's reduction streamed are seen before they are posted */
-  tpf_links_begin(l, g->trace);
+  const int W = comm->size, N = g->chunks;
   tpf_status_t st = TPF_OK;
   for (int q = 0; q < W && st == TPF_OK; q++)
     for (int c = 0; c < N && st == TPF_OK && !tpf_link_memory(l, q); c++) {
       const int64_t rows = chunk_first(g, q, c + 1) - chunk_first(g, q, c);
-      st = tpf_link_expect(l, q, W * N + q * N + c, received_at(comm, g, q, c), (size_t)rows * rb, tag_of(c));
+      st = tpf_link_expect(l, q, g->first_slot + W * N + q * N + c, received_at(comm, g, q, c), (size_t)rows * row_bytes(g),
+                           tag_of(c));
     }
-  for (int c = 0; c < N && st == TPF_OK; c++) {
-    const int64_t r0 = chunk_first(g, r, c), rows = chunk_first(g, r, c + 1) - r0;
-    const char *src = (const char *)g->in + (size_t)(r0 * g->in_ld) * es, *send = src;
-    if (copied) {
-      int64_t t = tpf_trace_begin(g->trace);
-      copy_rows(comm, g, mine + (size_t)r0 * rb, g->cols, src, g->in_ld, rows, 1);
-      tpf_trace_end(g->trace, t, TPF_EVENT_COPY, 0, c, -1);
-      send = mine + (size_t)r0 * rb;
-    }
-    if (memory_peers) st = tpf_link_put(l, r, (uint32_t)(c + 1), -1, NULL, 0, 0); /* one post serves them all */
-    for (int q = 0; q < W && st == TPF_OK; q++)
-      if (!tpf_link_memory(l, q)) st = tpf_link_put(l, q, (uint32_t)(c + 1), q * N + c, send, (size_t)rows * rb, tag_of(c));
-    if (own_out && own_out != (const char *)g->in)
-      copy_rows(comm, g, own_out + (size_t)(r0 * g->out_ld) * es, g->out_ld, src, g->in_ld, rows, 0);
+  return st;
+}
+
+tpf_status_t tpf_gather_put(tpf_comm_t *comm, const tpf_gather_t *g, int c, uint32_t ahead) {
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size, r = comm->rank, N = g->chunks;
+  const size_t es = elem(g), rb = row_bytes(g);
+  const int64_t r0 = chunk_first(g, r, c), rows = chunk_first(g, r, c + 1) - r0;
+  const char *src = (const char *)g->in + (size_t)(r0 * g->in_ld) * es, *send = src;
+  tpf_gemm_stream_fence(); /* rows the caller's reduction streamed are seen before they are posted */
+  if (own_copied(comm, g)) {
+    char *to = (char *)tpf_links_mine(l) + g->base + (size_t)r0 * rb;
+    int64_t t = tpf_trace_begin(g->trace);
+    copy_rows(comm, g, to, g->cols, src, g->in_ld, rows, 1);
+    tpf_trace_end(g->trace, t, TPF_EVENT_COPY, 0, c, -1);
+    send = to;
   }
+  tpf_status_t st = any_memory_peer(l) ? tpf_link_put(l, r, ahead + (uint32_t)(c + 1), -1, NULL, 0, 0) : TPF_OK;
+  for (int q = 0; q < W && st == TPF_OK; q++) /* (one post serves every memory peer) */
+    if (!tpf_link_memory(l, q))
+      st = tpf_link_put(l, q, ahead + (uint32_t)(c + 1), g->first_slot + q * N + c, send, (size_t)rows * rb, tag_of(c));
+  char *own_out = g->out ? (char *)g->out + (size_t)((g->offsets[r] + r0) * g->out_ld) * es : NULL;
+  if (own_out && own_out != src) copy_rows(comm, g, own_out, g->out_ld, src, g->in_ld, rows, 0);
+  return st;
+}
+
+tpf_status_t tpf_gather_publish(tpf_comm_t *comm, const tpf_gather_t *g) {
+  tpf_links_begin(&comm->links, g->trace);
+  tpf_status_t st = tpf_gather_expect(comm, g);
+  for (int c = 0; c < g->chunks && st == TPF_OK; c++) st = tpf_gather_put(comm, g, c, 0);
   return st;
 }
 
 tpf_status_t tpf_gather_get(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c, int step) {
   tpf_status_t st = tpf_agree_finish(comm); /* before anything received is used */
   if (st != TPF_OK) return st;
-  return tpf_link_get(&comm->links, q, (uint32_t)(c + 1), comm->size * g->chunks + q * g->chunks + c, step, c);
+  return tpf_link_get(&comm->links, q, (uint32_t)(c + 1), g->first_slot + comm->size * g->chunks + q * g->chunks + c,
+                      step, c);
 }
 
 const void *tpf_gather_source(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c, int64_t *ld) {

@@ -25,6 +25,7 @@ typedef struct tpf_gather {
   int chunks;
   int from_out;
   size_t base;
+  int first_slot; /* its message requests: [first_slot, first_slot + requests) */
   tpf_trace_t *trace;
 } tpf_gather_t;
 
@@ -33,7 +34,7 @@ typedef struct tpf_gather {
 int tpf_gather_chunks(int comm_turn, int64_t largest_block, int64_t cols, tpf_dtype_t dtype);
 
 /* The bytes of this rank's buffer the gather uses, from g->base on, and
- * its message requests. Local. */
+ * the message requests (slots) to reserve, from 0 to its last. Local. */
 size_t tpf_gather_bytes(const tpf_comm_t *comm, const tpf_gather_t *g);
 int tpf_gather_requests(const tpf_comm_t *comm, const tpf_gather_t *g);
 
@@ -44,13 +45,18 @@ tpf_status_t tpf_gather_run(tpf_comm_t *comm, const tpf_gather_t *g);
 /* In steps, for schedules that use the blocks as they come:
  *  1. publish: posts the receives, hands this rank's chunks out (staged
  *     through the buffer where a memory peer cannot read them in place),
- *     and copies its own block to out (unless it is there already);
+ *     and copies its own block to out (unless it is there already); or
+ *     the same in pieces, expect then put, chunk by chunk as each is ready
+ *     (a schedule still running on the links puts `ahead` = the puts it
+ *     makes in all, so that the gather's count follows its own);
  *  2. per peer q and chunk c: get, then source (where the chunk's first
  *     row lies, and its leading dimension), then copy_out (to out, unless
  *     it was received there);
  *  3. finish: releases what was read, waits until every peer has read
  *     this rank's block, ends the call's use of the links. */
 tpf_status_t tpf_gather_publish(tpf_comm_t *comm, const tpf_gather_t *g);
+tpf_status_t tpf_gather_expect(tpf_comm_t *comm, const tpf_gather_t *g);
+tpf_status_t tpf_gather_put(tpf_comm_t *comm, const tpf_gather_t *g, int c, uint32_t ahead);
 tpf_status_t tpf_gather_get(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c, int step);
 const void *tpf_gather_source(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c, int64_t *ld);
 void tpf_gather_copy_out(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c);

@@ -1,13 +1,15 @@
 /* MatmulAllReduce: MatmulReduceScatter's schedules (mm_reduce_scatter.h)
- * into every rank's own rows of out, then an all-gather of those rows
- * from every rank's out (all_gather.h). Each row is summed by one rank,
+ * into every rank's own rows of out, and an all-gather of those rows from
+ * every rank's out (all_gather.h), pipelined chunk by chunk where every
+ * peer is reached through memory. Each row is summed by one rank,
  * so every rank holds the same bits, and they are the bits of
  * tpf_mm_reduce_scatter with the same split and algorithm.
  *
  * torch_npu's form adds each rank's addend (x3) and bias to its own
  * partial before the reduction: the exchange schedules (direct, unfused)
  * fold them into the partial's epilogue, so a call with them runs direct
- * where the ring was asked for. The buffer serves each half in turn. */
+ * where the ring was asked for. The buffer: the reduce-scatter's part,
+ * then (pipelined) the gather's. */
 #include <string.h>
 
 #include "agree.h"
@@ -23,13 +25,43 @@
 typedef struct tpf_mar_problem {
   tpf_rs_problem_t reduce;
   tpf_gather_t gather;
-  int bias_per_rank;
+  tpf_comm_t *comm;
+  uint32_t reduce_puts; /* the reduce-scatter's puts: the gather's count follows them */
 } tpf_mar_problem_t;
+
+/* A chunk of this rank's rows is final: its peers may gather it now. */
+static tpf_status_t hand_out_chunk(void *arg, int c) {
+  tpf_mar_problem_t *p = arg;
+  return tpf_gather_put(p->comm, &p->gather, c, p->reduce_puts);
+}
+
+/* The gather of the rows every rank reduced: chunk by chunk during the
+ * reduce-scatter where every peer is reached through memory (a rank
+ * posts each chunk as soon as it is final, and its peers copy it while it
+ * makes the next), else once the reduce-scatter is done. */
+static tpf_status_t run_schedule(tpf_comm_t *comm, tpf_mar_problem_t *p) {
+  tpf_rs_problem_t *reduce = &p->reduce;
+  if (comm->links.messages) {
+    tpf_status_t st = tpf_mm_rs_schedule(comm, reduce);
+    return st == TPF_OK ? tpf_gather_run(comm, &p->gather) : st;
+  }
+  const int W = comm->size, N = reduce->chunks;
+  p->comm = comm;
+  p->reduce_puts = (uint32_t)(reduce->algo == TPF_ALGO_RING ? (W - 1) * N : W * N);
+  reduce->chunk_done = hand_out_chunk, reduce->chunk_arg = p;
+  tpf_status_t st = tpf_mm_rs_schedule(comm, reduce);
+  tpf_links_begin(&comm->links, p->gather.trace);
+  for (int s = 1; s < W && st == TPF_OK; s++) {
+    const int q = (comm->rank - s + W) % W;
+    for (int c = 0; c < N && st == TPF_OK; c++)
+      if ((st = tpf_gather_get(comm, &p->gather, q, c, s)) == TPF_OK) tpf_gather_copy_out(comm, &p->gather, q, c);
+  }
+  return tpf_gather_finish(comm, &p->gather, st);
+}
 
 static tpf_status_t run(tpf_comm_t *comm, void *problem) {
   tpf_mar_problem_t *p = problem;
-  tpf_status_t st = tpf_mm_rs_schedule(comm, &p->reduce);
-  if (st == TPF_OK) st = tpf_gather_run(comm, &p->gather);
+  tpf_status_t st = run_schedule(comm, p);
   tpf_status_t agreed = tpf_agree_finish(comm); /* (taken already unless the schedule failed first) */
   tpf_gemm_stream_fence();
   return st != TPF_OK ? st : agreed;
@@ -111,20 +143,26 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   const tpf_matrix_t *out = call->out;
   tpf_rs_problem_t *reduce = &p->reduce;
   plan_reduce(comm, call, o, reduce);
+  /* Pipelined (no message peers): the gather's chunks are the reduce-scatter's,
+   * in a part of the buffer of their own */
+  const int pipelined = !comm->links.messages;
+  const size_t reduce_bytes = (tpf_mm_rs_bytes(comm, reduce) + 63) / 64 * 64;
   p->gather = (tpf_gather_t){.in = reduce->out, .in_ld = reduce->out_ld, .out = out->data, .out_ld = reduce->out_ld,
                              .cols = out->cols, .dtype = out->dtype, .offsets = comm->row_offsets,
-                             .chunks = tpf_gather_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size),
-                                                         out->cols, out->dtype),
-                             .from_out = 1, .trace = o->trace};
+                             .chunks = pipelined ? reduce->chunks
+                                                 : tpf_gather_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets,
+                                                                                                     comm->size),
+                                                                     out->cols, out->dtype),
+                             .from_out = 1, .base = pipelined ? reduce_bytes : 0, .trace = o->trace};
   *plan = (tpf_plan_t){.n = reduce->n, .dtype = reduce->a.dtype,
                        .bias = o->bias_per_rank ? &reduce->rank_bias : &reduce->bias, .b = &reduce->b,
                        .k = reduce->k, .keep_b = tpf_mm_rs_keeps_b(&comm->gemm, reduce, comm->size)};
   mine->m = reduce->m, mine->n = reduce->n, mine->k = reduce->k;
   mine->algo = (int32_t)reduce->algo;
   mine->out_addr = (uint64_t)(uintptr_t)out->data, mine->out_ld = reduce->out_ld;
-  const size_t reduce_bytes = tpf_mm_rs_bytes(comm, reduce), gather_bytes = tpf_gather_bytes(comm, &p->gather);
+  const size_t gather_end = p->gather.base + tpf_gather_bytes(comm, &p->gather);
   const int reduce_requests = tpf_mm_rs_requests(comm, reduce), gather_requests = tpf_gather_requests(comm, &p->gather);
-  return tpf_links_reserve(&comm->links, reduce_bytes > gather_bytes ? reduce_bytes : gather_bytes,
+  return tpf_links_reserve(&comm->links, reduce_bytes > gather_end ? reduce_bytes : gather_end,
                            reduce_requests > gather_requests ? reduce_requests : gather_requests);
 }
 

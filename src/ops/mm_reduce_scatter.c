@@ -112,6 +112,7 @@ static tpf_status_t run_ring(tpf_comm_t *comm, const tpf_rs_problem_t *p) {
       }
       tpf_gemm_operand_t a_rows = tpf_gemm_operand_from_row(p->a, p->row_offsets[j] + r0);
       tpf_link_multiply(l, &comm->gemm, r1 - r0, &a_rows, &epi, s, c);
+      if (final && p->chunk_done) st = p->chunk_done(p->chunk_arg, c);
       if (s > 0) {
         tpf_link_release(l, got);
         if (s + 1 < W - 1) /* the receive place is free again: for step s + 1 */
@@ -202,8 +203,13 @@ static tpf_status_t run_exchange(tpf_comm_t *comm, const tpf_rs_problem_t *p, in
     }
   }
   if (st == TPF_OK) st = tpf_agree_finish(comm);
-  for (; reduced < N && st == TPF_OK; reduced++)
-    if ((st = tpf_arrivals_await(l, &arrivals, reduced)) == TPF_OK) reduce_chunk(comm, p, own_rows, reduced, &block);
+  int told = 0; /* chunks told done: none before the last put */
+  for (; p->chunk_done && told < reduced && st == TPF_OK; told++) st = p->chunk_done(p->chunk_arg, told);
+  for (; reduced < N && st == TPF_OK; reduced++) {
+    if ((st = tpf_arrivals_await(l, &arrivals, reduced)) != TPF_OK) break;
+    reduce_chunk(comm, p, own_rows, reduced, &block);
+    if (p->chunk_done) st = p->chunk_done(p->chunk_arg, reduced);
+  }
   if (st == TPF_OK) tpf_link_release(l, 1);
   st = tpf_links_await_readers(l, 1, st); /* then this rank's partial is free */
   return tpf_links_end(l, 2 * W * N, (uint32_t)(W * N), 1, st);

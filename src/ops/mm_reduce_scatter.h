@@ -28,6 +28,11 @@ typedef struct tpf_rs_problem {
   const void *addend;
   int64_t addend_ld;
   const float *rank_bias;
+  /* NULL, or told of each chunk c of this rank's own block, in order, once
+   * it is final in out and the schedule puts nothing more (ring and
+   * unfused: as each is made; direct: after its last put) */
+  tpf_status_t (*chunk_done)(void *arg, int c);
+  void *chunk_arg;
 } tpf_rs_problem_t;
 
 /* Chunks per owner block for comm_turn (0 = automatic). */
