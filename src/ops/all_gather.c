@@ -6,12 +6,17 @@
  * shared with tpf_mem_alloc) read it where it is; other memory peers read
  * a copy in its buffer; message peers get a send of each chunk. Each chunk
  * is posted (PRODUCED) as soon as it is ready, so a reader copies chunk c
- * while later ones are still being handed out. The bits are copied, never
- * converted.
+ * while later ones are still being handed out. Staged through a ring of a
+ * few places of about 256 KiB, a chunk is still in the caches when the
+ * peers copy it, and memory sees each byte about once (a whole block
+ * staged at once would pass through memory twice). The bits are copied,
+ * never converted.
  *
- * The buffer (from g->base on): this rank's block (rows x cols, dense) when it is staged or
- * made contiguous for sends; then, when a peer is reached by messages and
- * out cannot receive in place, m x cols received (by global row). */
+ * The buffer (from g->base on): this rank's staged chunks (the ring of
+ * places, or the whole block, dense) when memory peers cannot read it in
+ * place or sends need its rows contiguous; then, when a peer is reached by
+ * messages and out cannot receive in place, m x cols received (by global
+ * row). */
 #include "all_gather.h"
 
 #include <string.h>
@@ -32,9 +37,14 @@ static size_t row_bytes(const tpf_gather_t *g) { return (size_t)g->cols * elem(g
 static int64_t rows_of(const tpf_gather_t *g, int q) { return tpf_block_rows(g->offsets, q); }
 static int64_t chunk_first(const tpf_gather_t *g, int q, int c) { return tpf_chunk_start(rows_of(g, q), g->chunks, c); }
 
-int tpf_gather_chunks(int comm_turn, int64_t largest_block, int64_t cols, tpf_dtype_t dtype) {
+int tpf_gather_chunks(int comm_turn, int64_t largest_block, int64_t cols, tpf_dtype_t dtype, int staged) {
   if (comm_turn > 0) return tpf_turn_chunks(comm_turn, largest_block);
-  int64_t rows = (256 * 1024) / (cols * (int64_t)tpf_dtype_size(dtype));
+  const int64_t row_bytes = cols * (int64_t)tpf_dtype_size(dtype);
+  if (staged) { /* places of about 256 KiB: a ring of them stays in the L2 caches */
+    const int64_t rows = (256 * 1024 + row_bytes - 1) / row_bytes, chunks = (largest_block + rows - 1) / rows;
+    return chunks < 1 ? 1 : chunks > 4096 ? 4096 : (int)chunks;
+  }
+  int64_t rows = (256 * 1024) / row_bytes;
   if (rows < 1) rows = 1;
   int64_t chunks = largest_block / rows;
   return chunks < 1 ? 1 : chunks > 16 ? 16 : (int)chunks;
@@ -64,9 +74,21 @@ static int own_copied(const tpf_comm_t *comm, const tpf_gather_t *g) {
   return l->messages && g->in_ld != g->cols;
 }
 
+/* A staging place of rank q: its largest chunk. */
+static size_t place_bytes(const tpf_gather_t *g, int q) {
+  return (size_t)((rows_of(g, q) + g->chunks - 1) / g->chunks) * row_bytes(g);
+}
+
+/* Where rank q stages its chunk c, from g->base in its buffer. */
+static size_t staged_at(const tpf_gather_t *g, int q, int c) {
+  if (g->slots) return (size_t)(c % g->slots) * place_bytes(g, q);
+  return (size_t)chunk_first(g, q, c) * row_bytes(g);
+}
+
 static size_t own_bytes(const tpf_comm_t *comm, const tpf_gather_t *g) {
   if (!own_copied(comm, g)) return 0;
-  size_t bytes = (size_t)rows_of(g, comm->rank) * row_bytes(g);
+  const int r = comm->rank;
+  size_t bytes = g->slots ? (size_t)g->slots * place_bytes(g, r) : (size_t)rows_of(g, r) * row_bytes(g);
   return (bytes + ALIGN - 1) / ALIGN * ALIGN;
 }
 
@@ -130,14 +152,19 @@ tpf_status_t tpf_gather_put(tpf_comm_t *comm, const tpf_gather_t *g, int c, uint
   const int64_t r0 = chunk_first(g, r, c), rows = chunk_first(g, r, c + 1) - r0;
   const char *src = (const char *)g->in + (size_t)(r0 * g->in_ld) * es, *send = src;
   tpf_gemm_stream_fence(); /* rows the caller's reduction streamed are seen before they are posted */
+  tpf_status_t st = TPF_OK;
+  const int reuse = own_copied(comm, g) && g->slots && c >= g->slots; /* the place held chunk c - slots */
+  for (int q = 0; q < W && reuse && st == TPF_OK; q++)
+    if (q != r) st = tpf_link_reclaim(l, q, (uint32_t)(c - g->slots + 1), g->first_slot + q * N + c - g->slots, 0, c);
+  if (st != TPF_OK) return st;
   if (own_copied(comm, g)) {
-    char *to = (char *)tpf_links_mine(l) + g->base + (size_t)r0 * rb;
+    char *to = (char *)tpf_links_mine(l) + g->base + staged_at(g, r, c);
     int64_t t = tpf_trace_begin(g->trace);
     copy_rows(comm, g, to, g->cols, src, g->in_ld, rows, 1);
     tpf_trace_end(g->trace, t, TPF_EVENT_COPY, 0, c, -1);
     send = to;
   }
-  tpf_status_t st = any_memory_peer(l) ? tpf_link_put(l, r, ahead + (uint32_t)(c + 1), -1, NULL, 0, 0) : TPF_OK;
+  if (any_memory_peer(l)) st = tpf_link_put(l, r, ahead + (uint32_t)(c + 1), -1, NULL, 0, 0);
   for (int q = 0; q < W && st == TPF_OK; q++) /* (one post serves every memory peer) */
     if (!tpf_link_memory(l, q))
       st = tpf_link_put(l, q, ahead + (uint32_t)(c + 1), g->first_slot + q * N + c, send, (size_t)rows * rb, tag_of(c));
@@ -179,7 +206,7 @@ const void *tpf_gather_source(tpf_comm_t *comm, const tpf_gather_t *g, int q, in
     *ld = published_ld;
     return block + (size_t)(r0 * published_ld) * es;
   }
-  return tpf_link_at(l, q, g->base + (size_t)r0 * row_bytes(g), NULL); /* q's copy */
+  return tpf_link_at(l, q, g->base + staged_at(g, q, c), NULL); /* q's copy */
 }
 
 void tpf_gather_copy_out(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c) {
@@ -202,12 +229,18 @@ tpf_status_t tpf_gather_finish(tpf_comm_t *comm, const tpf_gather_t *g, tpf_stat
 }
 
 tpf_status_t tpf_gather_run(tpf_comm_t *comm, const tpf_gather_t *g) {
-  const int W = comm->size, r = comm->rank;
-  tpf_status_t st = tpf_gather_publish(comm, g);
-  for (int s = 1; s < W && st == TPF_OK; s++) {
-    const int q = (r - s + W) % W;
-    for (int c = 0; c < g->chunks && st == TPF_OK; c++)
-      if ((st = tpf_gather_get(comm, g, q, c, s)) == TPF_OK) tpf_gather_copy_out(comm, g, q, c);
+  tpf_links_t *l = &comm->links;
+  const int W = comm->size, r = comm->rank, N = g->chunks;
+  tpf_links_begin(l, g->trace);
+  tpf_status_t st = tpf_gather_expect(comm, g);
+  for (int c = 0; c <= N && st == TPF_OK; c++) {
+    if (c < N) st = tpf_gather_put(comm, g, c, 0);
+    if (c == 0) continue;
+    for (int s = 1; s < W && st == TPF_OK; s++) {
+      const int q = (r - s + W) % W;
+      if ((st = tpf_gather_get(comm, g, q, c - 1, s)) == TPF_OK) tpf_gather_copy_out(comm, g, q, c - 1);
+    }
+    if (st == TPF_OK) tpf_link_release(l, (uint32_t)c); /* every peer's chunk c - 1 is copied */
   }
   return tpf_gather_finish(comm, g, st);
 }
@@ -265,8 +298,8 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   *g = (tpf_gather_t){.in = in->data, .in_ld = tpf_matrix_ld(in), .out = out->data, .out_ld = tpf_matrix_ld(out),
                       .cols = out->cols, .dtype = out->dtype, .offsets = comm->row_offsets,
                       .chunks = tpf_gather_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size),
-                                                  out->cols, out->dtype),
-                      .trace = o->trace};
+                                                  out->cols, out->dtype, comm->reach == TPF_REACH_SHARED),
+                      .slots = TPF_GATHER_SLOTS, .trace = o->trace};
   *plan = (tpf_plan_t){.n = g->cols, .dtype = g->dtype};
   mine->m = out->rows, mine->n = out->cols;
   mine->in_addr = (uint64_t)(uintptr_t)in->data, mine->in_ld = g->in_ld;

@@ -24,22 +24,31 @@ typedef struct tpf_gather {
   const int64_t *offsets;
   int chunks;
   int from_out;
+  int slots;  /* 0: this rank's block is staged whole; S: in a ring of S chunk
+                 places, reused once every peer has read the chunk before
+                 (tpf_gather_run only) */
   size_t base;
   int first_slot; /* its message requests: [first_slot, first_slot + requests) */
   tpf_trace_t *trace;
 } tpf_gather_t;
 
 /* Chunks per block for comm_turn (0 = automatic: about 256 KiB each, at
- * most 16). */
-int tpf_gather_chunks(int comm_turn, int64_t largest_block, int64_t cols, tpf_dtype_t dtype);
+ * most 16; `staged`, through a ring of places: as many as that takes). */
+int tpf_gather_chunks(int comm_turn, int64_t largest_block, int64_t cols, tpf_dtype_t dtype, int staged);
+
+/* The places of a staging ring (tpf_gather_t.slots). */
+enum { TPF_GATHER_SLOTS = 4 };
 
 /* The bytes of this rank's buffer the gather uses, from g->base on, and
  * the message requests (slots) to reserve, from 0 to its last. Local. */
 size_t tpf_gather_bytes(const tpf_comm_t *comm, const tpf_gather_t *g);
 int tpf_gather_requests(const tpf_comm_t *comm, const tpf_gather_t *g);
 
-/* The whole gather into g->out: publish, get every peer's chunks and copy
- * them, finish. */
+/* The whole gather into g->out, in rounds: round c hands chunk c out and
+ * copies every peer's chunk c - 1, so that a ring of slots places (reused
+ * once every peer has copied what they held) keeps the staged chunks in
+ * the caches; then finish. A round needs only earlier rounds of the
+ * others: no deadlock. */
 tpf_status_t tpf_gather_run(tpf_comm_t *comm, const tpf_gather_t *g);
 
 /* In steps, for schedules that use the blocks as they come:

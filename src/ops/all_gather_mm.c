@@ -170,8 +170,9 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
                                    .largest_block = largest,
                                    .gemm_rows = tpf_gemm_block_rows(&comm->gemm, a->dtype)};
   p->algo = tpf_ag_mm_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
-  const int chunks = p->algo == TPF_ALGO_UNFUSED ? tpf_gather_chunks(o->comm_turn, largest, p->k, a->dtype)
-                                                 : shape.chunks;
+  const int chunks = p->algo == TPF_ALGO_UNFUSED
+                         ? tpf_gather_chunks(o->comm_turn, largest, p->k, a->dtype, comm->reach == TPF_REACH_SHARED)
+                         : shape.chunks;
   p->b = (tpf_gemm_operand_t){b->data, b->dtype, tpf_matrix_ld(b), b->transposed};
   p->out = out->data, p->out_dtype = out->dtype, p->out_ld = tpf_matrix_ld(out);
   const size_t es = tpf_dtype_size(a->dtype);
@@ -181,7 +182,8 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   p->gather = (tpf_gather_t){.in = a->data, .in_ld = tpf_matrix_ld(a), .out = gathered ? gathered->data : NULL,
                              .out_ld = gathered ? tpf_matrix_ld(gathered) : p->k, .cols = p->k, .dtype = a->dtype,
                              .offsets = comm->row_offsets,
-                             .chunks = chunks, .base = internal_bytes, .trace = o->trace};
+                             .chunks = chunks, .slots = p->algo == TPF_ALGO_UNFUSED ? TPF_GATHER_SLOTS : 0,
+                             .base = internal_bytes, .trace = o->trace};
   const size_t bytes = internal_bytes + tpf_gather_bytes(comm, &p->gather);
   if ((s = tpf_links_reserve(&comm->links, bytes, tpf_gather_requests(comm, &p->gather))) != TPF_OK) return s;
   *plan = (tpf_plan_t){.n = p->n, .dtype = a->dtype, .bias = &p->bias, .b = &p->b, .k = p->k,

@@ -71,8 +71,9 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
       .trace = o->trace, .copy_choice = state};
   p->gather = (tpf_gather_t){.in = own_rows, .in_ld = out_ld, .out = out->data, .out_ld = out_ld, .cols = out->cols,
                              .dtype = out->dtype, .offsets = comm->row_offsets,
-                             .chunks = tpf_gather_chunks(o->comm_turn, largest, out->cols, out->dtype),
-                             .from_out = 1, .trace = o->trace};
+                             .chunks = tpf_gather_chunks(o->comm_turn, largest, out->cols, out->dtype,
+                                                         comm->reach == TPF_REACH_SHARED),
+                             .from_out = 1, .slots = TPF_GATHER_SLOTS, .trace = o->trace};
   *plan = (tpf_plan_t){.n = in->cols, .dtype = in->dtype, .bias = &p->reduce.bias};
   mine->m = in->rows, mine->n = in->cols;
   mine->in_addr = (uint64_t)(uintptr_t)in->data, mine->in_ld = p->reduce.in_ld;

@@ -152,8 +152,9 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
                              .chunks = pipelined ? reduce->chunks
                                                  : tpf_gather_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets,
                                                                                                      comm->size),
-                                                                     out->cols, out->dtype),
-                             .from_out = 1, .base = pipelined ? reduce_bytes : 0, .trace = o->trace};
+                                                                     out->cols, out->dtype, 0),
+                             .from_out = 1, .slots = pipelined ? 0 : TPF_GATHER_SLOTS,
+                             .base = pipelined ? reduce_bytes : 0, .trace = o->trace};
   *plan = (tpf_plan_t){.n = reduce->n, .dtype = reduce->a.dtype,
                        .bias = o->bias_per_rank ? &reduce->rank_bias : &reduce->bias, .b = &reduce->b,
                        .k = reduce->k, .keep_b = tpf_mm_rs_keeps_b(&comm->gemm, reduce, comm->size)};
