@@ -8,7 +8,9 @@ commands:
           processes in a gloo group, fp16 input 128x512 @ x2 512x64, every
           rank checked against float64
   bench   the operator against torch.matmul + gloo all_reduce in one run
-          (fp32, bf16; world sizes 2 and 4), and the Python layer's cost
+          (fp32, bf16; world sizes 2 and 4), and the Python layer's cost;
+          with --mlp, a tensor-parallel MLP training step (tpfuse.nn)
+          against the same model with torch and gloo collectives
   info    versions, the library shipped, CPU features, GEMM kernels
 
 `python -m tpfuse <command> --help` describes a command's options.

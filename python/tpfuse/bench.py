@@ -179,7 +179,19 @@ def main(argv):
     p.add_argument("--reps", type=int, default=10, help="timed rounds per configuration (default 10)")
     p.add_argument("--json", help="write every configuration's figures to this file")
     p.add_argument("--no-overhead", action="store_true", help="skip the Python layer's cost")
+    p.add_argument("--mlp", action="store_true",
+                   help="time a tensor-parallel MLP training step instead (tpfuse.nn against torch + gloo; "
+                        "--shape TOKENS,HIDDEN, default 512,1024 and 2048,512): see tpfuse.bench_mlp")
     args = p.parse_args(argv)
+    if args.mlp:
+        from . import bench_mlp
+
+        lines, failed = bench_mlp.main(args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"mlp": lines}, f, indent=1)
+        print("all losses agree" if not failed else "LOSSES DIFFER")
+        return 1 if failed else 0
     shapes = [tuple(int(x) for x in s.split(",")) for s in (args.shape or DEFAULT_SHAPES)]
     dtypes = args.dtype.split(",")
     if any(d not in ("fp32", "bf16") for d in dtypes):
