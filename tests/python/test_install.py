@@ -53,3 +53,13 @@ def test_tp_mlp_example(args):
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     rows = re.findall(r"^\s+\d+  (\d\.\d{7})   (\d\.\d{7})$", run.stdout, re.M)
     assert len(rows) == 8 and run.stdout.rstrip().endswith("PASS"), run.stdout
+
+
+def test_bench_commands():
+    run = subprocess.run([sys.executable, "-m", "tpfuse", "bench", "--no-overhead", "--world-size", "2", "--shape",
+                          "64,48,16", "--dtype", "fp32", "--reps", "2"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.rstrip().endswith("all results verified"), run.stdout + run.stderr[-3000:]
+    run = subprocess.run([sys.executable, "-m", "tpfuse", "bench", "--mlp", "--world-size", "2", "--shape", "64,32",
+                          "--dtype", "fp32,bf16", "--reps", "2"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.rstrip().endswith("all losses agree"), run.stdout + run.stderr[-3000:]
+    assert len(re.findall(r"^ +64 +32 (fp32|bf16) +2 (plain|sp) +\|", run.stdout, re.M)) == 4, run.stdout
