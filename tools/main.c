@@ -22,9 +22,10 @@ static const struct command {
      "mpirun -n 8 with --transport mpi), fp16,\n"
      "a 128x512 @ b 512x64, verified on every rank"},
     {"run", cmd_run, "one verified MatmulReduceScatter call with the shape and options you give"},
-    {"bench", cmd_bench, "fused against unfused over a sweep, with GEMM and communication alone"},
+    {"bench", cmd_bench,
+     "a fused operator (--op mm_rs|ag_mm|mm_ar) against unfused over a\nsweep, with GEMM and communication alone"},
     {"bench-rs", cmd_bench_rs,
-     "the standalone reduce-scatter over a sweep of sizes (under MPI,\nagainst MPI_Reduce_scatter_block)"},
+     "a standalone collective (--op rs|ag|ar) over a sweep of sizes (under\nMPI, against MPI's)"},
     {"info", cmd_info, "version, CPU features, GEMM kernels, environment variables, the cost model"},
     {"id", cmd_id, "a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)"},
     {"clean", cmd_clean,
