@@ -117,6 +117,7 @@ static char *received_at(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c) 
 static void copy_rows(tpf_comm_t *comm, const tpf_gather_t *g, void *dst, int64_t dst_ld, const void *src,
                       int64_t src_ld, int64_t rows, int hand_over) {
   const size_t es = elem(g), rb = row_bytes(g);
+  if (rows == 0) return; /* (an empty block may have no memory at all) */
   if (dst_ld == g->cols && src_ld == g->cols) {
     if (hand_over) comm->gemm.isa->hand_over(dst, src, (size_t)rows * rb, 0);
     else memcpy(dst, src, (size_t)rows * rb);
