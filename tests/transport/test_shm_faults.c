@@ -1,5 +1,5 @@
 /* Faults with ranks as processes over shared memory, each in bounded time:
- * kill -9 of a rank during calls (the others return TPF_ERR_PEER within
+ * kill -9 of a rank during calls of each operator (the others return TPF_ERR_PEER within
  * 2 s, and leave no segment, thread or fd behind), a rank that never calls
  * (TPF_ERR_TIMEOUT at the timeout), mismatched calls (TPF_ERR_MISMATCH on
  * every rank), tpf_comm_abort on one rank (the others return promptly), a
@@ -40,7 +40,25 @@ static report_t *reports; /* W entries, shared with the children */
 
 typedef enum behaviour { CALL_LOOP, NEVER_CALL, CALL_WRONG_K, ABORT_LATER, CALL_ONCE } behaviour_t;
 
-static float a_data[M * K], b_data[K * N], out_data[M / W * N];
+static float a_data[M * K], b_data[K * N], out_data[M / W * N], out_big[M * K];
+
+/* The operator CALL_LOOP calls: 0 MatmulReduceScatter, 1 AllGather, 2
+ * AllReduce, 3 AllGatherMatmul, 4 MatmulAllReduce. */
+static int loop_op;
+static const char *const OP_NAMES[] = {"tpf_mm_reduce_scatter", "tpf_all_gather", "tpf_all_reduce",
+                                       "tpf_all_gather_mm", "tpf_mm_all_reduce"};
+
+static tpf_status_t call_op(tpf_comm_t *comm, int op, tpf_matrix_t *a, tpf_matrix_t *b, tpf_matrix_t *out) {
+  tpf_matrix_t block = {a_data, TPF_FLOAT32, M / W, K, 0, 0}, gathered = {out_big, TPF_FLOAT32, M, K, 0, 0};
+  tpf_matrix_t product = {out_big, TPF_FLOAT32, M, N, 0, 0};
+  switch (op) {
+  case 1: return tpf_all_gather(comm, &block, &gathered, NULL);
+  case 2: return tpf_all_reduce(comm, a, &gathered, NULL);
+  case 3: return tpf_all_gather_mm(comm, &block, b, &product, NULL, NULL);
+  case 4: return tpf_mm_all_reduce(comm, a, b, &product, NULL);
+  default: return tpf_mm_reduce_scatter(comm, a, b, out, NULL);
+  }
+}
 
 /* One rank: init, then behave, then destroy; report and exit. */
 static void rank_main(int rank, tpf_unique_id_t id, behaviour_t how, const tpf_config_t *cfg) {
@@ -66,7 +84,7 @@ static void rank_main(int rank, tpf_unique_id_t id, behaviour_t how, const tpf_c
     }
     case CALL_ONCE: s = tpf_mm_reduce_scatter(comm, &a, &b, &out, NULL); break;
     default:
-      for (int i = 0; i < 100000 && s == TPF_OK; i++) s = tpf_mm_reduce_scatter(comm, &a, &b, &out, NULL);
+      for (int i = 0; i < 100000 && s == TPF_OK; i++) s = call_op(comm, loop_op, &a, &b, &out);
     }
     rep->returned = now();
     snprintf(rep->error, sizeof rep->error, "%s", tpf_last_error());
@@ -94,7 +112,9 @@ static void wait_all(pid_t *pids) {
     if (pids[r] > 0) waitpid(pids[r], NULL, 0);
 }
 
-static void check_kill(void) {
+/* A rank killed while the ranks loop over calls of `op`. */
+static void check_kill(int op) {
+  loop_op = op;
   tpf_unique_id_t id;
   CHECK_STATUS(tpf_get_unique_id(&id), TPF_OK);
   const behaviour_t how[W] = {CALL_LOOP, CALL_LOOP, CALL_LOOP};
@@ -110,9 +130,11 @@ static void check_kill(void) {
   for (int r = 0; r < W; r += 2) {
     report_t *rep = &reports[r];
     CHECK(rep->done, "rank %d did not finish", r);
-    CHECK(rep->status == TPF_ERR_PEER, "rank %d returned %s: %s", r, tpf_status_string(rep->status), rep->error);
-    CHECK(strstr(rep->error, "rank 1") && strstr(rep->error, "died"), "rank %d: %s", r, rep->error);
-    CHECK(rep->returned - killed < 2.0, "rank %d returned %.3f s after the kill", r, rep->returned - killed);
+    CHECK(rep->status == TPF_ERR_PEER, "%s: rank %d returned %s: %s", OP_NAMES[op], r,
+          tpf_status_string(rep->status), rep->error);
+    CHECK(strstr(rep->error, "rank 1") && strstr(rep->error, "died"), "%s: rank %d: %s", OP_NAMES[op], r, rep->error);
+    CHECK(rep->returned - killed < 2.0, "%s: rank %d returned %.3f s after the kill", OP_NAMES[op], r,
+          rep->returned - killed);
     CHECK(rep->leaked_fds == 0 && rep->leaked_threads == 0, "rank %d left %d fds and %d threads", r,
           rep->leaked_fds, rep->leaked_threads);
   }
@@ -250,7 +272,7 @@ int main(void) {
   check_mismatch();
   check_timeout();
   check_abort();
-  check_kill();
+  for (int op = 0; op < 5; op++) check_kill(op);
   check_small_tmpfs();
   return test_summary();
 }
