@@ -103,18 +103,7 @@ def _rank(rank, world_size, shapes, dtypes, reps, results_path):
 
             variants = {"tpfuse": fused, "torch+gloo": torch_way, "matmul": lambda: torch.matmul(a, b),
                         "all_reduce": lambda: dist.all_reduce(partial32)}
-            calls = _burst(torch, dist, variants.values())
-            times = {name: [] for name in variants}
-            for r in range(reps):
-                for name, fn in (variants.items() if r % 2 == 0 else reversed(list(variants.items()))):
-                    dist.barrier()
-                    t0 = time.perf_counter()
-                    for _ in range(calls):
-                        fn()
-                    times[name].append((time.perf_counter() - t0) / calls)
-            everyone = [None] * world_size
-            dist.all_gather_object(everyone, times)
-            slowest = {name: [max(t[name][i] for t in everyone) for i in range(reps)] for name in variants}
+            slowest = _time_rounds(torch, dist, variants, reps, world_size)
             wrong = _count_wrong(torch, dist, fused(), a, b, rows, world_size, dtype)
             stats = {name: _median_spread(v) for name, v in slowest.items()}
             lines.append({"m": m, "k": k, "n": n, "dtype": dtype_name, "world_size": world_size,
@@ -128,6 +117,24 @@ def _rank(rank, world_size, shapes, dtypes, reps, results_path):
     if rank == 0 and results_path:
         with open(results_path, "w") as f:
             json.dump(lines, f)
+
+
+def _time_rounds(torch, dist, variants, reps, world_size, seconds=0.02):
+    """{name: [the slowest rank's seconds per call, one per round]}: reps
+    rounds of a burst of each variant after a barrier, the order reversed
+    every other round."""
+    calls = _burst(torch, dist, variants.values(), seconds)
+    times = {name: [] for name in variants}
+    for r in range(reps):
+        for name, fn in (variants.items() if r % 2 == 0 else reversed(list(variants.items()))):
+            dist.barrier()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - t0) / calls)
+    everyone = [None] * world_size
+    dist.all_gather_object(everyone, times)
+    return {name: [max(t[name][i] for t in everyone) for i in range(reps)] for name in variants}
 
 
 def _burst(torch, dist, fns, seconds=0.02):

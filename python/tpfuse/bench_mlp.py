@@ -17,7 +17,6 @@ of the first step are compared (the relative difference is printed).
 """
 import json
 import os
-import time
 
 DEFAULT_SHAPES = ["512,1024", "2048,512"]  # tokens, hidden
 
@@ -123,18 +122,7 @@ def _rank(rank, world_size, configs, reps, results_path):
                 p.grad = None
 
         variants = {name: (lambda n=name, s=step: (clear(n), s())) for name, step in steps.items()}
-        calls = bench._burst(torch, dist, variants.values(), seconds=0.05)
-        times = {name: [] for name in variants}
-        for r in range(reps):
-            for name, fn in (variants.items() if r % 2 == 0 else reversed(list(variants.items()))):
-                dist.barrier()
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    fn()
-                times[name].append((time.perf_counter() - t0) / calls)
-        everyone = [None] * world_size
-        dist.all_gather_object(everyone, times)
-        slowest = {name: [max(t[name][i] for t in everyone) for i in range(reps)] for name in variants}
+        slowest = bench._time_rounds(torch, dist, variants, reps, world_size, seconds=0.05)
         stats = {name: bench._median_spread(v, 1e3) for name, v in slowest.items()}
         speedup = stats["torch+gloo"][0] / stats["tpfuse"][0]
         bound = stats["torch+gloo"][0] / stats["torch alone"][0]  # the most a step with torch's arithmetic gains

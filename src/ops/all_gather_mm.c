@@ -143,12 +143,9 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm
     return tpf_fail(TPF_ERR_INVALID, "opt->reduce_op=TPF_AVG: tpf_all_gather_mm reduces nothing");
   if ((s = tpf_check_bias(o, b->cols, a->dtype, &sbias)) != TPF_OK) return s;
   if ((s = check_gathered(comm, a, gathered, sa, &sg)) != TPF_OK) return s;
-  if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
-  if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
-  if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
-  if (tpf_spans_overlap(so, sg)) return tpf_fail(TPF_ERR_INVALID, "gathered_a overlaps out in memory");
-  if (tpf_spans_overlap(sg, sb)) return tpf_fail(TPF_ERR_INVALID, "gathered_a overlaps b in memory");
-  if (tpf_spans_overlap(sg, sbias)) return tpf_fail(TPF_ERR_INVALID, "gathered_a overlaps the bias in memory");
+  if ((s = tpf_check_apart("out", so, 3, (tpf_span_t[]){sa, sb, sbias}, (const char *[]){"a", "b", "the bias"})) ||
+      (s = tpf_check_apart("gathered_a", sg, 3, (tpf_span_t[]){so, sb, sbias}, (const char *[]){"out", "b", "the bias"})))
+    return s;
   tpf_record_spans(mine, (tpf_span_t[]){so, sg}, (tpf_span_t[]){sa, sb, sbias, {0, 0}});
   return TPF_OK;
 }

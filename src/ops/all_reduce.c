@@ -47,8 +47,8 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *in, const tpf_ma
                     (long long)out->cols, (long long)in->rows, (long long)in->cols);
   if ((s = tpf_split_rows(comm, o->row_counts, in->rows, 1)) != TPF_OK) return s;
   if ((s = tpf_check_bias(o, in->cols, in->dtype, &sbias)) != TPF_OK) return s;
-  if (tpf_spans_overlap(so, si)) return tpf_fail(TPF_ERR_INVALID, "out overlaps in in memory");
-  if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
+  if ((s = tpf_check_apart("out", so, 2, (tpf_span_t[]){si, sbias}, (const char *[]){"in", "the bias"})) != TPF_OK)
+    return s;
   tpf_record_spans(mine, (tpf_span_t[]){so, {0, 0}}, (tpf_span_t[]){si, sbias, {0, 0}, {0, 0}});
   return TPF_OK;
 }

@@ -105,10 +105,9 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_mat
   if ((s = tpf_split_rows(comm, o->row_counts, a->rows, 1)) != TPF_OK) return s;
   if ((s = tpf_check_bias(o, b->cols, a->dtype, &sbias)) != TPF_OK) return s;
   if ((s = check_addend(o->addend, out, &sx3)) != TPF_OK) return s;
-  if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
-  if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
-  if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
-  if (tpf_spans_overlap(so, sx3)) return tpf_fail(TPF_ERR_INVALID, "out overlaps opt->addend in memory");
+  if ((s = tpf_check_apart("out", so, 4, (tpf_span_t[]){sa, sb, sbias, sx3},
+                           (const char *[]){"a", "b", "the bias", "opt->addend"})) != TPF_OK)
+    return s;
   tpf_record_spans(mine, (tpf_span_t[]){so, {0, 0}}, (tpf_span_t[]){sa, sb, sbias, sx3});
   return TPF_OK;
 }

@@ -280,9 +280,8 @@ static tpf_status_t check(tpf_comm_t *comm, const tpf_matrix_t *a, const tpf_mat
     return tpf_fail(TPF_ERR_INVALID, "out has %lld columns but b has %lld", (long long)out->cols,
                     (long long)b->cols);
   if ((s = tpf_check_bias(o, b->cols, a->dtype, &sbias)) != TPF_OK) return s;
-  if (tpf_spans_overlap(so, sa)) return tpf_fail(TPF_ERR_INVALID, "out overlaps a in memory");
-  if (tpf_spans_overlap(so, sb)) return tpf_fail(TPF_ERR_INVALID, "out overlaps b in memory");
-  if (tpf_spans_overlap(so, sbias)) return tpf_fail(TPF_ERR_INVALID, "out overlaps the bias in memory");
+  if ((s = tpf_check_apart("out", so, 3, (tpf_span_t[]){sa, sb, sbias}, (const char *[]){"a", "b", "the bias"})) != TPF_OK)
+    return s;
   tpf_record_spans(mine, (tpf_span_t[]){so, {0, 0}}, (tpf_span_t[]){sa, sb, sbias, {0, 0}});
 
   p->m = a->rows;

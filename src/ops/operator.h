@@ -76,6 +76,10 @@ tpf_status_t tpf_read_options(const tpf_mm_options_t *opt, tpf_mm_options_t *o);
 tpf_status_t tpf_split_rows(tpf_comm_t *comm, const int64_t *counts, int64_t m, int any_m);
 /* The bias of n elements of dtype t (its length, if given); its span. */
 tpf_status_t tpf_check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t t, tpf_span_t *span);
+/* TPF_ERR_INVALID ("<what> overlaps <names[i]> in memory") for the first of
+ * `count` spans that `span` shares a byte with; else TPF_OK. */
+tpf_status_t tpf_check_apart(const char *what, tpf_span_t span, int count, const tpf_span_t *others,
+                             const char *const *names);
 /* The bytes a call writes and reads, in its fingerprint (in the order of
  * the operator's `writes` and `reads` names; {0, 0}: none). */
 void tpf_record_spans(tpf_fingerprint_t *f, const tpf_span_t writes[TPF_FINGERPRINT_WRITES],

@@ -87,6 +87,13 @@ tpf_status_t tpf_check_bias(const tpf_mm_options_t *o, int64_t n, tpf_dtype_t t,
   return TPF_OK;
 }
 
+tpf_status_t tpf_check_apart(const char *what, tpf_span_t span, int count, const tpf_span_t *others,
+                             const char *const *names) {
+  for (int i = 0; i < count; i++)
+    if (tpf_spans_overlap(span, others[i])) return tpf_fail(TPF_ERR_INVALID, "%s overlaps %s in memory", what, names[i]);
+  return TPF_OK;
+}
+
 void tpf_record_spans(tpf_fingerprint_t *f, const tpf_span_t writes[TPF_FINGERPRINT_WRITES],
                       const tpf_span_t reads[TPF_FINGERPRINT_READS]) {
   for (int i = 0; i < TPF_FINGERPRINT_WRITES; i++) f->writes[i][0] = writes[i].begin, f->writes[i][1] = writes[i].end;
