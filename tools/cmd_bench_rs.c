@@ -125,7 +125,12 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   void *in = NULL;
   tpf_status_t s = b->shared ? tpf_mem_alloc(comm, (size_t)in_count * es, &in)
                              : (in = bench_alloc((size_t)in_count * es)) ? TPF_OK : TPF_ERR_NOMEM;
-  char *out = bench_alloc(out_bytes), *expect = malloc(out_bytes);
+  /* the all-reduce's peers read each other's outputs (its gather half):
+   * with --memory shared those lie in shared memory too */
+  const int shared_out = b->shared && b->op == OP_AR;
+  char *out = NULL, *expect = malloc(out_bytes);
+  if (s == TPF_OK && shared_out) s = tpf_mem_alloc(comm, out_bytes, (void **)&out);
+  else if (!shared_out) out = bench_alloc(out_bytes);
   const int with_mpi = b->processes == RS_MPI;
   float *in32 = with_mpi ? malloc(sizeof(float) * (size_t)in_count) : NULL;
   float *out32 = with_mpi ? malloc(sizeof(float) * (size_t)out_count) : NULL;
@@ -155,7 +160,9 @@ static void run_rank(tpf_comm_t *comm, int r, void *arg) {
   if (s != TPF_OK) snprintf(res->error[r], sizeof res->error[r], "%s", tpf_last_error());
   if (b->shared && in && s == TPF_OK) tpf_mem_free(comm, in);
   else if (!b->shared) free(in);
-  free(out), free(expect), free(in32), free(out32);
+  if (shared_out && out && s == TPF_OK) tpf_mem_free(comm, out);
+  else if (!shared_out) free(out);
+  free(expect), free(in32), free(out32);
 }
 
 static tpf_status_t run_setup(const rs_setup_t *b, rs_results_t *res) {
@@ -260,8 +267,9 @@ static void help(void) {
          "  --dtype LIST       e.g. fp32,bf16 (default fp32)\n"
          "  --memory LIST      where the inputs are: private (the rank's own memory,\n"
          "                     default) and/or shared (tpf_mem_alloc: process ranks\n"
-         "                     read each other's inputs in place instead of copying\n"
-         "                     them), e.g. private,shared; inputs and outputs start\n"
+         "                     read each other's inputs, and the all-reduce's outputs,\n"
+         "                     in place instead of copying them), e.g. private,shared;\n"
+         "                     inputs and outputs start\n"
          "                     on 64-byte boundaries, as a framework's tensors do\n"
          "  --bytes LIST       the block's bytes, e.g. 64K,16M (default\n"
          "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
