@@ -209,10 +209,17 @@ static tpf_status_t check_peer(void *arg, int q) {
   return TPF_ERR_PEER;
 }
 
+/* Whether q has exited (no side effects: the wait looks again first). */
+static tpf_status_t peer_gone(void *arg, int q) {
+  shm_endpoint_t *me = arg;
+  return q != me->base.rank && peer_is_dead(&me->peers[q]) ? TPF_ERR_PEER : TPF_OK;
+}
+
 static tpf_status_t wait_word(shm_endpoint_t *me, int q, _Atomic uint32_t *word, uint32_t target,
                               const char *what) {
-  tpf_status_t s = tpf_wait_until(&me->waiter, word, target, check_peer, me, q);
+  tpf_status_t s = tpf_wait_until(&me->waiter, word, target, peer_gone, me, q);
   if (s == TPF_OK) return TPF_OK;
+  if (s == TPF_ERR_PEER) check_peer(me, q); /* remove what it left; fail the group in words */
   if (s == TPF_ERR_TIMEOUT) {
     char why[400];
     snprintf(why, sizeof why, "rank %d waited %lld ms for rank %d (%s) and gave up", me->base.rank,

@@ -57,7 +57,9 @@ tpf_status_t tpf_wait_until(const tpf_waiter_t *w, _Atomic uint32_t *word, uint3
     }
     if (check) {
       tpf_status_t s = check(arg, peer);
-      if (s != TPF_OK) return s;
+      /* the peer may have posted the word and then exited (its last call
+       * done) since the look above: the word decides */
+      if (s != TPF_OK) return tpf_reached(atomic_load_explicit(word, memory_order_acquire), target) ? TPF_OK : s;
     }
     /* Announce the sleep, then look once more: a poster that stored before
      * our look is seen here, one that stores after it sees us sleeping (or

@@ -19,7 +19,9 @@ typedef struct tpf_waiter {
 
 /* Called between sleeps of a wait on `peer` (at least every 10 ms): TPF_OK
  * while the peer can still make progress, else the failure (e.g. it died),
- * which ends the wait. */
+ * which ends the wait unless the word has reached its target meanwhile (a
+ * peer that posts and then exits). It should have no side effects: the
+ * caller acts on the failure the wait returns. */
 typedef tpf_status_t (*tpf_peer_check_fn)(void *arg, int peer);
 
 /* Progress words are compared modulo 2^32, so counters may wrap. */
