@@ -154,11 +154,11 @@ tpf_status_t tpf_gather_put(tpf_comm_t *comm, const tpf_gather_t *g, int c, uint
   const char *src = (const char *)g->in + (size_t)(r0 * g->in_ld) * es, *send = src;
   tpf_gemm_stream_fence(); /* rows the caller's reduction streamed are seen before they are posted */
   tpf_status_t st = TPF_OK;
-  const int reuse = own_copied(comm, g) && g->slots && c >= g->slots; /* the place held chunk c - slots */
+  const int copied = own_copied(comm, g), reuse = copied && g->slots && c >= g->slots; /* the place held c - slots */
   for (int q = 0; q < W && reuse && st == TPF_OK; q++)
     if (q != r) st = tpf_link_reclaim(l, q, (uint32_t)(c - g->slots + 1), g->first_slot + q * N + c - g->slots, 0, c);
   if (st != TPF_OK) return st;
-  if (own_copied(comm, g)) {
+  if (copied) {
     char *to = (char *)tpf_links_mine(l) + g->base + staged_at(g, r, c);
     int64_t t = tpf_trace_begin(g->trace);
     copy_rows(comm, g, to, g->cols, src, g->in_ld, rows, 1);

@@ -184,8 +184,8 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   const size_t bytes = internal_bytes + tpf_gather_bytes(comm, &p->gather);
   if ((s = tpf_links_reserve(&comm->links, bytes, tpf_gather_requests(comm, &p->gather))) != TPF_OK) return s;
   *plan = (tpf_plan_t){.n = p->n, .dtype = a->dtype, .bias = &p->bias, .b = &p->b, .k = p->k,
-                       .keep_b = p->algo == TPF_ALGO_RING ? comm->size > 1 || tpf_gemm_reuses_b(&comm->gemm, b->dtype, p->m)
-                                                          : tpf_gemm_reuses_b(&comm->gemm, b->dtype, p->m)};
+                       .keep_b = (p->algo == TPF_ALGO_RING && comm->size > 1) ||
+                                 tpf_gemm_reuses_b(&comm->gemm, b->dtype, p->m)};
   mine->m = p->m, mine->n = p->n, mine->k = p->k;
   mine->algo = (int32_t)p->algo;
   mine->gathers = gathered != NULL;
