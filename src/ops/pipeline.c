@@ -45,15 +45,11 @@ tpf_status_t tpf_split_rows(tpf_comm_t *comm, const int64_t *counts, int64_t m, 
   const int W = comm->size;
   int64_t *offsets = comm->row_offsets;
   offsets[0] = 0;
-  if (!counts && any_m) {
-    for (int q = 0; q <= W; q++) offsets[q] = tpf_chunk_start(m, W, q);
-    return TPF_OK;
-  }
-  if (!counts) {
-    if (m % W != 0)
+  if (!counts) { /* blocks as even as m allows: m / W each when it divides */
+    if (!any_m && m % W != 0)
       return tpf_fail(TPF_ERR_INVALID, "m=%lld does not divide by world_size %d; pass opt->row_counts for an uneven split",
                       (long long)m, W);
-    for (int q = 0; q < W; q++) offsets[q + 1] = offsets[q] + m / W;
+    for (int q = 0; q <= W; q++) offsets[q] = tpf_chunk_start(m, W, q);
     return TPF_OK;
   }
   for (int q = 0; q < W; q++) {
