@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -149,8 +150,15 @@ static uint64_t random_nonce(void) {
 /* The group's failure, with the words a peer wrote (checked: the header
  * is shared with other processes). */
 static tpf_status_t failure(shm_endpoint_t *me) {
-  return tpf_record(tpf_status_checked(atomic_load(&me->hdr->failed)), "%.*s", (int)sizeof me->hdr->fail_why - 1,
-                    me->hdr->fail_why);
+  /* a failure another rank has claimed gets its status right after its
+   * words: wait for it a moment (up to 100 ms: its claimer may have died) */
+  int status = atomic_load(&me->hdr->failed);
+  for (int64_t until = tpf_now_ns() + 100000000; status == TPF_OK && atomic_load(&me->hdr->fail_claimed) &&
+                                                 tpf_now_ns() < until;
+       status = atomic_load(&me->hdr->failed))
+    sched_yield();
+  return tpf_record(status == TPF_OK ? TPF_ERR_PEER : tpf_status_checked(status), "%.*s",
+                    (int)sizeof me->hdr->fail_why - 1, me->hdr->fail_why);
 }
 
 static void wake_everyone(shm_endpoint_t *me) {
