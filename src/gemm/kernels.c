@@ -22,12 +22,12 @@ static const tpf_gemm_isa_t isas[] = {
     /* Best first. Kernels indexed by input dtype: fp16, bf16, fp32. */
 #ifdef TPF_HAVE_AMX
     {"amx", NEEDS_AVX512 | TPF_CPU_AVX512_BF16 | TPF_CPU_AMX_BF16,
-     {&tpf_kernel_avx512_f32, &tpf_kernel_amx_bf16, &tpf_kernel_avx512_f32}, tpf_hand_over_avx512},
+     {&tpf_kernel_avx512_f32, &tpf_kernel_amx_bf16, &tpf_kernel_avx512_f32}, tpf_hand_over_avx2},
 #endif
     {"avx512_bf16", NEEDS_AVX512 | TPF_CPU_AVX512_BF16,
-     {&tpf_kernel_avx512_f32, &tpf_kernel_avx512_bf16, &tpf_kernel_avx512_f32}, tpf_hand_over_avx512},
-    {"avx512", NEEDS_AVX512, ALL(tpf_kernel_avx512_f32), tpf_hand_over_avx512},
-    {"avx2", NEEDS_AVX2, ALL(tpf_kernel_avx2_f32), tpf_hand_over_portable},
+     {&tpf_kernel_avx512_f32, &tpf_kernel_avx512_bf16, &tpf_kernel_avx512_f32}, tpf_hand_over_avx2},
+    {"avx512", NEEDS_AVX512, ALL(tpf_kernel_avx512_f32), tpf_hand_over_avx2},
+    {"avx2", NEEDS_AVX2, ALL(tpf_kernel_avx2_f32), tpf_hand_over_avx2},
     {"portable", 0, ALL(tpf_kernel_portable_f32), tpf_hand_over_portable},
 };
 enum { ISA_COUNT = sizeof isas / sizeof isas[0] };

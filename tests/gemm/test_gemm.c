@@ -325,16 +325,19 @@ static void check_epilogue(const tpf_gemm_isa_t *isa) {
 
 /* Every kernel's row sum against the portable one, bit for bit: each
  * source dtype, first and accumulating, every length up to a few vectors
- * (tails), on special values (NaN payloads, infinities, subnormals, -0). */
+ * (tails), on special values (NaN payloads, signaling NaNs, infinities,
+ * subnormals, -0). */
 static void check_accumulate(const tpf_gemm_isa_t *isa) {
   enum { N = 70 };
   static const uint16_t specials16[] = {0x7e01, 0xfc00, 0x7c00, 0x0001, 0x8001, 0x03ff, 0x8000, 0x7fc1,
-                                        0xff80, 0x7f80, 0x0080, 0x807f, 0x3c00, 0xbc01, 0x7bff, 0x0000};
+                                        0xff80, 0x7f80, 0x0080, 0x807f, 0x3c00, 0xbc01, 0x7bff, 0x0000,
+                                        0x7c01, 0xfd00, 0x7dff, 0x7f81}; /* signaling NaNs last */
+  const int NS = (int)(sizeof specials16 / sizeof *specials16);
   static uint16_t half[N];
   static float single[N], base[N];
   for (int j = 0; j < N; j++) {
-    half[j] = j % 2 ? specials16[(j / 2) % 16] : (uint16_t)(rng = rng * 6364136223846793005ull + 1);
-    uint32_t bits = j % 3 ? (uint32_t)(rng = rng * 6364136223846793005ull + 1) : (uint32_t)specials16[j % 16] << 16;
+    half[j] = j % 2 ? specials16[(j / 2) % NS] : (uint16_t)(rng = rng * 6364136223846793005ull + 1);
+    uint32_t bits = j % 3 ? (uint32_t)(rng = rng * 6364136223846793005ull + 1) : (uint32_t)specials16[j % NS] << 16;
     memcpy(&single[j], &bits, 4);
     base[j] = (float)uniform() - 0.5f;
   }

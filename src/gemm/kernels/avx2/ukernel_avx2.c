@@ -1,8 +1,12 @@
 /* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
- * k step two loads of B and six broadcasts of A, each feeding two FMAs. */
+ * k step two loads of B and six broadcasts of A, each feeding two FMAs.
+ * Plus packing with vector loads, the epilogue, the row sums of the
+ * reduce-scatter and its hand-over copy, 8 lanes at a time. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "common/half.h"
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
 #include "kernels_avx2.h"
@@ -140,7 +144,153 @@ static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t r
   }
 }
 
+/* fp32 -> bf16 bits, rounding to nearest even; NaN made quiet (as
+ * tpf_f32_to_bf16). */
+static __m128i to_bf16(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  const __m256i quiet = _mm256_or_si256(bits, _mm256_set1_epi32(0x00400000));
+  rounded = _mm256_srli_epi32(_mm256_blendv_epi8(rounded, quiet, nan), 16);
+  return _mm_packus_epi32(_mm256_castsi256_si128(rounded), _mm256_extracti128_si256(rounded, 1));
+}
+
+/* Elements before dst is aligned for streaming stores of 8 es-byte
+ * elements, or 8 when it never will be. */
+static int64_t to_alignment(const void *dst, size_t es) {
+  const size_t bytes = 8 * es;
+  const uintptr_t addr = (uintptr_t)dst;
+  if (addr % es != 0) return 8;
+  return (int64_t)(((bytes - addr % bytes) % bytes) / es);
+}
+
+/* One row's whole vectors of 8 (cols a multiple of 8); `streamed`: out_row
+ * is aligned for streaming stores. The fields as in tpf_finish_avx2. */
+static inline __attribute__((always_inline)) void finish_vectors(const float *src, const float *add,
+                                                                 const float *bias, float divisor, char *out_row,
+                                                                 tpf_dtype_t out_dtype, int64_t cols, int streamed) {
+  const __m256 by = _mm256_set1_ps(divisor);
+  for (int64_t j = 0; j < cols; j += 8) {
+    __m256 v = _mm256_loadu_ps(src + j);
+    if (add) v = _mm256_add_ps(_mm256_loadu_ps(add + j), v);
+    if (divisor != 1.0f) v = _mm256_div_ps(v, by);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+    if (out_dtype == TPF_FLOAT32) {
+      float *dst = (float *)out_row + j;
+      if (streamed) _mm256_stream_ps(dst, v);
+      else _mm256_storeu_ps(dst, v);
+      continue;
+    }
+    const __m128i h = out_dtype == TPF_FLOAT16 ? _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+                                               : to_bf16(v);
+    __m128i *dst = (__m128i *)((uint16_t *)out_row + j);
+    if (streamed) _mm_stream_si128(dst, h);
+    else _mm_storeu_si128(dst, h);
+  }
+}
+
+/* Each row in up to three parts: the elements before the output is aligned
+ * for streaming (if streaming) and the last cols % 8 go through the
+ * portable epilogue (the same operations, one element at a time), the
+ * whole vectors between them through finish_vectors. */
+void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0, int64_t rows,
+                     int64_t j0, int64_t cols) {
+  /* The fields in locals: stores to out could alias *epi (see tpf_finish_avx512). */
+  const float *const addend = epi->addend, *const bias = epi->bias ? epi->bias + j0 : NULL;
+  const int64_t addend_ld = epi->addend_ld, out_ld = epi->out_ld;
+  const tpf_dtype_t out_dtype = epi->out_dtype;
+  const size_t es = tpf_dtype_size(out_dtype);
+  const float divisor = epi->divisor;
+  const int stream = epi->stream;
+  char *const out = epi->out;
+  for (int64_t i = 0; i < rows; i++) {
+    const float *src = acc + i * ldc;
+    char *out_row = out + (size_t)((i0 + i) * out_ld + j0) * es;
+    int64_t head = stream ? to_alignment(out_row, es) : 0;
+    if (head > cols) head = cols;
+    const int64_t body = (cols - head) / 8 * 8;
+    if (head > 0) tpf_gemm_finish_portable(epi, src, ldc, i0 + i, 1, j0, head);
+    const float *add = addend ? addend + (i0 + i) * addend_ld + j0 + head : NULL;
+    finish_vectors(src + head, add, bias ? bias + head : NULL, divisor, out_row + (size_t)head * es, out_dtype,
+                   body, stream && head < 8);
+    if (head + body < cols) tpf_gemm_finish_portable(epi, src + head + body, ldc, i0 + i, 1, j0 + head + body,
+                                                     cols - head - body);
+  }
+}
+
+/* fp16 -> fp32, exact; the instruction quiets signaling NaNs, which are
+ * widened as they are instead, as tpf_f16_to_f32 does. */
+static __m256 half_to_float(__m128i h) {
+  const __m256i wide = _mm256_cvtepu16_epi32(h);
+  const __m256i exp_quiet = _mm256_set1_epi32(0x7e00), payload = _mm256_set1_epi32(0x1ff);
+  const __m256i is_nan_exp = _mm256_cmpeq_epi32(_mm256_and_si256(wide, exp_quiet), _mm256_set1_epi32(0x7c00));
+  const __m256i has_payload = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_and_si256(wide, payload), _mm256_setzero_si256()),
+                                               _mm256_set1_epi32(-1));
+  const __m256i signaling = _mm256_and_si256(is_nan_exp, has_payload);
+  const __m256i kept = _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x8000)), 16),
+                                       _mm256_or_si256(_mm256_set1_epi32(0x7f800000),
+                                                       _mm256_slli_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x3ff)), 13)));
+  return _mm256_blendv_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(kept), _mm256_castsi256_ps(signaling));
+}
+
+/* Whole vectors of 8 with dtype t fixed (inlined once per dtype). */
+static inline __attribute__((always_inline)) void accumulate_vectors(float *acc, const void *src, tpf_dtype_t t,
+                                                                     int64_t n, int first) {
+  for (int64_t j = 0; j < n; j += 8) {
+    __m256 v;
+    if (t == TPF_FLOAT32) v = _mm256_loadu_ps((const float *)src + j);
+    else if (t == TPF_FLOAT16) v = half_to_float(_mm_loadu_si128((const __m128i *)((const uint16_t *)src + j)));
+    else v = load8((const uint16_t *)src + j, TPF_BFLOAT16);
+    if (!first) v = _mm256_add_ps(_mm256_loadu_ps(acc + j), v);
+    _mm256_storeu_ps(acc + j, v);
+  }
+}
+
+void tpf_accumulate_avx2(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
+  const int64_t body = n / 8 * 8;
+  if (t == TPF_FLOAT32) accumulate_vectors(acc, src, TPF_FLOAT32, body, first);
+  else if (t == TPF_FLOAT16) accumulate_vectors(acc, src, TPF_FLOAT16, body, first);
+  else accumulate_vectors(acc, src, TPF_BFLOAT16, body, first);
+  if (body < n) tpf_accumulate_portable(acc + body, (const char *)src + (size_t)body * tpf_dtype_size(t), t,
+                                        n - body, first);
+}
+
+/* A slot's lines were last read by the core that reads them next, so each
+ * store would miss, one invalidation of that core's copy at a time. For a
+ * small hand-over, which that latency bounds, the lines are claimed 4 KiB
+ * ahead; a large one is bound by memory instead, and claims made it
+ * slower (figures in docs/performance.md, "The reduce-scatter"). The claims are in
+ * this function's own loops: in a function of their own, which has no
+ * other effect, the compiler drops the calls. Streamed, nothing is
+ * claimed: the stores go to memory, not to this core's cache. */
+__attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void *src, size_t bytes, int stream) {
+  enum { AHEAD = 4096, SMALL = 64 * 1024 };
+  char *d = dst;
+  const char *s = src;
+  if (stream) { /* memcpy up to dst's first cache line, streamed lines, memcpy of the rest */
+    size_t head = (64 - (uintptr_t)d % 64) % 64, o = head < bytes ? head : bytes;
+    memcpy(d, s, o);
+    for (; o + 64 <= bytes; o += 64) {
+      _mm256_stream_si256((__m256i *)(d + o), _mm256_loadu_si256((const __m256i *)(s + o)));
+      _mm256_stream_si256((__m256i *)(d + o + 32), _mm256_loadu_si256((const __m256i *)(s + o + 32)));
+    }
+    memcpy(d + o, s + o, bytes - o);
+    _mm_sfence();
+    return;
+  }
+  if (bytes > SMALL) {
+    memcpy(dst, src, bytes);
+    return;
+  }
+  for (size_t o = 0; o < bytes && o < AHEAD; o += 64) _m_prefetchw(d + o);
+  for (size_t o = 0; o < bytes; o += AHEAD) {
+    for (size_t q = o + AHEAD; q < bytes && q < o + 2 * AHEAD; q += 64) _m_prefetchw(d + q);
+    memcpy(d + o, s + o, bytes - o < AHEAD ? bytes - o : AHEAD);
+  }
+}
+
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
     .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 120, .nc = 512,
-    .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_gemm_finish_portable,
-    .accumulate = tpf_accumulate_portable};
+    .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx2,
+    .accumulate = tpf_accumulate_avx2};

@@ -16,12 +16,6 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
  * tpf_accumulate_portable. */
 void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
 
-/* tpf_hand_over_fn: memcpy, with dst's lines claimed for writing
- * (prefetchw, which every AVX-512 CPU has) 4 KiB ahead of the stores when
- * the copy is small (at most 64 KiB); streamed, whole lines of dst with
- * streaming stores and an sfence. */
-void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes, int stream);
-
 /* Packing of A into the bf16-pairs format (a plain bf16 A is copied a
  * 32-bit pair at a time; anything else goes to the portable packer). */
 void tpf_pack_a_bf16_avx512(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,

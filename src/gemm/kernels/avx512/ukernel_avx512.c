@@ -3,8 +3,8 @@
  * feeding two FMAs; and an 8 x 32 one for the rows that 14-row tiles would
  * pad; each also in a variant that packs the panel of B (fp32, or fp16
  * or bf16 converted) as it reads it. Plus packing of A and B with vector
- * loads and conversions, the epilogue, the row sums of the reduce-scatter
- * and its hand-over copy. */
+ * loads and conversions, the epilogue and the row sums of the
+ * reduce-scatter. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -262,37 +262,6 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
       if (streamed) _mm256_stream_si256((__m256i *)dst, h);
       else _mm256_mask_storeu_epi16(dst, m, h);
     }
-  }
-}
-
-/* A slot's lines were last read by the core that reads them next, so each
- * store would miss, one invalidation of that core's copy at a time. For a
- * small hand-over, which that latency bounds, the lines are claimed 4 KiB
- * ahead; a large one is bound by memory instead, and claims made it
- * slower (figures in docs/performance.md, "The reduce-scatter"). The claims are in
- * this function's own loops: in a function of their own, which has no
- * other effect, the compiler drops the calls. Streamed, nothing is
- * claimed: the stores go to memory, not to this core's cache. */
-__attribute__((target("prfchw"))) void tpf_hand_over_avx512(void *dst, const void *src, size_t bytes, int stream) {
-  enum { AHEAD = 4096, SMALL = 64 * 1024 };
-  char *d = dst;
-  const char *s = src;
-  if (stream) { /* memcpy up to dst's first cache line, streamed lines, memcpy of the rest */
-    size_t head = (64 - (uintptr_t)d % 64) % 64, o = head < bytes ? head : bytes;
-    memcpy(d, s, o);
-    for (; o + 64 <= bytes; o += 64) _mm512_stream_si512((__m512i *)(d + o), _mm512_loadu_si512(s + o));
-    memcpy(d + o, s + o, bytes - o);
-    _mm_sfence();
-    return;
-  }
-  if (bytes > SMALL) {
-    memcpy(dst, src, bytes);
-    return;
-  }
-  for (size_t o = 0; o < bytes && o < AHEAD; o += 64) _m_prefetchw(d + o);
-  for (size_t o = 0; o < bytes; o += AHEAD) {
-    for (size_t q = o + AHEAD; q < bytes && q < o + 2 * AHEAD; q += 64) _m_prefetchw(d + q);
-    memcpy(d + o, s + o, bytes - o < AHEAD ? bytes - o : AHEAD);
   }
 }
 
