@@ -232,17 +232,6 @@ static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE 
   return TPF_OK;
 }
 
-/* "64K", "16M", "4096": bytes; -1 if not a size. */
-static int64_t parse_bytes(const char *text) {
-  char *end;
-  long long v = strtoll(text, &end, 10);
-  if (end == text || v <= 0) return -1;
-  if (*end == 'K' || *end == 'k') v <<= 10, end++;
-  else if (*end == 'M' || *end == 'm') v <<= 20, end++;
-  else if (*end == 'G' || *end == 'g') v <<= 30, end++;
-  return *end ? -1 : v;
-}
-
 static void help(void) {
   printf("usage: tpfuse bench-rs [options]\n"
          "\n"
@@ -327,13 +316,7 @@ int cmd_bench_rs(int argc, char **argv) {
     } else if ((v = option_value(argc, argv, &i, "--world-size"))) {
       nworlds = parse_int_list(v, worlds, 8);
     } else if ((v = option_value(argc, argv, &i, "--bytes"))) {
-      snprintf(copy, sizeof copy, "%s", v);
-      nsizes = 0;
-      for (char *t = strtok(copy, ","); t && nsizes < SIZES; t = strtok(NULL, ","))
-        if ((sizes[nsizes++] = parse_bytes(t)) < 0) {
-          fprintf(stderr, "tpfuse bench-rs: --bytes %s: expected sizes such as 4096, 64K, 16M\n", t);
-          return 2;
-        }
+      if ((nsizes = parse_size_list("bench-rs", v, sizes, SIZES)) < 0) return 2;
     } else if ((v = option_value(argc, argv, &i, "--dtype"))) {
       if ((ntypes = parse_dtype_list("bench-rs", v, types, 3)) < 0) return 2;
     } else {

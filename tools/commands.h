@@ -11,6 +11,7 @@ int cmd_id(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_rs(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
+int cmd_floor(int argc, char **argv);
 
 /* Prints one line per rank and a verdict; returns 0 if the case passed. */
 int print_result(const rs_case_t *c, const rs_result_t *r);
@@ -30,6 +31,10 @@ int parse_dtype_list(const char *command, const char *text, tpf_dtype_t *types, 
 /* A comma-separated list of up to `most` integers ("2,4") into values;
  * the count. */
 int parse_int_list(const char *text, int *values, int most);
+
+/* A comma-separated list of up to `most` sizes in bytes ("4096,64K,16M")
+ * into sizes; the count, or -1 after a message naming `command`. */
+int parse_size_list(const char *command, const char *text, int64_t *sizes, int most);
 
 /* "threads" -> RS_THREADS, "shm" -> RS_SHM (forked processes), "mpi" ->
  * RS_MPI (built with MPI); -1 (and a message) else. */

@@ -26,6 +26,9 @@ static const struct command {
      "a fused operator (--op mm_rs|ag_mm|mm_ar) against unfused over a\nsweep, with GEMM and communication alone"},
     {"bench-rs", cmd_bench_rs,
      "a standalone collective (--op rs|ag|ar) over a sweep of sizes (under\nMPI, against MPI's)"},
+    {"floor", cmd_floor,
+     "what this machine allows, measured: arithmetic peaks, memory bandwidth,\n"
+     "a cache line's round trip, the simplest two-rank reduce-scatter"},
     {"info", cmd_info, "version, CPU features, GEMM kernels, environment variables, the cost model"},
     {"id", cmd_id, "a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)"},
     {"clean", cmd_clean,

@@ -81,6 +81,29 @@ int parse_int_list(const char *text, int *values, int most) {
   return count;
 }
 
+/* "64K", "16M", "4096": bytes; -1 if not a size. */
+static int64_t parse_size(const char *text) {
+  char *end;
+  long long v = strtoll(text, &end, 10);
+  if (end == text || v <= 0) return -1;
+  if (*end == 'K' || *end == 'k') v <<= 10, end++;
+  else if (*end == 'M' || *end == 'm') v <<= 20, end++;
+  else if (*end == 'G' || *end == 'g') v <<= 30, end++;
+  return *end ? -1 : v;
+}
+
+int parse_size_list(const char *command, const char *text, int64_t *sizes, int most) {
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", text);
+  int count = 0;
+  for (char *t = strtok(copy, ","); t && count < most; t = strtok(NULL, ","))
+    if ((sizes[count++] = parse_size(t)) < 0) {
+      fprintf(stderr, "tpfuse %s: --bytes %s: expected sizes such as 4096, 64K, 16M\n", command, t);
+      return -1;
+    }
+  return count;
+}
+
 int print_result(const rs_case_t *c, const rs_result_t *r) {
   printf("MatmulReduceScatter: world_size %d (%s), %s, a %lldx%lld%s @ b %lldx%lld%s, %s%s, comm_turn %d\n",
          c->world_size, c->processes == RS_MPI ? "MPI processes" : c->processes ? "processes, shm" : "threads", dtype_text(c->dtype), (long long)c->m, (long long)c->k,

@@ -1,0 +1,59 @@
+/* What this machine allows, measured: the floors the benchmarks print their
+ * figures against (`tpfuse floor` prints them all).
+ *
+ * Each is the simplest program that does the work in question, with no
+ * library in it: an FMA loop per instruction set, a streamed sum of two
+ * arrays for memory bandwidth, a cache line passed back and forth between
+ * two ranks, and the reduce-scatter of two ranks written as plainly as it
+ * can be (each rank sums its block of the two inputs, a barrier before and
+ * after). */
+#ifndef TPF_TOOLS_FLOOR_H
+#define TPF_TOOLS_FLOOR_H
+
+#include <stddef.h>
+
+#include "tpfuse.h"
+
+/* The arithmetic peaks: fp32 FMA on 256-bit (AVX2 + FMA) and 512-bit
+ * (AVX-512) vectors, and the bf16 dot product (AVX512_BF16) counted as
+ * 4 flops per fp32 lane. */
+typedef enum floor_peak { FLOOR_FMA_AVX2, FLOOR_FMA_AVX512, FLOOR_DOT_BF16, FLOOR_PEAKS } floor_peak_t;
+
+/* "fp32 FMA (AVX2)" and so on. */
+const char *floor_peak_name(floor_peak_t which);
+
+/* GFLOP/s of `which` on `threads` threads at once (best of several runs:
+ * a virtual core away for part of one run would understate it); 0 when
+ * this CPU lacks the instructions. */
+double floor_peak_gflops(floor_peak_t which, int threads);
+
+/* GB/s of c = a + b in fp32 over arrays of `bytes` each, on `threads`
+ * threads at once (each its own arrays; stores streamed), counting the
+ * three arrays' bytes: what memory gives a sum. The median of `reps`
+ * passes after one that touches the pages. -1 when out of memory. */
+double floor_sum_gbps(size_t bytes, int threads, int reps);
+
+/* Seconds per round trip of a cache line between two ranks (threads, or
+ * with `processes` two processes over shared memory): the median of
+ * `reps` runs of `count` trips. -1 if a rank could not be started. */
+double floor_round_trip(int processes, int count, int reps);
+
+/* The simplest two-rank reduce-scatter of `bytes` per rank (each rank's
+ * output block; its input is two blocks) in dtype t: rank r writes
+ * in0[block r] + in1[block r] (fp32 sums, rounded to t), with a barrier
+ * before and after each round; ranks are threads or (`processes`) two
+ * processes over shared memory, bound to a core each where there are two.
+ * With `stream`, stores bypass the caches. seconds[i] is round i's time
+ * (rank 0's, from the first barrier to the second), for `reps` rounds
+ * after one untimed; the outputs are checked. Returns 0, or -1 (out of
+ * memory, no fork, a wrong sum). */
+int floor_rs_rounds(size_t bytes, tpf_dtype_t t, int processes, int stream, int reps, double *seconds);
+
+/* The reduce-scatter's floor: the faster (by medians of `reps` rounds) of
+ * cached and streamed stores; *streamed says which. -1 on failure. */
+double floor_rs_seconds(size_t bytes, tpf_dtype_t t, int processes, int reps, int *streamed);
+
+/* The CPU as lscpu names it: "model name (family F, model M)". */
+void floor_cpu_text(char *buf, size_t size);
+
+#endif
