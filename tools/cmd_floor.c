@@ -1,7 +1,7 @@
 /* tpfuse floor: what this machine allows, measured now (floor.h): the
  * arithmetic peak per instruction set, memory bandwidth on one core and on
  * all, a cache line's round trip between two ranks, and the simplest
- * two-rank reduce-scatter per size. */
+ * two-rank collectives per size. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +22,15 @@ static void help(void) {
          "              arrays)\n"
          "  round trip  a cache line sent to another rank and back (threads; two\n"
          "              processes over shared memory)\n"
-         "  rs sum      two ranks, each summing its block of both ranks' inputs,\n"
-         "              a barrier before and after: the floor of a two-rank\n"
-         "              reduce-scatter of that many bytes per rank (the faster of\n"
-         "              cached and streamed stores; algbw as bench-rs counts it)\n"
+         "  rs, ag, ar  the two-rank collectives written as plainly as they can be, a\n"
+         "              barrier before and after each call: rs, each rank sums its\n"
+         "              block of both ranks' inputs; ag, each copies both inputs;\n"
+         "              ar, each sums its half, then copies the other's (the faster\n"
+         "              of cached and streamed stores; bytes and algbw as bench-rs\n"
+         "              counts them)\n"
          "\n"
-         "  --bytes LIST         the reduce-scatter's sizes (default 64K,2M,16M)\n"
-         "  --dtype LIST         its dtypes (default fp32)\n"
+         "  --bytes LIST         the collectives' sizes (default 64K,2M,16M)\n"
+         "  --dtype LIST         their dtypes (default fp32)\n"
          "  --memory-bytes SIZE  each array of the bandwidth test (default 256M)\n"
          "  --reps N             rounds per figure (default 20)\n"
          "  --json FILE          also write one JSON object per line\n");
@@ -108,25 +110,29 @@ int cmd_floor(int argc, char **argv) {
   printf("cache-line round trip (ns)  threads %.0f  processes %.0f\n", trip[0] * 1e9, trip[1] * 1e9);
   if (json) fprintf(json, "{\"floor\":\"round_trip\",\"threads_ns\":%.1f,\"processes_ns\":%.1f}\n", trip[0] * 1e9, trip[1] * 1e9);
 
-  printf("two-rank reduce-scatter sum: %10s %5s | %10s %7s %6s | %10s %7s %6s\n", "bytes", "dtype", "threads(us)",
+  printf("two ranks, plainly: %2s %10s %5s | %10s %7s %6s | %10s %7s %6s\n", "op", "bytes", "dtype", "threads(us)",
          "algbw", "stores", "procs(us)", "algbw", "stores");
   int failed = 0;
-  for (int ti = 0; ti < ntypes; ti++)
-    for (int si = 0; si < nsizes; si++) {
-      printf("%28s %10lld %5s |", "", (long long)sizes[si], dtype_text(types[ti]));
-      for (int p = 0; p < 2; p++) {
-        int streamed = 0;
-        double t = floor_rs_seconds((size_t)sizes[si], types[ti], p, reps, &streamed);
-        failed |= t <= 0;
-        /* algbw as bench-rs: a rank's input (two blocks) over the time */
-        printf(" %10.1f %7.2f %6s |", t * 1e6, 2.0 * (double)sizes[si] / t / 1e9, streamed ? "stream" : "cached");
-        if (json)
-          fprintf(json, "{\"floor\":\"rs_sum\",\"bytes\":%lld,\"dtype\":\"%s\",\"transport\":\"%s\",\"time_us\":%.2f,\"streamed\":%d}\n",
-                  (long long)sizes[si], dtype_text(types[ti]), p ? "shm" : "threads", t * 1e6, streamed);
+  static const char *const OPS[] = {"rs", "ag", "ar"};
+  for (int op = FLOOR_RS; op <= FLOOR_AR; op++)
+    for (int ti = 0; ti < ntypes; ti++)
+      for (int si = 0; si < nsizes; si++) {
+        printf("%19s %2s %10lld %5s |", "", OPS[op], (long long)sizes[si], dtype_text(types[ti]));
+        for (int p = 0; p < 2; p++) {
+          int streamed = 0;
+          double t = floor_seconds(op, (size_t)sizes[si], types[ti], p, reps, &streamed);
+          failed |= t <= 0;
+          /* algbw as bench-rs counts it: the whole buffer (rs: a rank's
+           * input, ag: its output, ar: either) over the time */
+          const double whole = (op == FLOOR_AR ? 1.0 : 2.0) * (double)sizes[si];
+          printf(" %10.1f %7.2f %6s |", t * 1e6, whole / t / 1e9, streamed ? "stream" : "cached");
+          if (json)
+            fprintf(json, "{\"floor\":\"%s\",\"bytes\":%lld,\"dtype\":\"%s\",\"transport\":\"%s\",\"time_us\":%.2f,\"streamed\":%d}\n",
+                    OPS[op], (long long)sizes[si], dtype_text(types[ti]), p ? "shm" : "threads", t * 1e6, streamed);
+        }
+        printf("\n");
+        fflush(stdout);
       }
-      printf("\n");
-      fflush(stdout);
-    }
   if (json) fclose(json);
   if (failed) printf("FAILED: a two-rank measurement could not run or summed wrongly\n");
   return failed ? 1 : 0;

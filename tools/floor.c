@@ -124,12 +124,28 @@ double floor_peak_gflops(floor_peak_t which, int threads) {
 
 /* ------------------------------------------------------- the plain sums */
 
+/* out[j] = x[j] + y[j] for j in [from, to), through fp32 (the ends the
+ * vectors leave). */
+static void sum_scalar(void *out, const void *x, const void *y, size_t from, size_t to, tpf_dtype_t t) {
+  const size_t es = t == TPF_FLOAT32 ? 4 : 2;
+  for (size_t j = from; j < to; j++) {
+    float a, b;
+    tpf_convert((const char *)x + j * es, t, &a, TPF_FLOAT32, 1);
+    tpf_convert((const char *)y + j * es, t, &b, TPF_FLOAT32, 1);
+    a += b;
+    tpf_convert(&a, TPF_FLOAT32, (char *)out + j * es, t, 1);
+  }
+}
+
 /* out[j] = x[j] + y[j] for j < n in dtype t (fp32 sums, rounded to nearest
- * even), 8 at a time with AVX2; stores streamed with `stream` (out on a
- * 32-byte boundary). */
+ * even), 8 at a time with AVX2; with `stream`, the vectors' stores are
+ * streamed (from the first element at which they are aligned). */
 __attribute__((target("avx2,fma,f16c"))) static void sum_avx2(void *out, const void *x, const void *y, size_t n,
                                                               tpf_dtype_t t, int stream) {
-  size_t j = 0;
+  const size_t es = t == TPF_FLOAT32 ? 4 : 2, vector = 8 * es;
+  size_t j = stream ? (vector - (uintptr_t)out % vector) % vector / es : 0;
+  if (j > n) j = n;
+  sum_scalar(out, x, y, 0, j, t);
   if (t == TPF_FLOAT32) {
     float *o = out;
     const float *a = x, *b = y;
@@ -159,14 +175,7 @@ __attribute__((target("avx2,fma,f16c"))) static void sum_avx2(void *out, const v
     }
   }
   if (stream) _mm_sfence();
-  const size_t es = t == TPF_FLOAT32 ? 4 : 2;
-  for (; j < n; j++) { /* the tail: through fp32 */
-    float a, b;
-    tpf_convert((const char *)x + j * es, t, &a, TPF_FLOAT32, 1);
-    tpf_convert((const char *)y + j * es, t, &b, TPF_FLOAT32, 1);
-    a += b;
-    tpf_convert(&a, TPF_FLOAT32, (char *)out + j * es, t, 1);
-  }
+  sum_scalar(out, x, y, j, n, t);
 }
 
 /* The same without AVX2: 256 elements at a time through fp32. */
@@ -187,6 +196,24 @@ static void sum(void *out, const void *x, const void *y, size_t n, tpf_dtype_t t
   if (avx2 < 0) avx2 = cpu_has("avx2") && cpu_has("f16c");
   if (avx2) sum_avx2(out, x, y, n, t, stream);
   else sum_plain(out, x, y, n, t);
+}
+
+/* memcpy, or with `stream` whole 64-byte lines of dst with streaming
+ * stores (the ends by memcpy). */
+__attribute__((target("avx2"))) static void copy_streamed(char *dst, const char *src, size_t bytes) {
+  size_t head = (64 - (uintptr_t)dst % 64) % 64, o = head < bytes ? head : bytes;
+  memcpy(dst, src, o);
+  for (; o + 64 <= bytes; o += 64) {
+    _mm256_stream_si256((__m256i *)(dst + o), _mm256_loadu_si256((const __m256i *)(src + o)));
+    _mm256_stream_si256((__m256i *)(dst + o + 32), _mm256_loadu_si256((const __m256i *)(src + o + 32)));
+  }
+  memcpy(dst + o, src + o, bytes - o);
+  _mm_sfence();
+}
+
+static void copy(char *dst, const char *src, size_t bytes, int stream) {
+  if (stream && cpu_has("avx2")) copy_streamed(dst, src, bytes);
+  else memcpy(dst, src, bytes);
 }
 
 /* ------------------------------------------------------------ bandwidth */
@@ -262,10 +289,11 @@ static void pair_barrier(pair_words_t *p, int r, long round) {
 
 /* What both ranks run; rank 0 records. */
 typedef struct pair_work {
-  int kind; /* 0: round trips, 1: the sum */
+  int kind; /* 0: round trips, 1: the collective */
   /* round trips */
   int count, reps;
-  /* the sum */
+  /* the collective */
+  floor_op_t op;
   size_t bytes;
   tpf_dtype_t t;
   int stream;
@@ -279,6 +307,29 @@ static void bind_to(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   sched_setaffinity(0, sizeof set, &set); /* the calling thread */
+}
+
+/* Rank r's part of one call, as plainly as it can be written (see
+ * floor.h); the all-reduce's halves meet at a barrier. */
+static void collective(pair_words_t *p, int r, const pair_work_t *w, long *round) {
+  const size_t es = w->t == TPF_FLOAT32 ? 4 : 2, bytes = w->bytes;
+  switch (w->op) {
+  case FLOOR_RS:
+    sum(w->out[r], w->in[0] + (size_t)r * bytes, w->in[1] + (size_t)r * bytes, bytes / es, w->t, w->stream);
+    return;
+  case FLOOR_AG:
+    copy(w->out[r], w->in[0], bytes, w->stream);
+    copy(w->out[r] + bytes, w->in[1], bytes, w->stream);
+    return;
+  case FLOOR_AR: {
+    const size_t half = bytes / es / 2 * es, from = r ? half : 0, len = r ? bytes - half : half;
+    sum(w->out[r] + from, w->in[0] + from, w->in[1] + from, len / es, w->t, w->stream);
+    pair_barrier(p, r, ++*round);
+    const size_t theirs = r ? 0 : half, their_len = r ? half : bytes - half;
+    copy(w->out[r] + theirs, w->out[1 - r] + theirs, their_len, w->stream);
+    return;
+  }
+  }
 }
 
 static void pair_run(pair_words_t *p, int r, pair_work_t *w) {
@@ -297,11 +348,10 @@ static void pair_run(pair_words_t *p, int r, pair_work_t *w) {
     }
     return;
   }
-  const size_t es = w->t == TPF_FLOAT32 ? 4 : 2, n = w->bytes / es;
   for (int rep = -1; rep < w->reps; rep++) {
     pair_barrier(p, r, ++round);
     double t0 = timing_now();
-    sum(w->out[r], w->in[0] + (size_t)r * w->bytes, w->in[1] + (size_t)r * w->bytes, n, w->t, w->stream);
+    collective(p, r, w, &round);
     pair_barrier(p, r, ++round);
     if (r == 0 && rep >= 0) w->seconds[rep] = timing_now() - t0;
   }
@@ -362,41 +412,55 @@ double floor_round_trip(int processes, int count, int reps) {
   return median(seconds, reps);
 }
 
-int floor_rs_rounds(size_t bytes, tpf_dtype_t t, int processes, int stream, int reps, double *seconds) {
+/* Element i of rank q's input: a small integer, so every sum is exact. */
+static float input_value(int q, size_t i) { return (float)((i + 3 * (size_t)q) % 7); }
+
+/* 1 if every output of w is what the collective makes of the inputs. */
+static int outputs_right(const pair_work_t *w) {
+  const size_t es = w->t == TPF_FLOAT32 ? 4 : 2, n = w->bytes / es;
+  for (int r = 0; r < 2; r++) {
+    const size_t count = w->op == FLOOR_AG ? 2 * n : n;
+    for (size_t i = 0; i < count; i++) {
+      float want, got;
+      if (w->op == FLOOR_AG) want = input_value((int)(i / n), i % n);
+      else {
+        const size_t at = w->op == FLOOR_RS ? (size_t)r * n + i : i;
+        want = input_value(0, at) + input_value(1, at);
+      }
+      tpf_convert(w->out[r] + i * es, w->t, &got, TPF_FLOAT32, 1);
+      if (got != want) return 0;
+    }
+  }
+  return 1;
+}
+
+int floor_rounds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int stream, int reps, double *seconds) {
   const size_t es = t == TPF_FLOAT32 ? 4 : 2;
   bytes = bytes / es * es;
-  /* per rank: two input blocks and an output block, each on a page boundary */
-  const size_t block = (bytes + 4095) / 4096 * 4096, total = 6 * block;
+  /* per rank: two blocks of input and two of output, on page boundaries */
+  const size_t block = (bytes + 4095) / 4096 * 4096, total = 8 * block;
   char *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return -1;
-  for (size_t i = 0; i < 4 * block; i += es) { /* the inputs: small values in the dtype */
-    float v = (float)((i / es) % 7);
-    tpf_convert(&v, TPF_FLOAT32, mem + i, t, 1);
-  }
-  pair_work_t w = {.kind = 1, .reps = reps, .bytes = bytes, .t = t, .stream = stream, .seconds = seconds};
-  w.in[0] = mem, w.in[1] = mem + 2 * block, w.out[0] = mem + 4 * block, w.out[1] = mem + 5 * block;
-  int rc = pair_start(&w, processes);
-  for (size_t r = 0; rc == 0 && r < 2; r++) /* every sum is exact: small integers */
-    for (size_t i = 0; i < bytes; i += es) {
-      float x, y, got;
-      tpf_convert(w.in[0] + r * bytes + i, t, &x, TPF_FLOAT32, 1);
-      tpf_convert(w.in[1] + r * bytes + i, t, &y, TPF_FLOAT32, 1);
-      tpf_convert(w.out[r] + i, t, &got, TPF_FLOAT32, 1);
-      if (got != x + y) {
-        rc = -1;
-        break;
-      }
+  pair_work_t w = {.kind = 1, .reps = reps, .op = op, .bytes = bytes, .t = t, .stream = stream, .seconds = seconds};
+  for (int q = 0; q < 2; q++) {
+    w.in[q] = mem + (size_t)q * 2 * block, w.out[q] = mem + (size_t)(4 + 2 * q) * block;
+    for (size_t i = 0; i < 2 * block / es; i++) {
+      float v = input_value(q, i);
+      tpf_convert(&v, TPF_FLOAT32, w.in[q] + i * es, t, 1);
     }
+  }
+  int rc = pair_start(&w, processes);
+  if (rc == 0 && !outputs_right(&w)) rc = -1;
   munmap(mem, total);
   return rc;
 }
 
-double floor_rs_seconds(size_t bytes, tpf_dtype_t t, int processes, int reps, int *streamed) {
+double floor_seconds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int reps, int *streamed) {
   double cached[256], direct[256];
   if (reps < 1) reps = 1;
   if (reps > 256) reps = 256;
-  if (floor_rs_rounds(bytes, t, processes, 0, reps, cached) != 0 ||
-      floor_rs_rounds(bytes, t, processes, 1, reps, direct) != 0)
+  if (floor_rounds(op, bytes, t, processes, 0, reps, cached) != 0 ||
+      floor_rounds(op, bytes, t, processes, 1, reps, direct) != 0)
     return -1;
   double c = median(cached, reps), s = median(direct, reps);
   if (streamed) *streamed = s < c;

@@ -4,9 +4,9 @@
  * Each is the simplest program that does the work in question, with no
  * library in it: an FMA loop per instruction set, a streamed sum of two
  * arrays for memory bandwidth, a cache line passed back and forth between
- * two ranks, and the reduce-scatter of two ranks written as plainly as it
- * can be (each rank sums its block of the two inputs, a barrier before and
- * after). */
+ * two ranks, and the collectives of two ranks written as plainly as they
+ * can be (the reduce-scatter: each rank sums its block of the two inputs,
+ * a barrier before and after). */
 #ifndef TPF_TOOLS_FLOOR_H
 #define TPF_TOOLS_FLOOR_H
 
@@ -38,20 +38,27 @@ double floor_sum_gbps(size_t bytes, int threads, int reps);
  * `reps` runs of `count` trips. -1 if a rank could not be started. */
 double floor_round_trip(int processes, int count, int reps);
 
-/* The simplest two-rank reduce-scatter of `bytes` per rank (each rank's
- * output block; its input is two blocks) in dtype t: rank r writes
- * in0[block r] + in1[block r] (fp32 sums, rounded to t), with a barrier
- * before and after each round; ranks are threads or (`processes`) two
- * processes over shared memory, bound to a core each where there are two.
- * With `stream`, stores bypass the caches. seconds[i] is round i's time
- * (rank 0's, from the first barrier to the second), for `reps` rounds
- * after one untimed; the outputs are checked. Returns 0, or -1 (out of
- * memory, no fork, a wrong sum). */
-int floor_rs_rounds(size_t bytes, tpf_dtype_t t, int processes, int stream, int reps, double *seconds);
+/* The two-rank collectives, written as plainly as they can be. For
+ * `bytes` as bench-rs counts them (rs: a rank's output block, ag: its
+ * input block, ar: the whole buffer), rank r
+ *   FLOOR_RS  writes in0[block r] + in1[block r] (fp32 sums, rounded to t);
+ *   FLOOR_AG  copies both ranks' inputs into its output;
+ *   FLOOR_AR  sums its half of the buffer into its output, then (after a
+ *             barrier) copies the other half from the other rank's output.
+ */
+typedef enum floor_op { FLOOR_RS, FLOOR_AG, FLOOR_AR } floor_op_t;
 
-/* The reduce-scatter's floor: the faster (by medians of `reps` rounds) of
- * cached and streamed stores; *streamed says which. -1 on failure. */
-double floor_rs_seconds(size_t bytes, tpf_dtype_t t, int processes, int reps, int *streamed);
+/* Runs op on two ranks, threads or (`processes`) two processes over
+ * shared memory, bound to a core each where there are two, with a barrier
+ * before and after each call; with `stream`, stores bypass the caches.
+ * seconds[i] is call i's time (rank 0's, from the first barrier to the
+ * second), for `reps` calls after one untimed; the outputs are checked.
+ * Returns 0, or -1 (out of memory, no fork, a wrong result). */
+int floor_rounds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int stream, int reps, double *seconds);
+
+/* The floor of op: the faster (by medians of `reps` calls) of cached and
+ * streamed stores; *streamed says which. -1 on failure. */
+double floor_seconds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int reps, int *streamed);
 
 /* The CPU as lscpu names it: "model name (family F, model M)". */
 void floor_cpu_text(char *buf, size_t size);

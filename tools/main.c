@@ -28,7 +28,7 @@ static const struct command {
      "a standalone collective (--op rs|ag|ar) over a sweep of sizes (under\nMPI, against MPI's)"},
     {"floor", cmd_floor,
      "what this machine allows, measured: arithmetic peaks, memory bandwidth,\n"
-     "a cache line's round trip, the simplest two-rank reduce-scatter"},
+     "a cache line's round trip, the simplest two-rank collectives"},
     {"info", cmd_info, "version, CPU features, GEMM kernels, environment variables, the cost model"},
     {"id", cmd_id, "a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)"},
     {"clean", cmd_clean,
