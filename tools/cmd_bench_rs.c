@@ -1,17 +1,20 @@
 /* tpfuse bench-rs: the standalone collectives (tpf_reduce_scatter, and with
  * --op tpf_all_gather or tpf_all_reduce), the communication halves of the
- * operators on their own, in the manner of nccl-tests: for each size every rank calls it back to back, each call
- * timed; a call's time is the slowest rank's, figures are medians over the
- * repetitions. Under MPI the same run also times what a user writes
- * without tpfuse, MPI_Reduce_scatter_block, MPI_Allgather or MPI_Allreduce
- * (16-bit inputs converted to fp32 and back for the sums, as MPI has no such
- * types), over the same inputs.
+ * operators on their own, in the manner of nccl-tests: every rank calls
+ * the collective back to back, each call timed; a call's time is the
+ * slowest rank's. The repetitions are split into rounds through every
+ * configuration, forward then backward, and the figures are the median,
+ * min and max over all of them. Under MPI the same run also times what a
+ * user writes without tpfuse, MPI_Reduce_scatter_block, MPI_Allgather or
+ * MPI_Allreduce (16-bit inputs converted to fp32 and back for the sums, as
+ * MPI has no such types), over the same inputs; with two ranks on one host,
+ * the floor (floor.h) on the same bytes, in the same rounds.
  *
  * Inputs are small integers, so every output of every repetition is
  * compared bit for bit with the exact sums (#wrong), the output cleared
- * before each call; or (--check last) the output is cleared once and
- * checked after the last call, and nothing touches it between the calls,
- * as in nccl-tests' timed loop. The inputs live in the
+ * before each call; or (--check last) the output is cleared once per round
+ * and checked after its last call, and nothing touches it between the
+ * calls, as in nccl-tests' timed loop. The inputs live in the
  * rank's private memory or (--memory shared) in memory from tpf_mem_alloc,
  * which process ranks read from each other in place.
  *
@@ -25,6 +28,7 @@
 #include <sys/mman.h>
 
 #include "commands.h"
+#include "floor.h"
 #include "ranks.h"
 #include "timing.h"
 
@@ -35,8 +39,8 @@
 enum { MAX_REPS = 200, MAX_RANKS = 64, SIZES = 16 };
 enum { K_TPFUSE, K_MPI, KINDS };
 
-/* The collective timed (--op). */
-enum { OP_RS, OP_AG, OP_AR };
+/* The collective timed (--op), in floor_op_t's order. */
+enum { OP_RS = FLOOR_RS, OP_AG = FLOOR_AG, OP_AR = FLOOR_AR };
 static const char *const OP_NAMES[] = {"rs", "ag", "ar"};
 static const char *const OP_TITLES[] = {"reduce-scatter (sum)", "all-gather", "all-reduce (sum)"};
 
@@ -179,57 +183,94 @@ static tpf_status_t run_setup(const rs_setup_t *b, rs_results_t *res) {
   return s;
 }
 
-/* Median over repetitions of the slowest rank's time. */
-static double median_of(const rs_results_t *res, int kind, int reps, int W) {
-  return timing_median_slowest(&res->seconds[kind][0][0], reps, W, MAX_RANKS);
-}
+/* One configuration's figures over every round: per kind (tpfuse, MPI's,
+ * the floor with cached and with streamed stores), each timed call's
+ * slowest rank. */
+enum { F_CACHED = KINDS, F_STREAMED, SERIES };
+typedef struct rs_tally {
+  rs_setup_t b;
+  double samples[SERIES][MAX_REPS];
+  int count[SERIES];
+  long wrong[KINDS];
+  int failed, floor_failed;
+} rs_tally_t;
 
-/* Runs one configuration, prints its line (and its JSON object) and adds
- * its wrong elements to *total_wrong; the first rank's failure, if any,
- * after saying which. */
-static tpf_status_t time_and_print(const rs_setup_t *b, rs_results_t *res, FILE *json, long *total_wrong) {
-  const int W = b->world_size, with_mpi = b->processes == RS_MPI;
-  tpf_status_t s = run_setup(b, res);
+/* The floor applies to two ranks on one host (floor.h). */
+static int has_floor(const rs_setup_t *b) { return b->world_size == 2 && b->processes != RS_MPI; }
+
+/* One round of configuration y: `reps` calls of each kind (and of the
+ * floor), their samples and wrong elements added to y. */
+static void run_round(rs_tally_t *y, int reps, rs_results_t *res) {
+  rs_setup_t b = y->b;
+  b.reps = reps;
+  const int W = b.world_size;
+  if (has_floor(&b) && !y->floor_failed) {
+    const size_t bytes = (size_t)(b.rows * b.n) * esize(b.dtype);
+    for (int stream = 0; stream < 2; stream++) {
+      double *into = &y->samples[F_CACHED + stream][y->count[F_CACHED + stream]];
+      if (floor_rounds((floor_op_t)b.op, bytes, b.dtype, b.processes == RS_SHM, stream, reps, into) != 0)
+        y->floor_failed = 1;
+      else y->count[F_CACHED + stream] += reps;
+    }
+  }
+  tpf_status_t s = run_setup(&b, res);
   for (int r = 0; r < W && s == TPF_OK; r++)
     if (res->status[r] != TPF_OK) s = res->status[r];
   if (s != TPF_OK) {
     for (int r = 0; r < W; r++)
       if (res->status[r] != TPF_OK)
         fprintf(stderr, "tpfuse bench-rs: rank %d: %s: %s\n", r, tpf_status_string(res->status[r]), res->error[r]);
-    return s;
+    y->failed = 1;
+    return;
   }
-  long wrong[KINDS] = {0};
-  for (int k = 0; k < KINDS; k++)
-    for (int r = 0; r < W; r++) wrong[k] += res->wrong[k][r];
-  *total_wrong += wrong[K_TPFUSE] + wrong[K_MPI];
+  for (int k = 0; k < (b.processes == RS_MPI ? KINDS : 1); k++) {
+    for (int r = 0; r < W; r++) y->wrong[k] += res->wrong[k][r];
+    for (int rep = 0; rep < reps; rep++) {
+      double slowest = 0;
+      for (int r = 0; r < W; r++)
+        if (res->seconds[k][rep][r] > slowest) slowest = res->seconds[k][rep][r];
+      y->samples[k][y->count[k]++] = slowest;
+    }
+  }
+}
+
+/* Prints configuration y's line (and its JSON object). */
+static void print_tally(rs_tally_t *y, FILE *json) {
+  const rs_setup_t *b = &y->b;
+  const int W = b->world_size, with_mpi = b->processes == RS_MPI;
   const int64_t count = b->rows * b->n;
   /* algbw and busbw as nccl-tests define them: the bytes of the whole
    * buffer (rs: one rank's input; ag: its output; ar: either) over the
    * time, scaled by (W-1)/W (ar: 2(W-1)/W) */
   const double in_bytes = (double)count * (b->op == OP_AR ? 1 : W) * (double)esize(b->dtype);
   const double bus = (b->op == OP_AR ? 2.0 : 1.0) * (W - 1) / W;
-  const double t = median_of(res, K_TPFUSE, b->reps, W), tm = with_mpi ? median_of(res, K_MPI, b->reps, W) : 0;
+  timing_spread_t t = timing_spread(y->samples[K_TPFUSE], y->count[K_TPFUSE]);
+  timing_spread_t tm = timing_spread(y->samples[K_MPI], y->count[K_MPI]);
+  /* the floor: the faster of its two ways, by medians */
+  timing_spread_t fc = timing_spread(y->samples[F_CACHED], y->count[F_CACHED]);
+  timing_spread_t fs = timing_spread(y->samples[F_STREAMED], y->count[F_STREAMED]);
+  const double floor = !has_floor(b) || y->floor_failed ? 0 : fc.median < fs.median ? fc.median : fs.median;
   const char *memory = b->shared ? "shared" : "private";
-  printf("%10lld %10lld %5s %3d %7s | %10.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b->dtype)),
-         (long long)count, dtype_text(b->dtype), W, memory, t * 1e6, in_bytes / t / 1e9, in_bytes / t / 1e9 * bus,
-         wrong[K_TPFUSE]);
+  printf("%10lld %10lld %5s %3d %7s | %10.1f %9.1f %9.1f %7.2f %7.2f %6ld |", (long long)(count * (int64_t)esize(b->dtype)),
+         (long long)count, dtype_text(b->dtype), W, memory, t.median * 1e6, t.min * 1e6, t.max * 1e6,
+         in_bytes / t.median / 1e9, in_bytes / t.median / 1e9 * bus, y->wrong[K_TPFUSE]);
   if (with_mpi)
-    printf(" %10.1f %7.2f %7.2f %6ld | %.2fx", tm * 1e6, in_bytes / tm / 1e9, in_bytes / tm / 1e9 * bus, wrong[K_MPI],
-           tm / t);
-  printf("\n");
-  if (json) {
-    fprintf(json,
-            "{\"op\":\"%s\",\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
-            "\"check\":\"%s\",\"time_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
-            OP_NAMES[b->op], (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
-            transport_text(b->processes), memory, b->check_last ? "last" : "every", t * 1e6, in_bytes / t / 1e9,
-            in_bytes / t / 1e9 * bus, wrong[K_TPFUSE]);
-    if (with_mpi)
-      fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm * 1e6,
-              in_bytes / tm / 1e9, wrong[K_MPI], tm / t);
-    fprintf(json, "}\n");
-  }
-  return TPF_OK;
+    printf(" %10.1f %7.2f %7.2f %6ld | %.2fx |", tm.median * 1e6, in_bytes / tm.median / 1e9,
+           in_bytes / tm.median / 1e9 * bus, y->wrong[K_MPI], tm.median / t.median);
+  if (floor > 0) printf(" %9.1f %7.2f\n", floor * 1e6, t.median / floor);
+  else printf(" %9s %7s\n", "-", "-");
+  if (!json) return;
+  fprintf(json,
+          "{\"op\":\"%s\",\"bytes\":%lld,\"count\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"memory\":\"%s\","
+          "\"check\":\"%s\",\"time_us\":%.2f,\"min_us\":%.2f,\"max_us\":%.2f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld",
+          OP_NAMES[b->op], (long long)(count * (int64_t)esize(b->dtype)), (long long)count, dtype_text(b->dtype), W,
+          transport_text(b->processes), memory, b->check_last ? "last" : "every", t.median * 1e6, t.min * 1e6,
+          t.max * 1e6, in_bytes / t.median / 1e9, in_bytes / t.median / 1e9 * bus, y->wrong[K_TPFUSE]);
+  if (with_mpi)
+    fprintf(json, ",\"mpi_time_us\":%.2f,\"mpi_algbw\":%.3f,\"mpi_wrong\":%ld,\"speedup\":%.3f", tm.median * 1e6,
+            in_bytes / tm.median / 1e9, y->wrong[K_MPI], tm.median / t.median);
+  if (floor > 0) fprintf(json, ",\"floor_us\":%.2f,\"vs_floor\":%.3f", floor * 1e6, t.median / floor);
+  fprintf(json, "}\n");
 }
 
 static void help(void) {
@@ -237,14 +278,19 @@ static void help(void) {
          "\n"
          "Times a standalone collective (--op: tpf_reduce_scatter, tpf_all_gather or\n"
          "tpf_all_reduce, sums) over a sweep of sizes, nccl-tests style: calls back to\n"
-         "back, each timed, the slowest rank's time per call, medians over the\n"
-         "repetitions; outputs are checked bit for bit (integer inputs; see --check);\n"
-         "exits 1 on a wrong result. Under MPI the same run times MPI's\n"
-         "(MPI_Reduce_scatter_block, MPI_Allgather, MPI_Allreduce) on the same inputs\n"
-         "(16-bit dtypes summed in fp32, converted and back, as a user would) and\n"
-         "prints tpfuse's speedup. One line per size and memory:\n"
-         "  bytes count dtype W memory | time(us) algbw busbw #wrong | [mpi(us) algbw\n"
-         "  busbw #wrong | speedup]\n"
+         "back, each timed, the slowest rank's time per call; outputs are checked bit\n"
+         "for bit (integer inputs; see --check); exits 1 on a wrong result. The\n"
+         "repetitions are split into rounds, each through every configuration\n"
+         "(forward, then backward), so that a slow spell of a shared machine falls on\n"
+         "all of them alike; figures are the median, min and max over all calls.\n"
+         "Under MPI the same run times MPI's (MPI_Reduce_scatter_block, MPI_Allgather,\n"
+         "MPI_Allreduce) on the same inputs (16-bit dtypes summed in fp32, converted\n"
+         "and back, as a user would) and prints tpfuse's speedup. With two ranks on\n"
+         "one host, each round also times the collective written as plainly as it can\n"
+         "be (see `tpfuse floor`) on the same bytes and transport: floor(us) is its\n"
+         "median and x_floor tpfuse's time over it. One line per size and memory:\n"
+         "  bytes count dtype W memory | time(us) min(us) max(us) algbw busbw #wrong |\n"
+         "  [mpi(us) algbw busbw #wrong | speedup |] floor(us) x_floor\n"
          "bytes and count are one rank's block: its output (rs), its input (ag), the\n"
          "whole buffer (ar); algbw is the whole buffer's bytes over the time (rs: a\n"
          "rank's input, ag: its output), busbw = algbw x (W-1)/W (ar: 2(W-1)/W).\n"
@@ -263,11 +309,12 @@ static void help(void) {
          "  --bytes LIST       the block's bytes, e.g. 64K,16M (default\n"
          "                     64K,256K,1M,4M,16M), in rows of up to 1024 elements\n"
          "  --reps N           repetitions (default 20, at most %d)\n"
+         "  --rounds N         rounds the repetitions are split into (default 3)\n"
          "  --check WHEN       every (default): the output is cleared before each call\n"
          "                     and checked after it (so its lines are in the caches\n"
-         "                     when the call starts); last: cleared once, checked\n"
-         "                     after the last call, untouched between the calls, as\n"
-         "                     in nccl-tests' timed loop\n"
+         "                     when the call starts); last: cleared once per round,\n"
+         "                     checked after its last call, untouched between the\n"
+         "                     calls, as in nccl-tests' timed loop\n"
          "  --json FILE        also write one JSON object per line\n",
          MAX_REPS);
 }
@@ -279,7 +326,7 @@ int cmd_bench_rs(int argc, char **argv) {
   }
   int64_t sizes[SIZES] = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
   int nsizes = 5, worlds[8] = {2}, nworlds = 1, processes = RS_THREADS, reps = 20, ntypes = 1;
-  int memories[2] = {0}, nmemories = 1, check_last = 0, op = OP_RS;
+  int memories[2] = {0}, nmemories = 1, check_last = 0, op = OP_RS, rounds = 3;
   tpf_dtype_t types[3] = {TPF_FLOAT32};
   const char *json_path = NULL;
   for (int i = 1; i < argc; i++) {
@@ -295,6 +342,8 @@ int cmd_bench_rs(int argc, char **argv) {
       }
     } else if ((v = option_value(argc, argv, &i, "--reps"))) {
       reps = atoi(v);
+    } else if ((v = option_value(argc, argv, &i, "--rounds"))) {
+      rounds = atoi(v);
     } else if ((v = option_value(argc, argv, &i, "--memory"))) {
       snprintf(copy, sizeof copy, "%s", v);
       nmemories = 0;
@@ -328,6 +377,10 @@ int cmd_bench_rs(int argc, char **argv) {
     fprintf(stderr, "tpfuse bench-rs: --reps %d: choose 1 to %d\n", reps, MAX_REPS);
     return 2;
   }
+  if (rounds < 1) {
+    fprintf(stderr, "tpfuse bench-rs: --rounds %d: choose 1 or more\n", rounds);
+    return 2;
+  }
   if (processes == RS_MPI) worlds[0] = mpi_size(), nworlds = 1;
   const int with_mpi = processes == RS_MPI;
   rs_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -335,18 +388,10 @@ int cmd_bench_rs(int argc, char **argv) {
     fprintf(stderr, "tpfuse bench-rs: out of memory\n");
     return 1;
   }
-  FILE *json = json_path ? fopen(json_path, "w") : NULL;
-  printf("# tpfuse %s %s, transport %s, %d repetitions, medians of the slowest rank, output "
-         "checked after %s\n",
-         tpf_version(), OP_TITLES[op], processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps,
-         check_last ? "the last call" : "every call");
-  printf("%10s %10s %5s %3s %7s | %10s %7s %7s %6s |", "bytes", "count", "dtype", "W", "memory", "time(us)", "algbw",
-         "busbw", "#wrong");
-  if (with_mpi) printf(" %10s %7s %7s %6s | %s", "mpi(us)", "algbw", "busbw", "#wrong", "speedup");
-  printf("\n");
-  long total_wrong = 0;
-  int failed = 0;
-  for (int wi = 0; wi < nworlds; wi++)
+  /* the configurations, then every round through all of them */
+  rs_tally_t *tallies = calloc((size_t)(nworlds * ntypes * nsizes * nmemories), sizeof *tallies);
+  int ntallies = 0;
+  for (int wi = 0; wi < nworlds && tallies; wi++)
     for (int ti = 0; ti < ntypes; ti++)
       for (int si = 0; si < nsizes; si++)
         for (int mi = 0; mi < nmemories; mi++) {
@@ -359,10 +404,36 @@ int cmd_bench_rs(int argc, char **argv) {
             fprintf(stderr, "tpfuse bench-rs: skipping %lld bytes for W=%d\n", (long long)sizes[si], W);
             continue;
           }
-          rs_setup_t b = {op, W, processes, reps, memories[mi], check_last, types[ti], elems / n, n};
-          if (time_and_print(&b, res, json, &total_wrong) != TPF_OK) failed = 1;
-          fflush(stdout);
+          tallies[ntallies++].b = (rs_setup_t){op, W, processes, reps, memories[mi], check_last, types[ti], elems / n, n};
         }
+  if (!tallies) {
+    fprintf(stderr, "tpfuse bench-rs: out of memory\n");
+    return 1;
+  }
+  if (rounds > reps) rounds = reps;
+  printf("# tpfuse %s %s, transport %s, %d repetitions in %d rounds through every configuration, the slowest "
+         "rank's time per call, output checked after %s\n",
+         tpf_version(), OP_TITLES[op], processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads",
+         reps, rounds, check_last ? "the last call of each round" : "every call");
+  printf("%10s %10s %5s %3s %7s | %10s %9s %9s %7s %7s %6s |", "bytes", "count", "dtype", "W", "memory", "time(us)",
+         "min(us)", "max(us)", "algbw", "busbw", "#wrong");
+  if (with_mpi) printf(" %10s %7s %7s %6s | %7s |", "mpi(us)", "algbw", "busbw", "#wrong", "speedup");
+  printf(" %9s %7s\n", "floor(us)", "x_floor");
+  fflush(stdout);
+  for (int round = 0; round < rounds; round++) /* forward, then backward, ... */
+    for (int j = 0; j < ntallies; j++) {
+      rs_tally_t *y = &tallies[round % 2 ? ntallies - 1 - j : j];
+      if (!y->failed) run_round(y, reps / rounds + (round < reps % rounds), res);
+    }
+  FILE *json = json_path ? fopen(json_path, "w") : NULL;
+  long total_wrong = 0;
+  int failed = 0;
+  for (int j = 0; j < ntallies; j++) {
+    total_wrong += tallies[j].wrong[K_TPFUSE] + tallies[j].wrong[K_MPI];
+    failed |= tallies[j].failed;
+    if (!tallies[j].failed) print_tally(&tallies[j], json);
+  }
+  free(tallies);
   if (json) fclose(json);
   munmap(res, sizeof *res);
   printf("%s\n", total_wrong ? "WRONG RESULTS" : failed ? "FAILED" : "all results verified");

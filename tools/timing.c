@@ -33,6 +33,17 @@ double timing_median_slowest(const double *seconds, int reps, int W, int stride)
   return median;
 }
 
+timing_spread_t timing_spread(const double *samples, int n) {
+  timing_spread_t s = {0, 0, 0};
+  double *t = n > 0 ? malloc(sizeof(double) * (size_t)n) : NULL;
+  if (!t) return s;
+  memcpy(t, samples, sizeof(double) * (size_t)n);
+  qsort(t, (size_t)n, sizeof(double), by_value);
+  s = (timing_spread_t){t[0], t[n / 2], t[n - 1]};
+  free(t);
+  return s;
+}
+
 void *bench_alloc(size_t bytes) {
   const size_t rounded = (bytes + 63) / 64 * 64;
   void *p = aligned_alloc(64, rounded ? rounded : 64);

@@ -13,6 +13,12 @@ double timing_now(void);
  * the median over the reps of each repetition's largest. */
 double timing_median_slowest(const double *seconds, int reps, int W, int stride);
 
+/* The smallest, median and largest of n samples (zeros when n < 1). */
+typedef struct timing_spread {
+  double min, median, max;
+} timing_spread_t;
+timing_spread_t timing_spread(const double *samples, int n);
+
 /* `bytes` of zeroed memory starting on a cache line, as a framework's
  * tensors do (PyTorch aligns to 64 bytes): the benchmarks time the
  * operators on such buffers, not on malloc's 16-byte alignment (an output
