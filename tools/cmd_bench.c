@@ -23,6 +23,7 @@
 
 #include "baseline.h"
 #include "commands.h"
+#include "floor.h"
 #include "ranks.h"
 #include "timing.h"
 #include "timeline.h"
@@ -154,6 +155,19 @@ static tpf_status_t call_alone(const bench_setup_t *b, tpf_comm_t *comm, bench_i
   return s;
 }
 
+/* The units of repetition `rep` in an order of their own: a shuffle by a
+ * generator seeded with rep, the same on every rank (rep -1, the warm-up,
+ * runs them in order). */
+static void shuffled_units(int *order, int units, int rep) {
+  for (int i = 0; i < units; i++) order[i] = i;
+  uint32_t state = 2654435761u * (uint32_t)(rep + 2);
+  for (int i = units - 1; rep >= 0 && i > 0; i--) {
+    state = state * 1103515245u + 12345u;
+    int j = (int)((state >> 16) % (uint32_t)(i + 1)), keep = order[i];
+    order[i] = order[j], order[j] = keep;
+  }
+}
+
 static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_results_t *res) {
   const int W = b->world_size;
   const int64_t m = b->shape.m, k = b->shape.k, n = b->shape.n;
@@ -177,13 +191,16 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
         (algo == 0 ? &unfused : algo == 1 ? &fused : &direct)->trace = &res->traces[algo][r];
       }
     /* One call of each kind, each timed on this rank, every output checked.
-     * Each repetition starts with another kind: a call also times the skew
-     * with which the ranks left the previous one, which would otherwise
-     * always fall on the same kind. Every rank runs the same order. */
+     * Each repetition runs the kinds in another order: a call also times
+     * the skew with which the ranks left the previous one (and the caches
+     * it left), which would otherwise always fall on the same kind. Every
+     * rank runs the same order. */
     double t[KINDS] = {0};
     const int units = user ? UNITS : UNITS - 1;
+    int order[UNITS];
+    shuffled_units(order, units, rep);
     for (int j = 0; j < units && s == TPF_OK; j++) {
-      const int unit = (j + (rep > 0 ? rep : 0)) % units;
+      const int unit = order[j];
       memset(io.out.data, 0, out_bytes);
       double t0 = timing_now();
       switch (unit) {
@@ -251,6 +268,17 @@ static double median_of(const bench_results_t *res, int kind, int reps, int W) {
   return timing_median_slowest(&res->seconds[kind][0][0], reps, W, 64);
 }
 
+/* The slowest rank's times of a kind: median, min and max over the reps. */
+static timing_spread_t spread_of(const bench_results_t *res, int kind, int reps, int W) {
+  double slowest[MAX_REPS];
+  for (int rep = 0; rep < reps; rep++) {
+    slowest[rep] = 0;
+    for (int r = 0; r < W; r++)
+      if (res->seconds[kind][rep][r] > slowest[rep]) slowest[rep] = res->seconds[kind][rep][r];
+  }
+  return timing_spread(slowest, reps);
+}
+
 static void help(void) {
   printf("usage: tpfuse bench [options]\n"
          "\n"
@@ -263,9 +291,16 @@ static void help(void) {
          "         gather, against GEMM, then all-reduce\n"
          "on a sweep of shapes; verifies every output (integer inputs, bit for bit);\n"
          "exits 1 on a wrong result. Inputs and outputs start on 64-byte boundaries,\n"
-         "as a framework's tensors do. One line per configuration and algorithm:\n"
-         "  m k n dtype ranks algo | time(us) TFLOP/s algbw busbw #wrong |\n"
-         "  gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
+         "as a framework's tensors do. Each repetition calls every kind once, in an\n"
+         "order of its own (the same on every rank), so that a slow spell of a shared\n"
+         "machine falls on all of them alike and no kind always follows another.\n"
+         "One line per configuration and algorithm:\n"
+         "  m k n dtype ranks algo | time(us) min(us) max(us) TFLOP/s %%peak algbw\n"
+         "  busbw #wrong | gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
+         "time is the median of the slowest rank's, min and max its spread; %%peak is\n"
+         "the share of this host's arithmetic peak for the dtype's kernels on every\n"
+         "core, measured at the start (see `tpfuse floor`; '-' where none is measured:\n"
+         "AMX, portable C, under MPI).\n"
          "m is the rows of every rank's a for mm_rs (the output is m/W rows per rank)\n"
          "and mm_ar; algbw is the bytes of one rank's m x n fp32 partials (ag_mm: of the\n"
          "gathered a) over the time; busbw scales it as nccl-tests do.\n"
@@ -336,7 +371,8 @@ int cmd_bench(int argc, char **argv) {
   timeline_t *timeline = timeline_new();
   bench_results_t *res = mmap(NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   const int with_baseline = op == BENCH_MM_RS && processes == RS_MPI && baseline_available();
-  printf("# tpfuse %s, operator %s, kernels %s, transport %s, %d repetitions, medians of the slowest rank\n",
+  printf("# tpfuse %s, operator %s, kernels %s, transport %s, %d repetitions (each one call of every kind, in "
+         "an order of its own), the slowest rank's time per call\n",
          tpf_version(), OP_NAMES[op], tpf_gemm_kernel(),
          processes == RS_MPI ? "mpi (processes)" : processes ? "shm (processes)" : "threads", reps);
   if (with_baseline)
@@ -344,9 +380,20 @@ int cmd_bench(int argc, char **argv) {
            "MPI_Reduce_scatter_block, rows back to the dtype\n", baseline_blas_core());
   else if (processes == RS_MPI && op == BENCH_MM_RS)
     printf("# baseline: not built (needs OpenBLAS: apt-get install libopenblas-dev)\n");
-  printf("%6s %6s %6s %5s %3s %-8s | %10s %8s %7s %7s %6s | %9s %9s %11s %8s | %s\n", "m", "k", "n", "dtype", "W",
-         "algo", "time(us)", "TFLOP/s", "algbw", "busbw", "#wrong", "gemm(us)", "comm(us)", "exposed(us)",
-         "overlap", "fused/unfused");
+  /* the arithmetic floor: this host's measured peak for each dtype's kernels
+   * on every core (under MPI the ranks may span hosts: none) */
+  double peak[3] = {0};
+  const int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  for (int ti = 0; ti < ntypes && processes != RS_MPI; ti++) {
+    floor_peak_t which = FLOOR_FMA_AVX2;
+    peak[ti] = floor_gemm_peak(tpf_gemm_kernel(), types[ti], cores, &which);
+    if (peak[ti] > 0)
+      printf("# %s: peak %.0f GFLOP/s on %d cores, measured now (%s)\n", dtype_text(types[ti]), peak[ti], cores,
+             floor_peak_name(which));
+  }
+  printf("%6s %6s %6s %5s %3s %-8s | %10s %9s %9s %8s %5s %7s %7s %6s | %9s %9s %11s %8s | %s\n", "m", "k", "n",
+         "dtype", "W", "algo", "time(us)", "min(us)", "max(us)", "TFLOP/s", "%peak", "algbw", "busbw", "#wrong",
+         "gemm(us)", "comm(us)", "exposed(us)", "overlap", "fused/unfused");
   long total_wrong = 0;
   int failed = 0;
   for (int wi = 0; wi < nworlds; wi++)
@@ -386,7 +433,8 @@ int cmd_bench(int argc, char **argv) {
         char speedups[200] = "";
         for (int row = 0; row < (with_baseline ? 5 : 4); row++) {
           const char *name = rows[row].name;
-          double t = median_of(res, rows[row].kind, reps, W);
+          const timing_spread_t spread = spread_of(res, rows[row].kind, reps, W);
+          const double t = spread.median;
           if (row < 3) {
             char title[160];
             snprintf(title, sizeof title, "%lld x %lld x %lld %s, %d ranks (%s), %s", (long long)sh.m,
@@ -401,9 +449,11 @@ int cmd_bench(int argc, char **argv) {
           if (overlap < 0) overlap = 0;
           int user = rows[row].kind == T_BASELINE;
           long row_wrong = user ? baseline_wrong : wrong;
-          printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %8.3f %7.2f %7.2f %6ld | ", (long long)sh.m,
-                 (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, name, t * 1e6, flops / t / 1e12,
-                 bytes / t / 1e9, bytes / t / 1e9 * bus, row_wrong);
+          char of_peak[16] = "-";
+          if (peak[ti] > 0) snprintf(of_peak, sizeof of_peak, "%.0f%%", 100 * flops / t / 1e9 / peak[ti]);
+          printf("%6lld %6lld %6lld %5s %3d %-8s | %10.1f %9.1f %9.1f %8.3f %5s %7.2f %7.2f %6ld | ", (long long)sh.m,
+                 (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W, name, t * 1e6, spread.min * 1e6,
+                 spread.max * 1e6, flops / t / 1e12, of_peak, bytes / t / 1e9, bytes / t / 1e9 * bus, row_wrong);
           if (user) /* the user's code: no GEMM-alone or overlap figures of its own */
             printf("%9s %9s %11s %8s | %.3f\n", "-", "-", "-", "-", t / t_unfused);
           else
@@ -415,10 +465,10 @@ int cmd_bench(int argc, char **argv) {
           if (json)
             fprintf(json,
                     "{\"op\":\"%s\",\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
-                    "\"time_us\":%.2f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
+                    "\"time_us\":%.2f,\"min_us\":%.2f,\"max_us\":%.2f,\"peak_gflops\":%.1f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
                     "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
                     OP_NAMES[op], (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
-                    transport_text(processes), name, t * 1e6, flops / t / 1e12, bytes / t / 1e9,
+                    transport_text(processes), name, t * 1e6, spread.min * 1e6, spread.max * 1e6, peak[ti], flops / t / 1e12, bytes / t / 1e9,
                     bytes / t / 1e9 * bus, row_wrong, t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
                     t / t_unfused);
         }

@@ -122,6 +122,16 @@ double floor_peak_gflops(floor_peak_t which, int threads) {
   return best / 1e9;
 }
 
+double floor_gemm_peak(const char *isa, tpf_dtype_t t, int threads, floor_peak_t *which) {
+  floor_peak_t peak;
+  if (!isa || strcmp(isa, "portable") == 0) return 0;
+  if (t == TPF_BFLOAT16 && strcmp(isa, "amx") == 0) return 0;
+  if (t == TPF_BFLOAT16 && strcmp(isa, "avx512_bf16") == 0) peak = FLOOR_DOT_BF16;
+  else peak = strcmp(isa, "avx2") == 0 ? FLOOR_FMA_AVX2 : FLOOR_FMA_AVX512;
+  if (which) *which = peak;
+  return floor_peak_gflops(peak, threads);
+}
+
 /* ------------------------------------------------------- the plain sums */
 
 /* out[j] = x[j] + y[j] for j in [from, to), through fp32 (the ends the

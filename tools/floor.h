@@ -27,6 +27,13 @@ const char *floor_peak_name(floor_peak_t which);
  * this CPU lacks the instructions. */
 double floor_peak_gflops(floor_peak_t which, int threads);
 
+/* The peak that bounds tpfuse's GEMM in dtype t under instruction set
+ * `isa` (tpf_gemm_kernel()'s name), on `threads` threads: the fp32 FMA
+ * peak of its vectors (fp16, and bf16 below avx512_bf16, are converted to
+ * fp32), or the bf16 dot's; 0 where no loop here measures it (portable C,
+ * AMX tiles). *which is set to the peak used, when there is one. */
+double floor_gemm_peak(const char *isa, tpf_dtype_t t, int threads, floor_peak_t *which);
+
 /* GB/s of c = a + b in fp32 over arrays of `bytes` each, on `threads`
  * threads at once (each its own arrays; stores streamed), counting the
  * three arrays' bytes: what memory gives a sum. The median of `reps`
