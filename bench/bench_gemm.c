@@ -15,12 +15,13 @@
  * either is set, this program removes both and runs itself again, so that
  * OpenBLAS picks its kernel for this CPU (it prints which).
  *
- * Usage: bench_gemm [--quick] [--shape M,K,N] [--threads 1,2] [--reps N] [--json FILE] */
+ * %peak is against the arithmetic peak of the kernels' instructions,
+ * measured at the start (floor.h; none for AMX tiles or portable C).
+ *
+ * Usage: bench_gemm [--quick] [--shape M,K,N]... [--threads 1,2] [--reps N] [--json FILE] */
 #define _GNU_SOURCE
 #include <cblas.h>
-#include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,75 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "floor.h"
+#include "timing.h"
 #include "tpfuse.h"
 
 extern char *openblas_get_corename(void);
 extern void openblas_set_num_threads(int);
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* ------------------------------------------------------------- peak loops */
-
-enum { PEAK_ITERS = 2000000 };
-
-/* 24 independent accumulators, written out so that they live in registers:
- * enough to cover the FMA latency on two pipes. */
-#define X24(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
-  X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
-#define DECL(i) __m512 acc##i = _mm512_set1_ps((float)i);
-#define SUM(i) sink += _mm512_reduce_add_ps(acc##i);
-
-__attribute__((target("avx512f,fma"))) static double fma_loop(void) {
-  const __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(0.9999999f);
-  X24(DECL)
-#define FMA(i) acc##i = _mm512_fmadd_ps(acc##i, x, y);
-  for (long it = 0; it < PEAK_ITERS; it++) { X24(FMA) }
-  float sink = 0;
-  X24(SUM)
-  return (double)PEAK_ITERS * 24 * 16 * 2 + (sink == 12345.0f);
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static double bf16_loop(void) {
-  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3f80);
-  X24(DECL)
-#define DOT(i) acc##i = _mm512_dpbf16_ps(acc##i, x, y);
-  for (long it = 0; it < PEAK_ITERS; it++) { X24(DOT) }
-  float sink = 0;
-  X24(SUM)
-  return (double)PEAK_ITERS * 24 * 16 * 4 + (sink == 12345.0f);
-}
-
-typedef struct peak_job {
-  double (*loop)(void);
-  double flops, seconds;
-} peak_job_t;
-
-static void *run_peak(void *arg) {
-  peak_job_t *j = arg;
-  double t0 = now();
-  j->flops = j->loop();
-  j->seconds = now() - t0;
-  return NULL;
-}
-
-/* GFLOP/s of `loop` on `threads` threads at once (best of seven: a virtual
- * core that is away for part of one run would understate the peak). */
-static double peak(double (*loop)(void), int threads) {
-  double best = 0;
-  for (int rep = 0; rep < 7; rep++) {
-    peak_job_t jobs[8];
-    pthread_t th[8];
-    for (int t = 0; t < threads; t++) jobs[t].loop = loop, pthread_create(&th[t], NULL, run_peak, &jobs[t]);
-    double total = 0;
-    for (int t = 0; t < threads; t++) pthread_join(th[t], NULL), total += jobs[t].flops / jobs[t].seconds;
-    if (total > best) best = total;
-  }
-  return best / 1e9;
-}
 
 /* ----------------------------------------------------------------- shapes */
 
@@ -147,9 +86,9 @@ typedef void (*run_fn)(void *ctx);
 
 /* Seconds per call of `count` calls of fn back to back. */
 static double time_burst(run_fn fn, void *ctx, int count) {
-  double t0 = now();
+  double t0 = timing_now();
   for (int i = 0; i < count; i++) fn(ctx);
-  return (now() - t0) / count;
+  return (timing_now() - t0) / count;
 }
 
 /* Calls in a burst of about 20 ms, for a call of `seconds`. */
@@ -163,9 +102,9 @@ static double median_time(run_fn fn, void *ctx, int reps) {
   double t[64];
   fn(ctx);
   for (int r = 0; r < reps; r++) {
-    double t0 = now();
+    double t0 = timing_now();
     fn(ctx);
-    t[r] = now() - t0;
+    t[r] = timing_now() - t0;
   }
   return median(t, reps);
 }
@@ -230,46 +169,58 @@ int main(int argc, char **argv) {
     perror("bench_gemm: could not run itself again without the OpenBLAS variables");
     return 2;
   }
-  int quick = 0, reps = 5, thread_list[4] = {1, 2}, nthreads = 2;
-  int64_t only_m = 0, only_k = 0, only_n = 0;
+  int quick = 0, reps = 5, thread_list[4] = {1, 2}, nthreads = 2, ngiven = 0;
+  shape_t given[16];
   const char *json_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
-    else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc)
-      sscanf(argv[++i], "%lld,%lld,%lld", (long long *)&only_m, (long long *)&only_k, (long long *)&only_n);
+    else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
+      long long m, k, n;
+      if (ngiven == 16 || sscanf(argv[++i], "%lld,%lld,%lld", &m, &k, &n) != 3 || m < 1 || k < 1 || n < 1) {
+        fprintf(stderr, "bench_gemm: --shape %s: expected M,K,N (at most 16 shapes)\n", argv[i]);
+        return 2;
+      }
+      given[ngiven++] = (shape_t){m, k, n, "given"};
+    }
     else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
       nthreads = 0;
       for (char *t = strtok(argv[++i], ","); t && nthreads < 4; t = strtok(NULL, ",")) thread_list[nthreads++] = atoi(t);
     } else {
-      printf("usage: bench_gemm [--quick] [--shape M,K,N] [--threads 1,2] [--reps N] [--json FILE]\n");
+      printf("usage: bench_gemm [--quick] [--shape M,K,N]... [--threads 1,2] [--reps N] [--json FILE]\n"
+             "  --shape  a shape of your own instead of the list (repeatable)\n");
       return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
   if (reps < 1 || reps > 63) reps = 5;
   FILE *json = json_path ? fopen(json_path, "w") : NULL;
-  const char *features = tpf_cpu_features();
-  int has512 = strstr(features, "avx512f") != NULL, has_bf16 = strstr(features, "avx512_bf16") != NULL;
+  char cpu[320];
+  floor_cpu_text(cpu, sizeof cpu);
   printf("# tpfuse %s, kernels: %s; OpenBLAS core: %s\n", tpf_version(), tpf_gemm_kernel(),
          openblas_get_corename());
-  printf("# cpu: %s\n", features);
+  printf("# cpu: %s; %s\n", cpu, tpf_cpu_features());
+  /* the peaks that bound the kernels: fp32 (fp16 is converted to it) and bf16 */
   double peak32[4] = {0}, peak16[4] = {0};
   for (int ti = 0; ti < nthreads; ti++) {
     int t = thread_list[ti];
-    if (has512) peak32[ti] = peak(fma_loop, t);
-    if (has_bf16) peak16[ti] = peak(bf16_loop, t);
-    printf("# measured peak, %d thread%s: fp32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s\n", t, t > 1 ? "s" : "",
-           peak32[ti], peak16[ti]);
+    floor_peak_t which32 = FLOOR_FMA_AVX2, which16 = FLOOR_FMA_AVX2;
+    peak32[ti] = floor_gemm_peak(tpf_gemm_kernel(), TPF_FLOAT32, t, &which32);
+    peak16[ti] = floor_gemm_peak(tpf_gemm_kernel(), TPF_BFLOAT16, t, &which16);
+    printf("# measured peak, %d thread%s: fp32 %.0f GFLOP/s (%s), bf16 ", t, t > 1 ? "s" : "", peak32[ti],
+           peak32[ti] > 0 ? floor_peak_name(which32) : "none measured");
+    if (peak16[ti] > 0) printf("%.0f GFLOP/s (%s)\n", peak16[ti], floor_peak_name(which16));
+    else printf("none measured (AMX tiles, portable C)\n");
   }
   printf("%-6s %-6s %-6s %-2s %-5s | %9s %6s %7s | %9s | %9s\n", "m", "k", "n", "T", "dtype", "GFLOP/s",
          "%peak", "vs_blas", "blas", "portable");
   int64_t total_wrong = 0;
-  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
-    const shape_t *s = &shapes[si];
+  const shape_t *list = ngiven ? given : shapes;
+  const size_t count = ngiven ? (size_t)ngiven : sizeof shapes / sizeof *shapes;
+  for (size_t si = 0; si < count; si++) {
+    const shape_t *s = &list[si];
     double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
-    if (quick && flops > 2.0 * 1024 * 1024 * 1024) continue;
-    if (only_m && (s->m != only_m || s->k != only_k || s->n != only_n)) continue;
+    if (quick && !ngiven && flops > 2.0 * 1024 * 1024 * 1024) continue;
     size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n), nc = (size_t)(s->m * s->n);
     float *a = alloc64(na * 4), *b = alloc64(nb * 4), *c_blas = alloc64(nc * 4), *absprod = alloc64(nc * 4),
           *a_abs = alloc64(na * 4), *b_abs = alloc64(nb * 4), *rounded_a = alloc64(na * 4),
@@ -345,11 +296,12 @@ int main(int argc, char **argv) {
         }
         total_wrong += wrong;
         double t_mine = median(t_ours[di], reps);
-        double gf = flops / t_mine / 1e9, pk = t == TPF_BFLOAT16 && has_bf16 ? peak16[ti] : peak32[ti];
-        char port[32] = "-";
+        double gf = flops / t_mine / 1e9, pk = t == TPF_BFLOAT16 ? peak16[ti] : peak32[ti];
+        char port[32] = "-", of_peak[16] = "-";
+        if (pk > 0) snprintf(of_peak, sizeof of_peak, "%.0f%%", 100 * gf / pk);
         if (t_port > 0) snprintf(port, sizeof port, "%.1f", flops / t_port / 1e9);
-        printf("%-6lld %-6lld %-6lld %-2d %-5s | %9.1f %5.0f%% %6.2fx | %9.1f | %9s%s\n", (long long)s->m,
-               (long long)s->k, (long long)s->n, T, dtype_text(t), gf, pk > 0 ? 100 * gf / pk : 0,
+        printf("%-6lld %-6lld %-6lld %-2d %-5s | %9.1f %6s %6.2fx | %9.1f | %9s%s\n", (long long)s->m,
+               (long long)s->k, (long long)s->n, T, dtype_text(t), gf, of_peak,
                blas_time / t_mine, flops / blas_time / 1e9, port, wrong ? "  WRONG" : "");
         if (json)
           fprintf(json,
