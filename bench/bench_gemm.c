@@ -13,12 +13,14 @@
  *
  * OpenBLAS reads OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE when it loads; if
  * either is set, this program removes both and runs itself again, so that
- * OpenBLAS picks its kernel for this CPU (it prints which).
+ * OpenBLAS picks its kernel for this CPU (it prints which), unless
+ * --openblas-core names another (Haswell, to compare with TPF_ISA=avx2).
  *
  * %peak is against the arithmetic peak of the kernels' instructions,
  * measured at the start (floor.h; none for AMX tiles or portable C).
  *
- * Usage: bench_gemm [--quick] [--shape M,K,N]... [--threads 1,2] [--reps N] [--json FILE] */
+ * Usage: bench_gemm [--quick] [--shape M,K,N]... [--threads 1,2] [--reps N] [--json FILE]
+ *                   [--openblas-core NAME] */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <math.h>
@@ -162,11 +164,16 @@ static int64_t count_wrong(const void *ours, tpf_dtype_t t, const float *ref, co
 }
 
 int main(int argc, char **argv) {
-  if (getenv("OPENBLAS_CORETYPE") || getenv("OPENBLAS_L2_SIZE")) {
-    unsetenv("OPENBLAS_CORETYPE");
+  const char *core = NULL; /* --openblas-core: OpenBLAS's kernel for another CPU */
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], "--openblas-core") == 0) core = argv[i + 1];
+  const char *had = getenv("OPENBLAS_CORETYPE");
+  if (getenv("OPENBLAS_L2_SIZE") || (had && (!core || strcmp(had, core) != 0)) || (core && !had)) {
     unsetenv("OPENBLAS_L2_SIZE");
+    if (core) setenv("OPENBLAS_CORETYPE", core, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
     execv("/proc/self/exe", argv);
-    perror("bench_gemm: could not run itself again without the OpenBLAS variables");
+    perror("bench_gemm: could not run itself again with OpenBLAS's variables set");
     return 2;
   }
   int quick = 0, reps = 5, thread_list[4] = {1, 2}, nthreads = 2, ngiven = 0;
@@ -176,6 +183,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
+    else if (strcmp(argv[i], "--openblas-core") == 0 && i + 1 < argc) i++; /* (read above) */
     else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
       long long m, k, n;
       if (ngiven == 16 || sscanf(argv[++i], "%lld,%lld,%lld", &m, &k, &n) != 3 || m < 1 || k < 1 || n < 1) {
@@ -189,7 +197,10 @@ int main(int argc, char **argv) {
       for (char *t = strtok(argv[++i], ","); t && nthreads < 4; t = strtok(NULL, ",")) thread_list[nthreads++] = atoi(t);
     } else {
       printf("usage: bench_gemm [--quick] [--shape M,K,N]... [--threads 1,2] [--reps N] [--json FILE]\n"
-             "  --shape  a shape of your own instead of the list (repeatable)\n");
+             "                  [--openblas-core NAME]\n"
+             "  --shape           a shape of your own instead of the list (repeatable)\n"
+             "  --openblas-core   OpenBLAS's kernel for another CPU (e.g. Haswell, to compare\n"
+             "                    with TPF_ISA=avx2 on an AVX-512 machine); default: this CPU's\n");
       return strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }

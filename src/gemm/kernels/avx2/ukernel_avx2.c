@@ -1,6 +1,7 @@
 /* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
- * k step two loads of B and six broadcasts of A, each feeding two FMAs.
- * Plus packing with vector loads, the epilogue, the row sums of the
+ * k step two loads of B and six broadcasts of A, each feeding two FMAs;
+ * also in a variant that packs the panel of B (fp32, or fp16 or bf16
+ * converted) as it reads it. Plus packing with vector loads, the epilogue, the row sums of the
  * reduce-scatter and its hand-over copy, 8 lanes at a time. */
 #include <immintrin.h>
 #include <stdint.h>
@@ -28,6 +29,26 @@ enum { MR = 6, NR = 16 };
   _mm256_storeu_ps(c + i * ldc, c##i##a); \
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
 
+/* 8 elements of a row as fp32 (all 8 must be readable). */
+static inline __attribute__((always_inline)) __m256 load8(const void *src, tpf_dtype_t t) {
+  switch (t) {
+  case TPF_FLOAT16: return _mm256_cvtph_ps(_mm_loadu_si128(src));
+  case TPF_BFLOAT16:
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(src)), 16));
+  default: return _mm256_loadu_ps(src);
+  }
+}
+
+/* The engine's lines for one k step (see tpf_prefetch_t), toward L2. */
+#define PREFETCH_NEXT                                    \
+  if (p < next.steps) {                                  \
+    _mm_prefetch(at, _MM_HINT_T1);                       \
+    _mm_prefetch(at + 64, _MM_HINT_T1);                  \
+    _mm_prefetch(at + next.second, _MM_HINT_T1);         \
+    _mm_prefetch(at + next.second + 64, _MM_HINT_T1);    \
+    at += next.stride;                                   \
+  }
+
 static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
                     int accumulate, tpf_prefetch_t next) {
   const float *a = pa, *b = pb;
@@ -35,13 +56,7 @@ static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, flo
   ROWS(LOAD)
   const char *at = next.at;
   for (int64_t p = 0; p < kb; p++) {
-    if (p < next.steps) {
-      _mm_prefetch(at, _MM_HINT_T1);
-      _mm_prefetch(at + 64, _MM_HINT_T1);
-      _mm_prefetch(at + next.second, _MM_HINT_T1);
-      _mm_prefetch(at + next.second + 64, _MM_HINT_T1);
-      at += next.stride;
-    }
+    PREFETCH_NEXT
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     ROWS(STEP)
     a += MR;
@@ -50,14 +65,40 @@ static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, flo
   ROWS(STORE)
 }
 
-/* 8 elements of a row as fp32 (all 8 must be readable). */
-static __m256 load8(const void *src, tpf_dtype_t t) {
-  switch (t) {
-  case TPF_FLOAT16: return _mm256_cvtph_ps(_mm_loadu_si128(src));
-  case TPF_BFLOAT16:
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(src)), 16));
-  default: return _mm256_loadu_ps(src);
+/* The kernel that reads B's rows where they are (dtype t, ld elements
+ * apart) and leaves their 16 columns, as fp32, in the packed panel for the
+ * tiles after this one; the row 4 ahead is brought to L1 as it goes. */
+static inline __attribute__((always_inline)) void ukernel_packing_from(tpf_dtype_t t, int64_t kb, const void *pa,
+                                                                       const void *src, int64_t ld, void *dst,
+                                                                       float *c, int64_t ldc, int accumulate,
+                                                                       tpf_prefetch_t next) {
+  const size_t es = t == TPF_FLOAT32 ? 4 : 2, row = (size_t)ld * es;
+  const float *a = pa;
+  const char *b = src;
+  float *packed = dst;
+  ROWS(DECLARE)
+  ROWS(LOAD)
+  const char *at = next.at;
+  for (int64_t p = 0; p < kb; p++) {
+    PREFETCH_NEXT
+    __m256 b0 = load8(b, t), b1 = load8(b + 8 * es, t);
+    _mm256_storeu_ps(packed, b0);
+    _mm256_storeu_ps(packed + 8, b1);
+    _mm_prefetch(b + 4 * row, _MM_HINT_T0);
+    _mm_prefetch(b + 4 * row + 16 * es - 1, _MM_HINT_T0);
+    ROWS(STEP)
+    a += MR;
+    b += row;
+    packed += NR;
   }
+  ROWS(STORE)
+}
+
+static void ukernel_packing(int64_t kb, const void *pa, const void *src, int64_t ld, tpf_dtype_t t, void *dst,
+                            float *c, int64_t ldc, int accumulate, tpf_prefetch_t next) {
+  if (t == TPF_FLOAT32) ukernel_packing_from(TPF_FLOAT32, kb, pa, src, ld, dst, c, ldc, accumulate, next);
+  else if (t == TPF_FLOAT16) ukernel_packing_from(TPF_FLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next);
+  else ukernel_packing_from(TPF_BFLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next);
 }
 
 /* One panel (cols <= NR): a full one of a plain B with vector loads; an
@@ -293,4 +334,4 @@ __attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
     .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 120, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx2,
-    .accumulate = tpf_accumulate_avx2};
+    .accumulate = tpf_accumulate_avx2, .ukernel_packing = ukernel_packing};
