@@ -59,9 +59,10 @@ typedef struct bench_results {
   long baseline_wrong[64];
   tpf_status_t status[64];
   char error[64][256];
-  /* the last repetition's events: unfused [0], ring [1], direct [2] */
-  tpf_event_t events[3][64][EVENTS];
-  tpf_trace_t traces[3][64];
+  /* the last repetition's events: unfused [0], ring [1], direct [2], auto
+   * [3] (whose GEMMs tell which algorithm it picked) */
+  tpf_event_t events[4][64][EVENTS];
+  tpf_trace_t traces[4][64];
 } bench_results_t;
 
 static size_t esize(tpf_dtype_t t) { return t == TPF_FLOAT32 ? 4 : 2; }
@@ -186,9 +187,9 @@ static void run_rank(const bench_setup_t *b, tpf_comm_t *comm, int r, bench_resu
                          : NULL;
   for (int rep = -1; rep < b->reps && s == TPF_OK; rep++) { /* rep -1 warms up */
     if (rep == b->reps - 1) /* trace the last repetition */
-      for (int algo = 0; algo < 3; algo++) {
+      for (int algo = 0; algo < 4; algo++) {
         res->traces[algo][r] = (tpf_trace_t){res->events[algo][r], EVENTS, 0, 0};
-        (algo == 0 ? &unfused : algo == 1 ? &fused : &direct)->trace = &res->traces[algo][r];
+        (algo == 0 ? &unfused : algo == 1 ? &fused : algo == 2 ? &direct : &automatic)->trace = &res->traces[algo][r];
       }
     /* One call of each kind, each timed on this rank, every output checked.
      * Each repetition runs the kinds in another order: a call also times
@@ -268,6 +269,17 @@ static double median_of(const bench_results_t *res, int kind, int reps, int W) {
   return timing_median_slowest(&res->seconds[kind][0][0], reps, W, 64);
 }
 
+/* What the automatic choice ran in the last repetition, from this
+ * process's first rank's trace: the unfused path multiplies once, the
+ * fused schedules chunk by chunk. */
+static const char *auto_picked(const bench_results_t *res, int W) {
+  const int me = mpi_rank() < W ? mpi_rank() : 0;
+  const tpf_trace_t *t = &res->traces[3][me];
+  int computes = 0;
+  for (int i = 0; i < t->count; i++) computes += res->events[3][me][i].kind == TPF_EVENT_COMPUTE;
+  return computes > 1 ? "ring" : "unfused";
+}
+
 /* The slowest rank's times of a kind: median, min and max over the reps. */
 static timing_spread_t spread_of(const bench_results_t *res, int kind, int reps, int W) {
   double slowest[MAX_REPS];
@@ -297,7 +309,8 @@ static void help(void) {
          "One line per configuration and algorithm:\n"
          "  m k n dtype ranks algo | time(us) min(us) max(us) TFLOP/s %%peak algbw\n"
          "  busbw #wrong | gemm(us) comm(us) exposed(us) overlap(%%) | fused/unfused\n"
-         "time is the median of the slowest rank's, min and max its spread; %%peak is\n"
+         "time is the median of the slowest rank's, min and max its spread; auto's\n"
+         "line ends with the algorithm it picked (ring, or unfused); %%peak is\n"
          "the share of this host's arithmetic peak for the dtype's kernels on every\n"
          "core, measured at the start (see `tpfuse floor`; '-' where none is measured:\n"
          "AMX, portable C, under MPI).\n"
@@ -457,8 +470,9 @@ int cmd_bench(int argc, char **argv) {
           if (user) /* the user's code: no GEMM-alone or overlap figures of its own */
             printf("%9s %9s %11s %8s | %.3f\n", "-", "-", "-", "-", t / t_unfused);
           else
-            printf("%9.1f %9.1f %11.1f %7.0f%% | %.3f\n", t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
-                   t / t_unfused);
+            printf("%9.1f %9.1f %11.1f %7.0f%% | %.3f%s%s\n", t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
+                   t / t_unfused, rows[row].kind == T_AUTO ? " picked " : "",
+                   rows[row].kind == T_AUTO ? auto_picked(res, W) : "");
           if (with_baseline && !user)
             snprintf(speedups + strlen(speedups), sizeof speedups - strlen(speedups), "%s%s %.2fx",
                      row ? ", " : "", name, t_baseline / t);
@@ -466,11 +480,11 @@ int cmd_bench(int argc, char **argv) {
             fprintf(json,
                     "{\"op\":\"%s\",\"m\":%lld,\"k\":%lld,\"n\":%lld,\"dtype\":\"%s\",\"ranks\":%d,\"transport\":\"%s\",\"algo\":\"%s\","
                     "\"time_us\":%.2f,\"min_us\":%.2f,\"max_us\":%.2f,\"peak_gflops\":%.1f,\"tflops\":%.4f,\"algbw\":%.3f,\"busbw\":%.3f,\"wrong\":%ld,\"gemm_us\":%.2f,"
-                    "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f}\n",
+                    "\"comm_us\":%.2f,\"exposed_us\":%.2f,\"overlap_pct\":%.1f,\"vs_unfused\":%.4f,\"picked\":\"%s\"}\n",
                     OP_NAMES[op], (long long)sh.m, (long long)sh.k, (long long)sh.n, dtype_text(b.dtype), W,
                     transport_text(processes), name, t * 1e6, spread.min * 1e6, spread.max * 1e6, peak[ti], flops / t / 1e12, bytes / t / 1e9,
                     bytes / t / 1e9 * bus, row_wrong, t_gemm * 1e6, t_comm * 1e6, exposed * 1e6, overlap,
-                    t / t_unfused);
+                    t / t_unfused, rows[row].kind == T_AUTO ? auto_picked(res, W) : "");
         }
         if (with_baseline)
           printf("# speedup over the baseline: %s%s\n", speedups, baseline_wrong ? " (the baseline was WRONG)" : "");
