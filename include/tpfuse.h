@@ -88,7 +88,8 @@ typedef struct tpf_cost {
 } tpf_cost_t;
 
 /* The parameters are numbered 0 .. tpf_cost_count() - 1; tpf_cost_get
- * fills *out and returns 1, or returns 0 outside that range. */
+ * fills *out with the table as shipped (fit on one machine) and returns 1,
+ * or returns 0 outside that range. */
 TPF_API int tpf_cost_count(void);
 TPF_API int tpf_cost_get(int i, tpf_cost_t *out);
 
@@ -255,6 +256,14 @@ TPF_API const char *tpf_comm_name(const tpf_comm_t *comm);
 
 /* The live communicator of this process with that name, or NULL. */
 TPF_API tpf_comm_t *tpf_comm_find(const char *name);
+
+/* The same parameters as communicator `comm` uses them: the shipped table
+ * scaled to this machine by short probes when it was made (a GEMM per
+ * kernel family on the rank's own threads, a row sum through memory),
+ * rank 0's on every rank, so that every rank picks the same algorithm;
+ * the table itself where TPF_COST_MODEL=table. Returns 0 (and fills
+ * nothing) outside the range or for an invalid comm. */
+TPF_API int tpf_comm_cost_get(const tpf_comm_t *comm, int i, tpf_cost_t *out);
 
 /* -------------------------------------------------------------- operators */
 

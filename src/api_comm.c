@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/status.h"
 #include "api_comm.h"
+#include "ops/calibrate.h"
 #include "internal.h"
 #include "registry.h"
 
@@ -87,6 +88,9 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
     return tpf_fail(TPF_ERR_INVALID, "cfg->spin_us=%d must be >= 0", out->spin_us);
   if (out->spin_us == 0 && (s = tpf_env_setting_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
     return s;
+  const char *model = tpf_env_string(TPF_ENV_COST_MODEL);
+  if (strcmp(model, "measured") != 0 && strcmp(model, "table") != 0)
+    return tpf_fail(TPF_ERR_INVALID, "TPF_COST_MODEL='%s' must be measured or table", model);
   out->shm_dir = CONFIG_HAS(cfg, shm_dir) && cfg->shm_dir ? cfg->shm_dir : tpf_env_string(TPF_ENV_SHM_DIR);
   const char *isa = CONFIG_HAS(cfg, isa) ? cfg->isa : NULL;
   if (isa && strcmp(isa, "auto") != 0) return tpf_gemm_isa_find(isa, "cfg->isa", &out->isa);
@@ -118,6 +122,7 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   c->rank = ep->rank;
   c->size = ep->size;
   c->algo = set->algo;
+  c->costs = tpf_costs; /* (one rank never chooses; see agree_on_costs) */
   c->reach = !tpf_transport_all_shared(ep)                ? TPF_REACH_MESSAGES
              : ep->peer_reads == TPF_PEER_READS_IN_PLACE ? TPF_REACH_IN_PLACE
                                                           : TPF_REACH_SHARED;
@@ -137,6 +142,20 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   }
   *made = c;
   return TPF_OK;
+}
+
+/* Every rank of a communicator whose ranks are processes takes rank 0's
+ * cost model (each measured its own: calibrate.h), so that TPF_ALGO_AUTO
+ * picks the same algorithm everywhere. */
+static tpf_status_t agree_on_costs(tpf_comm_t *c) {
+  if (c->size < 2) return TPF_OK;
+  const tpf_costs_t mine = tpf_costs_for(&c->gemm);
+  tpf_costs_t *all = malloc(sizeof mine * (size_t)c->size);
+  if (!all) return tpf_fail(TPF_ERR_NOMEM, "could not allocate the ranks' cost models");
+  tpf_status_t s = c->ep->transport->exchange(c->ep, &mine, all, sizeof mine);
+  if (s == TPF_OK) c->costs = all[0];
+  free(all);
+  return s;
 }
 
 enum { MAX_RANKS = 4096 };
@@ -165,6 +184,10 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
     char name[64];
     snprintf(name, sizeof name, "tpf-threads-%d-%u-r%d", (int)getpid(), group, r);
     s = comm_make(eps[r], set.isa, &set, name, &made[r]);
+  }
+  if (s == TPF_OK && world_size > 1) { /* one process: one table for all */
+    const tpf_costs_t costs = tpf_costs_for(&made[0]->gemm);
+    for (int r = 0; r < world_size; r++) made[r]->costs = costs;
   }
   if (s != TPF_OK) {
     for (int r = 0; r < world_size; r++) {
@@ -247,6 +270,10 @@ tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, 
     ep->transport->destroy(ep);
     return s;
   }
+  if ((s = agree_on_costs(made)) != TPF_OK) {
+    comm_free(made); /* (with its endpoint) */
+    return s;
+  }
   tpf_registry_add(made);
   *comm = made;
   return TPF_OK;
@@ -291,3 +318,7 @@ const char *tpf_comm_name(const tpf_comm_t *comm) {
 }
 
 tpf_comm_t *tpf_comm_find(const char *name) { return name ? tpf_registry_find(name) : NULL; }
+
+int tpf_comm_cost_get(const tpf_comm_t *comm, int i, tpf_cost_t *out) {
+  return comm && tpf_registry_contains(comm) ? tpf_cost_entry(&comm->costs, i, out) : 0;
+}

@@ -60,12 +60,18 @@ int cmd_info(int argc, char **argv) {
     printf("  %-22s %-10s (default %s)  %s\n", s->name, s->value ? s->value : "-", s->default_value,
            s->meaning);
   }
+  /* the table as shipped, and as two thread ranks made here scale it */
+  tpf_comm_t *pair[2] = {NULL, NULL};
+  const int measured = kernel && tpf_comm_init_all(pair, 2, NULL) == TPF_OK;
   printf("cost model of TPF_ALGO_AUTO (ring or unfused, whichever it predicts faster):\n");
-  tpf_cost_t c;
+  printf("  %-28s %-14s %-14s %s\n", "parameter", "shipped", measured ? "here" : "", "meaning");
+  tpf_cost_t c, here;
   for (int i = 0; tpf_cost_get(i, &c); i++) {
-    char value[32];
+    char value[32], local[32] = "";
     snprintf(value, sizeof value, "%g %s", c.value, c.unit);
-    printf("  %-28s %-14s %s\n", c.name, value, c.meaning);
+    if (measured && tpf_comm_cost_get(pair[0], i, &here)) snprintf(local, sizeof local, "%.3g %s", here.value, here.unit);
+    printf("  %-28s %-14s %-14s %s\n", c.name, value, local, c.meaning);
   }
+  if (measured) tpf_comm_destroy(pair[0]), tpf_comm_destroy(pair[1]);
   return kernel ? 0 : 1;
 }

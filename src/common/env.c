@@ -24,6 +24,9 @@ static const tpf_setting_t table[TPF_ENV_COUNT] = {
     [TPF_ENV_MPI_LOCAL] = {"TPF_MPI_LOCAL", NULL, "shm",
                            "over MPI, how ranks on one host talk: shm (shared memory) | mpi (MPI messages) | "
                            "shm:N (as if the ranks were dealt round-robin to N hosts: for tests)"},
+    [TPF_ENV_COST_MODEL] = {"TPF_COST_MODEL", NULL, "measured",
+                            "TPF_ALGO_AUTO's cost model: measured (the table scaled by probes of this machine, "
+                            "rank 0's for all) | table (as shipped)"},
 };
 
 const char *tpf_env_name(tpf_env_id_t id) { return table[id].name; }

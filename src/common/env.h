@@ -16,6 +16,7 @@ typedef enum tpf_env_id {
   TPF_ENV_SHM_DIR,
   TPF_ENV_UNIQUE_ID,
   TPF_ENV_MPI_LOCAL,
+  TPF_ENV_COST_MODEL,
   TPF_ENV_COUNT
 } tpf_env_id_t;
 

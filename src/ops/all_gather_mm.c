@@ -166,7 +166,7 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
                                    .reach = comm->reach, .chunks = tpf_mm_rs_chunks(o->comm_turn, largest, p->n, p->k),
                                    .largest_block = largest,
                                    .gemm_rows = tpf_gemm_block_rows(&comm->gemm, a->dtype)};
-  p->algo = tpf_ag_mm_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
+  p->algo = tpf_ag_mm_choose(&comm->costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
   const int chunks = p->algo == TPF_ALGO_UNFUSED
                          ? tpf_gather_chunks(o->comm_turn, largest, p->k, a->dtype, comm->reach == TPF_REACH_SHARED)
                          : shape.chunks;

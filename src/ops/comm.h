@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "cost.h"
 #include "fingerprint.h"
 #include "gemm/gemm.h"
 #include "links.h"
@@ -22,6 +23,8 @@ struct tpf_comm {
   tpf_algo_t algo;          /* default for TPF_ALGO_AUTO calls (may be AUTO) */
   tpf_reach_t reach;        /* fixed at creation, the same on every rank: it
                                picks the schedules and AUTO's thresholds */
+  tpf_costs_t costs;        /* AUTO's cost model (calibrate.h), the same on
+                               every rank: rank 0's */
   int64_t *row_offsets;     /* size + 1 entries, the call's row split */
   const void **peer_scratch;  /* size entries, for schedules */
   int64_t *ld_scratch;        /* size entries, for schedules */

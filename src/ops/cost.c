@@ -3,6 +3,7 @@
 #include "cost.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* Measured with `tpfuse bench` (GEMM alone, communication alone, ring and
  * unfused on a sweep of shapes; docs/performance.md, "Choosing"). */
@@ -67,24 +68,25 @@ tpf_algo_t tpf_mm_rs_choose(const tpf_costs_t *c, tpf_algo_t requested, const tp
                                                                                       : TPF_ALGO_UNFUSED;
 }
 
-/* The table `tpfuse info` prints: each parameter, in the unit people read. */
+/* The parameters as `tpfuse info` prints them: each field of a table, in
+ * the unit people read. */
 typedef struct entry {
   const char *name, *unit, *meaning;
-  const double *value;
+  size_t at;    /* offsetof(tpf_costs_t, the field) */
   double scale; /* shown = value * scale */
 } entry_t;
 
 #define GEMM_ENTRIES(i, family)                                                                                    \
-  {"gemm." family ".rate", "GFLOP/s", "one rank's GEMM rate", &tpf_costs.gemm[i].flops_per_s, 1e-9},               \
+  {"gemm." family ".rate", "GFLOP/s", "one rank's GEMM rate", offsetof(tpf_costs_t, gemm[i].flops_per_s), 1e-9},   \
       {"gemm." family ".b_bandwidth", "GB/s", "a chunk's GEMM streaming B's packed panels again",                 \
-       &tpf_costs.gemm[i].b_bytes_per_s, 1e-9}
+       offsetof(tpf_costs_t, gemm[i].b_bytes_per_s), 1e-9}
 #define REACH_ENTRIES(r, place)                                                                                    \
   {place ".reduce_bandwidth", "GB/s", "fp32 partial bytes a rank reduce-scatters per second",                     \
-   &tpf_costs.reach[r].reduce_bytes_per_s, 1e-9},                                                                  \
-      {place ".call_latency", "us", "the reduce-scatter's fixed cost", &tpf_costs.reach[r].call_s, 1e6},          \
-      {place ".step_latency", "us", "a ring chunk's hand-over", &tpf_costs.reach[r].step_s, 1e6},                 \
+   offsetof(tpf_costs_t, reach[r].reduce_bytes_per_s), 1e-9},                                                      \
+      {place ".call_latency", "us", "the reduce-scatter's fixed cost", offsetof(tpf_costs_t, reach[r].call_s), 1e6}, \
+      {place ".step_latency", "us", "a ring chunk's hand-over", offsetof(tpf_costs_t, reach[r].step_s), 1e6},      \
       {place ".hidden", "", "share of the shorter of GEMM and reduce-scatter the ring hides",                      \
-       &tpf_costs.reach[r].hidden, 1.0}
+       offsetof(tpf_costs_t, reach[r].hidden), 1.0}
 
 static const entry_t entries[] = {
     GEMM_ENTRIES(0, "fp32"),
@@ -96,9 +98,13 @@ static const entry_t entries[] = {
 
 int tpf_cost_count(void) { return (int)(sizeof entries / sizeof *entries); }
 
-int tpf_cost_get(int i, tpf_cost_t *out) {
+int tpf_cost_entry(const tpf_costs_t *c, int i, tpf_cost_t *out) {
   if (i < 0 || i >= tpf_cost_count() || !out) return 0;
   const entry_t *e = &entries[i];
-  *out = (tpf_cost_t){.name = e->name, .value = *e->value * e->scale, .unit = e->unit, .meaning = e->meaning};
+  double value;
+  memcpy(&value, (const char *)c + e->at, sizeof value);
+  *out = (tpf_cost_t){.name = e->name, .value = value * e->scale, .unit = e->unit, .meaning = e->meaning};
   return 1;
 }
+
+int tpf_cost_get(int i, tpf_cost_t *out) { return tpf_cost_entry(&tpf_costs, i, out); }

@@ -41,8 +41,13 @@ typedef struct tpf_costs {
   tpf_reach_costs_t reach[TPF_REACH_KINDS];
 } tpf_costs_t;
 
-/* The parameters in force (set once; docs/performance.md, "Choosing"). */
+/* The table as shipped, fit on one machine (docs/performance.md,
+ * "Choosing the algorithm"); a communicator scales it to the machine it
+ * runs on (calibrate.h). */
 extern const tpf_costs_t tpf_costs;
+
+/* Parameter i of table c as tpf_cost_get reports it; 0 outside the range. */
+int tpf_cost_entry(const tpf_costs_t *c, int i, tpf_cost_t *out);
 
 /* A call as the model sees it. */
 typedef struct tpf_mm_rs_shape {

@@ -128,7 +128,7 @@ static void plan_reduce(tpf_comm_t *comm, const tpf_call_t *call, const tpf_mm_o
   const tpf_mm_rs_shape_t shape = {.m = p->m, .n = p->n, .k = p->k, .world = W, .dtype = p->a.dtype,
                                    .reach = comm->reach, .chunks = p->chunks, .largest_block = largest,
                                    .gemm_rows = tpf_gemm_block_rows(&comm->gemm, p->a.dtype)};
-  p->algo = tpf_mm_rs_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
+  p->algo = tpf_mm_rs_choose(&comm->costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
   if (p->algo == TPF_ALGO_RING && (o->addend || (o->bias && o->bias_per_rank))) p->algo = TPF_ALGO_DIRECT;
 }
 

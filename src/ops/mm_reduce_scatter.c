@@ -309,7 +309,7 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
   const tpf_mm_rs_shape_t shape = {.m = p->m, .n = p->n, .k = p->k, .world = comm->size, .dtype = p->a.dtype,
                                    .reach = comm->reach, .chunks = p->chunks, .largest_block = largest,
                                    .gemm_rows = tpf_gemm_block_rows(&comm->gemm, p->a.dtype)};
-  p->algo = tpf_mm_rs_choose(&tpf_costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
+  p->algo = tpf_mm_rs_choose(&comm->costs, o->algo != TPF_ALGO_AUTO ? o->algo : comm->algo, &shape);
   p->trace = o->trace;
   *plan = (tpf_plan_t){.n = p->n, .dtype = p->a.dtype, .bias = &p->bias, .b = &p->b, .k = p->k,
                        .keep_b = tpf_mm_rs_keeps_b(&comm->gemm, p, comm->size)};

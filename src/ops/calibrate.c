@@ -1,0 +1,107 @@
+/* The probes and the table scaled to them (calibrate.h). */
+#include "calibrate.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/half.h"
+#include "common/env.h"
+
+/* The probes on the machine the table was fit on (docs/performance.md,
+ * "Choosing the algorithm"): an Intel Xeon with AMX (kernels avx512 for
+ * fp32, amx for bf16), one thread per rank. */
+const tpf_probes_t tpf_probes_reference = {.gemm_gflops = {152.0, 800.0}, .sum_gbps = 26.8};
+
+enum { PROBE_M = 128, PROBE_K = 512, PROBE_N = 512, SUM_FLOATS = 1 << 20, PROBE_RUNS = 3 };
+
+static double seconds_since(int64_t start_ns) { return (double)(tpf_now_ns() - start_ns) * 1e-9; }
+
+/* GFLOP/s of a PROBE_M x PROBE_K x PROBE_N product in dtype t (zeros: the
+ * rate does not depend on the values), the best of a few after one that
+ * warms up; 0 when out of memory. */
+static double probe_gemm(tpf_gemm_engine_t *e, tpf_dtype_t t) {
+  const size_t es = tpf_dtype_size(t);
+  void *a = calloc((size_t)PROBE_M * PROBE_K, es), *b = calloc((size_t)PROBE_K * PROBE_N, es);
+  float *c = malloc(sizeof(float) * PROBE_M * PROBE_N);
+  double best = 0;
+  const tpf_gemm_operand_t ao = {a, t, PROBE_K, 0}, bo = {b, t, PROBE_N, 0};
+  if (a && b && c && tpf_gemm_set_b(e, PROBE_K, PROBE_N, &bo, tpf_gemm_reuses_b(e, t, PROBE_M)) == TPF_OK) {
+    const tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = c, .out_dtype = TPF_FLOAT32, .out_ld = PROBE_N};
+    for (int run = -1; run < PROBE_RUNS; run++) {
+      int64_t start = tpf_now_ns();
+      tpf_gemm_multiply(e, PROBE_M, &ao, &epi);
+      double s = seconds_since(start);
+      if (run >= 0 && s > 0 && (best == 0 || s < best)) best = s;
+    }
+  }
+  free(a), free(b), free(c);
+  return best > 0 ? 2.0 * PROBE_M * PROBE_K * PROBE_N / best * 1e-9 : 0;
+}
+
+/* GB/s of the source of a row sum (acc += src) of 4 MiB each. */
+static double probe_sum(const tpf_gemm_engine_t *e) {
+  float *acc = calloc(SUM_FLOATS, sizeof(float)), *src = calloc(SUM_FLOATS, sizeof(float));
+  double best = 0;
+  const tpf_accumulate_fn sum = e->isa->for_dtype[TPF_FLOAT32]->accumulate;
+  for (int run = -1; acc && src && run < PROBE_RUNS; run++) {
+    int64_t start = tpf_now_ns();
+    sum(acc, src, TPF_FLOAT32, SUM_FLOATS, 0);
+    double s = seconds_since(start);
+    if (run >= 0 && s > 0 && (best == 0 || s < best)) best = s;
+  }
+  free(acc), free(src);
+  return best > 0 ? sizeof(float) * (double)SUM_FLOATS / best * 1e-9 : 0;
+}
+
+tpf_probes_t tpf_probes_run(tpf_gemm_engine_t *e) {
+  return (tpf_probes_t){.gemm_gflops = {probe_gemm(e, TPF_FLOAT32), probe_gemm(e, TPF_BFLOAT16)},
+                        .sum_gbps = probe_sum(e)};
+}
+
+/* here / there, or 1 when a probe failed. */
+static double ratio(double here, double there) { return here > 0 && there > 0 ? here / there : 1.0; }
+
+tpf_costs_t tpf_costs_scaled(const tpf_probes_t *here) {
+  tpf_costs_t c = tpf_costs;
+  const double memory = ratio(here->sum_gbps, tpf_probes_reference.sum_gbps);
+  for (int f = 0; f < 2; f++) {
+    c.gemm[f].flops_per_s *= ratio(here->gemm_gflops[f], tpf_probes_reference.gemm_gflops[f]);
+    c.gemm[f].b_bytes_per_s *= memory;
+  }
+  c.reach[TPF_REACH_IN_PLACE].reduce_bytes_per_s *= memory;
+  c.reach[TPF_REACH_SHARED].reduce_bytes_per_s *= memory;
+  return c;
+}
+
+/* The tables measured in this process, per ISA and thread count: slots
+ * claimed once and published when filled (no lock: a fork may come at
+ * any time). Two threads may measure the same key at once; both tables
+ * are kept, the first found is used. */
+enum { KEPT = 8 };
+static struct kept {
+  const tpf_gemm_isa_t *isa;
+  int threads;
+  tpf_costs_t costs;
+  atomic_int ready;
+} kept[KEPT];
+static atomic_int kept_claimed;
+
+tpf_costs_t tpf_costs_for(tpf_gemm_engine_t *e) {
+  if (strcmp(tpf_env_string(TPF_ENV_COST_MODEL), "table") == 0) return tpf_costs;
+  const int threads = tpf_gemm_engine_threads(e);
+  const int claimed = atomic_load(&kept_claimed);
+  for (int i = 0; i < claimed && i < KEPT; i++)
+    if (atomic_load_explicit(&kept[i].ready, memory_order_acquire) && kept[i].isa == e->isa &&
+        kept[i].threads == threads)
+      return kept[i].costs;
+  const tpf_probes_t probes = tpf_probes_run(e);
+  const tpf_costs_t c = tpf_costs_scaled(&probes);
+  const int slot = atomic_fetch_add(&kept_claimed, 1);
+  if (slot < KEPT) {
+    kept[slot].isa = e->isa, kept[slot].threads = threads, kept[slot].costs = c;
+    atomic_store_explicit(&kept[slot].ready, 1, memory_order_release);
+  }
+  return c;
+}
