@@ -25,6 +25,8 @@ enum { MR = 6, NR = 16 };
     c##i##a = _mm256_fmadd_ps(ai, b0, c##i##a); \
     c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b); \
   }
+/* Row i of the tile below (the engine's next tile, if any), toward L1. */
+#define PREFETCH_BELOW(i) _mm_prefetch((const char *)(c + (i + MR) * ldc), _MM_HINT_T0);
 #define STORE(i)                          \
   _mm256_storeu_ps(c + i * ldc, c##i##a); \
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
@@ -54,6 +56,7 @@ static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, flo
   const float *a = pa, *b = pb;
   ROWS(DECLARE)
   ROWS(LOAD)
+  if (accumulate) { ROWS(PREFETCH_BELOW) }
   const char *at = next.at;
   for (int64_t p = 0; p < kb; p++) {
     PREFETCH_NEXT
@@ -78,6 +81,7 @@ static inline __attribute__((always_inline)) void ukernel_packing_from(tpf_dtype
   float *packed = dst;
   ROWS(DECLARE)
   ROWS(LOAD)
+  if (accumulate) { ROWS(PREFETCH_BELOW) }
   const char *at = next.at;
   for (int64_t p = 0; p < kb; p++) {
     PREFETCH_NEXT
@@ -150,12 +154,17 @@ static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t r
     tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
     return;
   }
-  const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2;
+  const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2, row_bytes = (size_t)a->ld * esize;
+  const int64_t fetch = tpf_pack_a_fetch_rows(a, rows, 2 * MR); /* the next two panels' */
   float *out = dst;
   for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
     int64_t live = rows - panel < MR ? rows - panel : MR;
     const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
+    const int64_t ahead = rows - panel - MR < fetch ? rows - panel - MR : fetch;
+    const char *later = first + (size_t)MR * row_bytes;
     for (int64_t p = 0; p < full; p += 8) {
+      const char *line = later + (size_t)p * esize;
+      for (int64_t i = 0; i < ahead; i++, line += row_bytes) _mm_prefetch(line, _MM_HINT_T0);
       __m256 r[8];
       for (int i = 0; i < 8; i++)
         r[i] = i < live ? load8(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, a->dtype) : _mm256_setzero_ps();

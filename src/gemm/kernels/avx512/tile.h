@@ -19,6 +19,13 @@
   _mm512_storeu_ps(c + i * ldc, c##i##a); \
   _mm512_storeu_ps(c + i * ldc + 16, c##i##b);
 
+/* The same rows of the tile below (the engine's next tile, if any: a
+ * prefetch of an address past the accumulator is harmless), toward L1,
+ * where it will load them too (accumulate). */
+#define TPF_TILE_PREFETCH_BELOW(i)                                                     \
+  _mm_prefetch((const char *)(c + (i + tile_rows_) * ldc), _MM_HINT_T0);               \
+  _mm_prefetch((const char *)(c + (i + tile_rows_) * ldc + 16), _MM_HINT_T0);
+
 /* The engine's lines for one k step (see tpf_prefetch_t), toward L2. */
 #define TPF_PREFETCH_STEP(at, second)              \
   _mm_prefetch(at, _MM_HINT_T1);                   \
@@ -30,9 +37,11 @@
  * `count` steps of STEP, the first next.steps of them also prefetching the
  * engine's lines (in a loop of their own), and stores it back. Uses the
  * kernel's c, ldc, accumulate and next. */
-#define TPF_TILE_RUN(ROWS, count, STEP)                                                        \
+#define TPF_TILE_RUN(ROWS, mr, count, STEP)                                                        \
   ROWS(TPF_TILE_DECLARE)                                                                       \
   ROWS(TPF_TILE_LOAD)                                                                          \
+  const int64_t tile_rows_ = (mr);                                                             \
+  if (accumulate) { ROWS(TPF_TILE_PREFETCH_BELOW) }                                            \
   int64_t step_ = 0;                                                                           \
   for (const char *at = next.at; step_ < (count) && step_ < next.steps; step_++, at += next.stride) { \
     TPF_PREFETCH_STEP(at, next.second)                                                         \

@@ -37,7 +37,7 @@ enum { MR = 12, NR = 32, NARROW_MR = 8 };
   static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
                    int accumulate, tpf_prefetch_t next) {                                       \
     const uint16_t *a = pa, *b = pb;                                                            \
-    TPF_TILE_RUN(ROWS, (kb + 1) / 2, PAIR_STEP(mr, ROWS))                                       \
+    TPF_TILE_RUN(ROWS, mr, (kb + 1) / 2, PAIR_STEP(mr, ROWS))                                       \
   }
 
 /* A row of B that does not start on a cache line (a B that is not 64-byte
@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) __m512i load32_u16(const uint16_t *
     uint16_t *packed = dst;                                                                         \
     const __m512i lo_idx = _mm512_loadu_si512(low_index);                                           \
     const __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));                         \
-    TPF_TILE_RUN(ROWS, kb / 2, PAIR_STEP_PACKING(mr, ROWS))                                          \
+    TPF_TILE_RUN(ROWS, mr, kb / 2, PAIR_STEP_PACKING(mr, ROWS))                                          \
   }
 
 /* Where pack_b's permutes take each value of a pair of rows from: column
