@@ -8,6 +8,9 @@
  * accumulator. A group is one chunk for a tall block of rows, several for a
  * short one (as many as keep the accumulator in L2). After the last k panel
  * of a group the epilogue runs on it: every output element is rounded once.
+ * Where a thread has several groups, its fp32 slices of A are packed in the
+ * first and kept for the others (a_slices_bytes), so that A is read and
+ * transposed once per block rather than once per group.
  *
  * B is packed where it is first used, a kc x nr panel at a time, by the
  * first tile that multiplies it (a kernel that packs as it computes; or
@@ -106,6 +109,7 @@ void tpf_gemm_engine_free(tpf_gemm_engine_t *e) {
     tpf_free(e->spaces[t].a_pack);
     tpf_free(e->spaces[t].b_pack);
     tpf_free(e->spaces[t].c_acc);
+    tpf_free(e->spaces[t].a_slices);
   }
   free(e->spaces);
   tpf_pool_destroy(e->pool);
@@ -145,6 +149,22 @@ static size_t b_panel_bytes(const tpf_gemm_kernel_t *k) {
   return (size_t)(tpf_pack_k(k->format, k->kc) * k->nr * tpf_pack_bytes(k->format));
 }
 
+/* Bytes of a block's slices of A for every k panel, where a thread packs
+ * them once for all its groups of column chunks rather than once per
+ * group: fp32 panels (twice the bytes of bf16 ones, and packed by
+ * transposing: the AMX kernels lost more reading their slices back than
+ * they saved), several k panels, columns for more than one chunk, at most
+ * A_SLICES_MAX bytes; else 0. */
+enum { A_SLICES_MAX = 32 << 20 };
+static size_t a_slices_bytes(const tpf_gemm_engine_t *e, const tpf_gemm_kernel_t *kern, int64_t k, int64_t n) {
+  const packed_layout_t l = layout_of(kern, k, n);
+  const int64_t per_thread = (l.panels + tpf_gemm_engine_threads(e) - 1) / tpf_gemm_engine_threads(e);
+  const size_t bytes = (size_t)l.k_panels * a_pack_bytes(kern);
+  return kern->format == TPF_PACK_F32 && per_thread * kern->nr > kern->nc && l.k_panels > 1 && bytes <= A_SLICES_MAX
+             ? bytes
+             : 0;
+}
+
 tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tpf_gemm_operand_t *b,
                             int keep) {
   const tpf_gemm_kernel_t *kern = e->isa->for_dtype[b->dtype];
@@ -152,6 +172,12 @@ tpf_status_t tpf_gemm_set_b(tpf_gemm_engine_t *e, int64_t k, int64_t n, const tp
     packed_layout_t l = layout_of(kern, k, n);
     tpf_status_t s = tpf_buffer_reserve(&e->packed, &e->packed_capacity,
                                         (size_t)l.k_panels * l.panel_stride, "the packed B");
+    if (s != TPF_OK) return s;
+  }
+  const size_t slices = a_slices_bytes(e, kern, k, n);
+  for (int t = 0; slices && t < tpf_gemm_engine_threads(e); t++) {
+    tpf_gemm_thread_space_t *ws = &e->spaces[t];
+    tpf_status_t s = tpf_buffer_reserve(&ws->a_slices, &ws->a_slices_capacity, slices, "the packed slices of A");
     if (s != TPF_OK) return s;
   }
   e->kernel = kern;
@@ -328,6 +354,41 @@ static int64_t chunks_per_group(const tpf_gemm_kernel_t *k, int64_t padded) {
   return group < 1 ? 1 : group;
 }
 
+/* A block's slices of A: packed per group into the thread's buffer, or,
+ * kept, packed in the first group into a_slices (one per k panel) and read
+ * back by the later ones, each fetched toward L2 a few lines per tile
+ * while the one before it is multiplied. */
+typedef struct a_slices {
+  int kept;
+  const char *fetch;                   /* the next line to fetch */
+  int64_t fetch_lines, fetch_per_tile; /* lines left, and per tile */
+} a_slices_t;
+
+static char *a_slice(const tpf_gemm_kernel_t *kern, const tpf_gemm_thread_space_t *ws, const a_slices_t *sl,
+                     int64_t P) {
+  return sl->kept ? (char *)ws->a_slices + (size_t)P * a_pack_bytes(kern) : (char *)ws->a_pack;
+}
+
+/* What to fetch during k panel P of a group: the slice the next k panel of
+ * a later group reads, or the first one of the next group. */
+static void a_slices_next(a_slices_t *sl, const multiply_job_t *job, const tpf_gemm_thread_space_t *ws, int64_t P,
+                          int later_group, int more_groups, int64_t rows, int64_t tiles) {
+  const tpf_gemm_kernel_t *kern = job->e->kernel;
+  const int64_t panels = job->layout.k_panels;
+  const int64_t next = P + 1 < panels ? (later_group ? P + 1 : -1) : more_groups ? 0 : -1;
+  sl->fetch_lines = 0;
+  if (!sl->kept || next < 0) return;
+  const int64_t kb = min64(kern->kc, job->e->k - next * kern->kc);
+  sl->fetch = a_slice(kern, ws, sl, next);
+  sl->fetch_lines = rows * tpf_pack_k(kern->format, kb) * tpf_pack_bytes(kern->format) / 64;
+  sl->fetch_per_tile = (sl->fetch_lines + tiles - 1) / tiles;
+}
+
+static void a_slices_fetch(a_slices_t *sl) {
+  for (int64_t q = 0; q < sl->fetch_per_tile && sl->fetch_lines > 0; q++, sl->fetch_lines--, sl->fetch += 64)
+    __builtin_prefetch(sl->fetch, 0, 2);
+}
+
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
@@ -348,17 +409,22 @@ static void multiply_job(void *arg, int t, int threads) {
     row_tiles_t tiles = cut_rows(kern, mb);
     const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
     const int64_t step = kern->nc / nr;
-    const int64_t group = chunks_per_group(kern, tiles.tall * kern->mr + tiles.low * low_kern->mr);
+    const int64_t padded = tiles.tall * kern->mr + tiles.low * low_kern->mr, group = chunks_per_group(kern, padded);
     const int64_t ldc = group * kern->nc + ACC_ROW_PAD, all_tiles = tiles.tall + tiles.low;
+    a_slices_t slices = {.kept = first + group * step < last && ws->a_slices &&
+                                 ws->a_slices_capacity >= (size_t)job->layout.k_panels * a_pack_bytes(kern)};
     for (int64_t g0 = first; g0 < last; g0 += group * step) {
       int64_t g1 = min64(last, g0 + group * step);
       int64_t j0 = g0 * nr, cols = min64(g1 * nr, e->n) - j0;
       for (int64_t P = 0; P < job->layout.k_panels; P++) {
         int64_t p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
         int64_t pk = tpf_pack_k(kern->format, kb);
-        char *low_a = (char *)ws->a_pack + tall_rows * pk * elem;
-        if (tall_rows > 0) kern->pack_a(ws->a_pack, job->a, i0, tall_rows, p0, kb, kern->mr);
-        if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
+        char *a_pack = a_slice(kern, ws, &slices, P), *low_a = a_pack + tall_rows * pk * elem;
+        if (!slices.kept || g0 == first) {
+          if (tall_rows > 0) kern->pack_a(a_pack, job->a, i0, tall_rows, p0, kb, kern->mr);
+          if (tiles.low > 0) low_kern->pack_a(low_a, job->a, i0 + tall_rows, mb - tall_rows, p0, kb, low_kern->mr);
+        }
+        a_slices_next(&slices, job, ws, P, g0 > first, g1 < last, padded, (g1 - g0) * all_tiles);
         for (int64_t s0 = g0; s0 < g1; s0 += step) { /* chunks of nc columns */
           for (int64_t panel = s0, s1 = min64(g1, s0 + step); panel < s1; panel++) {
             const char *src;
@@ -368,9 +434,10 @@ static void multiply_job(void *arg, int t, int threads) {
             else if (P + 1 < job->layout.k_panels) next = panel_lines(job, i0 == 0, P + 1, g0);
             float *c = ws->c_acc + (panel - g0) * nr;
             for (int64_t u = 0; u < all_tiles; u++) {
+              a_slices_fetch(&slices);
               const int tall = u < tiles.tall;
               const tpf_gemm_kernel_t *k = tall ? kern : low_kern;
-              const char *a = tall ? (const char *)ws->a_pack + u * kern->mr * pk * elem
+              const char *a = tall ? a_pack + u * kern->mr * pk * elem
                                    : low_a + (u - tiles.tall) * low_kern->mr * pk * elem;
               float *tile = c + (tall ? u * kern->mr : tall_rows + (u - tiles.tall) * low_kern->mr) * ldc;
               if (u == 0 && src)

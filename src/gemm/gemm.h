@@ -71,12 +71,15 @@ typedef struct tpf_gemm_thread_space {
   void *a_pack; /* mc x kc of A */
   void *b_pack; /* one panel of B (kc x nr), when B is not kept */
   float *c_acc; /* fp32 sums: mc x (nc + pad), or a short block's group */
+  void *a_slices; /* a block's mc x kc slices of A for every k panel, packed
+                     once for all its groups (see tpf_gemm_set_b) */
+  size_t a_slices_capacity;
 } tpf_gemm_thread_space_t;
 
 /* What one caller (a rank, or the process for tpf_gemm) keeps: the ISA, a
  * pool of compute threads, their buffers, and the packed B. Buffers are
- * sized by the kernels' blocking at init; the packed B grows to the largest
- * k x n seen and is then reused. */
+ * sized by the kernels' blocking at init; the packed B and the slices of A
+ * grow to the largest k x n seen (tpf_gemm_set_b) and are then reused. */
 typedef struct tpf_gemm_engine {
   const tpf_gemm_isa_t *isa;
   tpf_pool_t *pool;
