@@ -55,18 +55,16 @@ static size_t b_panel_bytes(const tpf_gemm_kernel_t *k);
 enum { ACC_ROW_PAD = 16 };
 
 /* The most fp32 sums a group of column chunks keeps (see multiply_job):
- * the fp32 kernels, whose packed A is twice as large, gain more from
- * packing it less often than they lose as the sums leave L2; bf16 does not
+ * more groups pack A more often (the fp32 kernels keep their slices across
+ * groups: a_slices_bytes), larger ones push the sums out of L2
  * (docs/performance.md, "GEMM"). */
-static int64_t group_acc_bytes(const tpf_gemm_kernel_t *k) {
-  return k->format == TPF_PACK_F32 ? 1024 * 1024 : 512 * 1024;
-}
+enum { GROUP_ACC_BYTES = 512 * 1024 };
 
 /* Floats of the accumulator: a tall block's chunk, or a short block's
  * group, with its padded rows. */
 static int64_t acc_floats(const tpf_gemm_kernel_t *k) {
   const int64_t rows = round_up(k->mc, k->mr), tall = rows * (k->nc + ACC_ROW_PAD);
-  const int64_t group = group_acc_bytes(k) / (int64_t)sizeof(float) + rows * ACC_ROW_PAD;
+  const int64_t group = GROUP_ACC_BYTES / (int64_t)sizeof(float) + rows * ACC_ROW_PAD;
   return tall > group ? tall : group;
 }
 
@@ -153,14 +151,14 @@ static size_t b_panel_bytes(const tpf_gemm_kernel_t *k) {
  * them once for all its groups of column chunks rather than once per
  * group: fp32 panels (twice the bytes of bf16 ones, and packed by
  * transposing: the AMX kernels lost more reading their slices back than
- * they saved), several k panels, columns for more than one chunk, at most
- * A_SLICES_MAX bytes; else 0. */
+ * they saved), columns for more than one chunk, at most A_SLICES_MAX
+ * bytes; else 0. */
 enum { A_SLICES_MAX = 32 << 20 };
 static size_t a_slices_bytes(const tpf_gemm_engine_t *e, const tpf_gemm_kernel_t *kern, int64_t k, int64_t n) {
   const packed_layout_t l = layout_of(kern, k, n);
   const int64_t per_thread = (l.panels + tpf_gemm_engine_threads(e) - 1) / tpf_gemm_engine_threads(e);
   const size_t bytes = (size_t)l.k_panels * a_pack_bytes(kern);
-  return kern->format == TPF_PACK_F32 && per_thread * kern->nr > kern->nc && l.k_panels > 1 && bytes <= A_SLICES_MAX
+  return kern->format == TPF_PACK_F32 && per_thread * kern->nr > kern->nc && bytes <= A_SLICES_MAX
              ? bytes
              : 0;
 }
@@ -350,7 +348,7 @@ static tpf_prefetch_t tile_share(tpf_prefetch_t lines, int64_t u, int64_t tiles)
  * tall block takes one. */
 static int64_t chunks_per_group(const tpf_gemm_kernel_t *k, int64_t padded) {
   int64_t group = min64((acc_floats(k) / padded - ACC_ROW_PAD) / k->nc,
-                        group_acc_bytes(k) / (padded * k->nc * (int64_t)sizeof(float)));
+                        GROUP_ACC_BYTES / (padded * k->nc * (int64_t)sizeof(float)));
   return group < 1 ? 1 : group;
 }
 
