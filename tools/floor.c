@@ -58,26 +58,22 @@ __attribute__((target("avx2,fma"))) static double fma_avx2(void) {
 
 #define DECL16(i) __m512 acc##i = _mm512_set1_ps((float)i);
 #define SUM16(i) sink += _mm512_reduce_add_ps(acc##i);
-
-__attribute__((target("avx512f,fma"))) static double fma_avx512(void) {
-  const __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(0.9999999f);
+/* A loop of OP(i) on 24 accumulators of 16 fp32 lanes, with x and y of
+ * type T; returns the flops it did (`flops` per lane and instruction). */
+#define DEFINE_PEAK512(name, isa, T, x0, y0, OP, flops)                         \
+  __attribute__((target(isa))) static double name(void) {                     \
+    const T x = x0, y = y0;                                                    \
+    X24(DECL16)                                                                \
+    for (long it = 0; it < PEAK_ITERS; it++) { X24(OP) }                      \
+    float sink = 0;                                                            \
+    X24(SUM16)                                                                 \
+    return (double)PEAK_ITERS * 24 * 16 * (flops) + (sink == 12345.0f);        \
+  }
 #define FMA16(i) acc##i = _mm512_fmadd_ps(acc##i, x, y);
-  X24(DECL16)
-  for (long it = 0; it < PEAK_ITERS; it++) { X24(FMA16) }
-  float sink = 0;
-  X24(SUM16)
-  return (double)PEAK_ITERS * 24 * 16 * 2 + (sink == 12345.0f);
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static double dot_bf16(void) {
-  const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3f80);
 #define DOT16(i) acc##i = _mm512_dpbf16_ps(acc##i, x, y);
-  X24(DECL16)
-  for (long it = 0; it < PEAK_ITERS; it++) { X24(DOT16) }
-  float sink = 0;
-  X24(SUM16)
-  return (double)PEAK_ITERS * 24 * 16 * 4 + (sink == 12345.0f);
-}
+DEFINE_PEAK512(fma_avx512, "avx512f,fma", __m512, _mm512_set1_ps(1.0000001f), _mm512_set1_ps(0.9999999f), FMA16, 2)
+DEFINE_PEAK512(dot_bf16, "avx512f,avx512bf16", __m512bh, (__m512bh)_mm512_set1_epi16(0x3f80),
+               (__m512bh)_mm512_set1_epi16(0x3f80), DOT16, 4)
 
 static const struct {
   const char *name, *needs[2];

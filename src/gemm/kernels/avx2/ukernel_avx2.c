@@ -27,6 +27,12 @@ enum { MR = 6, NR = 16 };
   }
 /* Row i of the tile below (the engine's next tile, if any), toward L1. */
 #define PREFETCH_BELOW(i) _mm_prefetch((const char *)(c + (i + MR) * ldc), _MM_HINT_T0);
+/* The tile's sums in registers, from C or zero; the tile below fetched. */
+#define TILE_BEGIN                             \
+  ROWS(DECLARE)                                \
+  ROWS(LOAD)                                   \
+  if (accumulate) { ROWS(PREFETCH_BELOW) }     \
+  const char *at = next.at;
 #define STORE(i)                          \
   _mm256_storeu_ps(c + i * ldc, c##i##a); \
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
@@ -54,10 +60,7 @@ static inline __attribute__((always_inline)) __m256 load8(const void *src, tpf_d
 static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
                     int accumulate, tpf_prefetch_t next) {
   const float *a = pa, *b = pb;
-  ROWS(DECLARE)
-  ROWS(LOAD)
-  if (accumulate) { ROWS(PREFETCH_BELOW) }
-  const char *at = next.at;
+  TILE_BEGIN
   for (int64_t p = 0; p < kb; p++) {
     PREFETCH_NEXT
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
@@ -79,10 +82,7 @@ static inline __attribute__((always_inline)) void ukernel_packing_from(tpf_dtype
   const float *a = pa;
   const char *b = src;
   float *packed = dst;
-  ROWS(DECLARE)
-  ROWS(LOAD)
-  if (accumulate) { ROWS(PREFETCH_BELOW) }
-  const char *at = next.at;
+  TILE_BEGIN
   for (int64_t p = 0; p < kb; p++) {
     PREFETCH_NEXT
     __m256 b0 = load8(b, t), b1 = load8(b + 8 * es, t);
