@@ -125,16 +125,19 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 /* r[q] becomes column q of the 8 x 8 block whose row i r[i] was. */
 static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
   __m256 t[8], s[8];
+#pragma GCC unroll 8
   for (int i = 0; i < 8; i += 2) { /* rows interleaved in pairs */
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
   }
+#pragma GCC unroll 8
   for (int i = 0; i < 8; i += 4) { /* columns q and q + 4 of four rows */
     s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
     s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
     s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
     s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
   }
+#pragma GCC unroll 8
   for (int q = 0; q < 4; q++) { /* then the 128-bit halves */
     r[q] = _mm256_permute2f128_ps(s[q], s[q + 4], 0x20);
     r[q + 4] = _mm256_permute2f128_ps(s[q], s[q + 4], 0x31);
@@ -147,16 +150,14 @@ static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
  * (The portable packer's strided stores ran at a speed that depended on
  * where the buffers fell: a quarter to a third of the reference example's
  * time.) */
-static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
-                   int64_t kb, int mr) {
-  const int64_t full = a->transposed ? 0 : kb / 8 * 8;
-  if (full == 0 || mr != MR) {
-    tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
-    return;
-  }
-  const size_t esize = a->dtype == TPF_FLOAT32 ? 4 : 2, row_bytes = (size_t)a->ld * esize;
+/* The whole 8s of k of the panels of rows [i0, i0 + rows) of a plain A of
+ * dtype t; inlined once per dtype (as the AVX-512 packer), so that the
+ * loads carry no dtype switch and the 8 x 8 blocks stay in registers. */
+static inline __attribute__((always_inline)) void pack_a_rows(float *out, const tpf_gemm_operand_t *a,
+                                                              tpf_dtype_t t, int64_t i0, int64_t rows,
+                                                              int64_t p0, int64_t kb, int64_t full) {
+  const size_t esize = t == TPF_FLOAT32 ? 4 : 2, row_bytes = (size_t)a->ld * esize;
   const int64_t fetch = tpf_pack_a_fetch_rows(a, rows, 2 * MR); /* the next two panels' */
-  float *out = dst;
   for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
     int64_t live = rows - panel < MR ? rows - panel : MR;
     const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
@@ -166,12 +167,14 @@ static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t r
       const char *line = later + (size_t)p * esize;
       for (int64_t i = 0; i < ahead; i++, line += row_bytes) _mm_prefetch(line, _MM_HINT_T0);
       __m256 r[8];
+#pragma GCC unroll 8
       for (int i = 0; i < 8; i++)
-        r[i] = i < live ? load8(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, a->dtype) : _mm256_setzero_ps();
+        r[i] = i < live ? load8(first + (size_t)i * row_bytes + (size_t)p * esize, t) : _mm256_setzero_ps();
       transpose8(r);
       /* Each column is stored 8 wide, its last 2 lanes overwritten by the
        * next column (masked stores are slow on AMD); the panel's last
        * column is stored 6 wide, so nothing is written past the panel. */
+#pragma GCC unroll 8
       for (int q = 0; q < 8; q++) {
         float *to = out + (p + q) * MR;
         if (p + q + 1 < kb) {
@@ -183,9 +186,20 @@ static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t r
       }
     }
   }
+}
+
+static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
+                   int64_t kb, int mr) {
+  const int64_t full = a->transposed ? 0 : kb / 8 * 8;
+  if (full == 0 || mr != MR) {
+    tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
+    return;
+  }
+  if (a->dtype == TPF_FLOAT32) pack_a_rows(dst, a, TPF_FLOAT32, i0, rows, p0, kb, full);
+  else if (a->dtype == TPF_FLOAT16) pack_a_rows(dst, a, TPF_FLOAT16, i0, rows, p0, kb, full);
+  else pack_a_rows(dst, a, TPF_BFLOAT16, i0, rows, p0, kb, full);
   if (full < kb) { /* the k tail, panel by panel into the same layout */
-    float tail[MR * 8];
-    out = dst;
+    float tail[MR * 8], *out = dst;
     for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
       int64_t live = rows - panel < MR ? rows - panel : MR;
       tpf_pack_a_f32(tail, a, i0 + panel, live, p0 + full, kb - full, MR);
