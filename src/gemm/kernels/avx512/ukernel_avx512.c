@@ -119,22 +119,26 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 /* r[i] becomes column i of the 16 x 16 block whose row i r[i] was. */
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
   __m512 t[16];
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 4) { /* then pairs of pairs */
     r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
     r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
     r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
     r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 4; i++) { /* then 128-bit lanes */
     t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
     t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
     t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
     t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 8; i++) {
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
@@ -161,10 +165,13 @@ static inline __attribute__((always_inline)) void pack_a_rows(float *out, const 
       const char *line = later + (size_t)p * esize;
       for (int64_t i = 0; i < ahead; i++, line += row_bytes) _mm_prefetch(line, _MM_HINT_T0);
       __m512 r[16];
+#pragma GCC unroll 16
       for (int i = 0; i < 16; i++)
         r[i] = i < live ? load16(first + ((size_t)i * (size_t)a->ld + (size_t)p) * esize, t, n) : _mm512_setzero_ps();
       transpose16(r);
-      for (int q = 0; q < n; q++) _mm512_mask_storeu_ps(out + (p + q) * mr, lanes, r[q]);
+#pragma GCC unroll 16
+      for (int q = 0; q < 16; q++)
+        if (q < n) _mm512_mask_storeu_ps(out + (p + q) * mr, lanes, r[q]);
     }
   }
 }
@@ -196,11 +203,14 @@ void tpf_pack_a_bf16_avx512(void *dst, const tpf_gemm_operand_t *a, int64_t i0, 
       int values = kb - p < 32 ? (int)(kb - p) : 32, n = (values + 1) / 2;
       __mmask32 mask = values == 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << values) - 1);
       __m512 r[16];
+#pragma GCC unroll 16
       for (int i = 0; i < 16; i++)
         r[i] = i < live ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask, first + i * a->ld + p))
                         : _mm512_setzero_ps();
       transpose16(r);
-      for (int t = 0; t < n; t++) _mm512_mask_storeu_ps((float *)(out + (p / 2 + t) * mr), lanes, r[t]);
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; t++)
+        if (t < n) _mm512_mask_storeu_ps((float *)(out + (p / 2 + t) * mr), lanes, r[t]);
     }
   }
 }
