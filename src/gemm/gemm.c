@@ -387,6 +387,16 @@ static void a_slices_fetch(a_slices_t *sl) {
     __builtin_prefetch(sl->fetch, 0, 2);
 }
 
+/* Where block b of `blocks` starts among m rows: blocks of about equal
+ * height, at most mc (512 rows are two of 256 rather than 448 + 64, whose
+ * second block would read all of B for a few rows), each a whole number
+ * of the smallest tiles, so that only the last one pads (256 rows of 6-row
+ * tiles are 84 + 84 + 88 rather than three of 85 or 86, each padded to 90). */
+static int64_t block_start(const tpf_gemm_kernel_t *k, int64_t m, int64_t blocks, int64_t b) {
+  const int64_t unit = k->narrow ? k->narrow->mr : k->mr, units = (m + unit - 1) / unit;
+  return min64(m, units * b / blocks * unit);
+}
+
 static void multiply_job(void *arg, int t, int threads) {
   multiply_job_t *job = arg;
   tpf_gemm_engine_t *e = job->e;
@@ -399,11 +409,9 @@ static void multiply_job(void *arg, int t, int threads) {
   my_panels(job->layout.panels, t, threads, &first, &last);
   if (first == last) return;
   if (kern->enter) kern->enter();
-  /* Blocks of equal height, at most mc: 512 rows are two of 256 rather than
-   * 448 + 64, whose second block would read all of B for a few rows. */
   const int64_t blocks = (job->m + kern->mc - 1) / kern->mc;
   for (int64_t block = 0; block < blocks; block++) {
-    int64_t i0 = job->m * block / blocks, mb = job->m * (block + 1) / blocks - i0;
+    int64_t i0 = block_start(kern, job->m, blocks, block), mb = block_start(kern, job->m, blocks, block + 1) - i0;
     row_tiles_t tiles = cut_rows(kern, mb);
     const int64_t tall_rows = min64(tiles.tall * kern->mr, mb);
     const int64_t step = kern->nc / nr;
