@@ -69,7 +69,7 @@ int cmd_info(int argc, char **argv) {
   for (int i = 0; tpf_cost_get(i, &c); i++) {
     char value[32], local[32] = "";
     snprintf(value, sizeof value, "%g %s", c.value, c.unit);
-    if (measured && tpf_comm_cost_get(pair[0], i, &here)) snprintf(local, sizeof local, "%.3g %s", here.value, here.unit);
+    if (measured && tpf_comm_cost_get(pair[0], i, &here)) snprintf(local, sizeof local, "%.4g %s", here.value, here.unit);
     printf("  %-28s %-14s %-14s %s\n", c.name, value, local, c.meaning);
   }
   if (measured) tpf_comm_destroy(pair[0]), tpf_comm_destroy(pair[1]);

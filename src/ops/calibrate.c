@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/half.h"
@@ -12,7 +13,7 @@
 /* The probes on the machine the table was fit on (docs/performance.md,
  * "Choosing the algorithm"): an Intel Xeon with AMX (kernels avx512 for
  * fp32, amx for bf16), one thread per rank, medians of twelve. */
-const tpf_probes_t tpf_probes_reference = {.gemm_gflops = {170.0, 880.0}, .sum_gbps = 27.7};
+const tpf_probes_t tpf_probes_reference = {.gemm_gflops = {170.0, 880.0}, .sum_gbps = 27.7, .l2_bytes = 2 << 20};
 
 enum { PROBE_M = 128, PROBE_K = 512, PROBE_N = 512, SUM_FLOATS = 1 << 20, PROBE_RUNS = 7 };
 
@@ -56,8 +57,9 @@ static double probe_sum(const tpf_gemm_engine_t *e) {
 }
 
 tpf_probes_t tpf_probes_run(tpf_gemm_engine_t *e) {
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   return (tpf_probes_t){.gemm_gflops = {probe_gemm(e, TPF_FLOAT32), probe_gemm(e, TPF_BFLOAT16)},
-                        .sum_gbps = probe_sum(e)};
+                        .sum_gbps = probe_sum(e), .l2_bytes = l2 > 0 ? (double)l2 : 0};
 }
 
 /* here / there, or 1 when a probe failed. */
@@ -72,6 +74,7 @@ tpf_costs_t tpf_costs_scaled(const tpf_probes_t *here) {
   }
   c.reach[TPF_REACH_IN_PLACE].reduce_bytes_per_s *= memory;
   c.reach[TPF_REACH_SHARED].reduce_bytes_per_s *= memory;
+  if (here->l2_bytes > 0) c.cached_b_bytes = here->l2_bytes / 2;
   return c;
 }
 

@@ -14,10 +14,12 @@
 #include "gemm/gemm.h"
 
 /* What the probes measure: GFLOP/s of the GEMM probe per kernel family
- * (fp32, bf16) and GB/s of the row sum's source. */
+ * (fp32, bf16), GB/s of the row sum's source, and the bytes of a core's
+ * L2 cache as the C library reports it (0: unknown). */
 typedef struct tpf_probes {
   double gemm_gflops[2];
   double sum_gbps;
+  double l2_bytes;
 } tpf_probes_t;
 
 /* What the probes measured on the machine the table was fit on. */
@@ -27,7 +29,8 @@ extern const tpf_probes_t tpf_probes_reference;
  * the next multiply). */
 tpf_probes_t tpf_probes_run(tpf_gemm_engine_t *e);
 
-/* The table scaled to these probes. */
+/* The table scaled to these probes; half the L2, where known, is the
+ * packed B that stays in cache. */
 tpf_costs_t tpf_costs_scaled(const tpf_probes_t *here);
 
 /* The parameters for engine e's ISA and thread count: the probes' table,

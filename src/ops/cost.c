@@ -9,6 +9,7 @@
  * unfused on a sweep of shapes; docs/performance.md, "Choosing"). */
 const tpf_costs_t tpf_costs = {
     .gemm = {{.flops_per_s = 150e9, .b_bytes_per_s = 20e9}, {.flops_per_s = 750e9, .b_bytes_per_s = 40e9}},
+    .cached_b_bytes = 1 << 20, /* half the 2 MiB L2 of a core */
     .reach =
         {
             [TPF_REACH_IN_PLACE] = {.reduce_bytes_per_s = 8e9, .call_s = 5e-6, .step_s = 3e-6, .hidden = 0.9},
@@ -31,6 +32,7 @@ static double fused_extra(const tpf_costs_t *c, const tpf_mm_rs_shape_t *s, doub
   int64_t extra = streams - ceil_div(s->m, s->gemm_rows);
   if (extra < 0) extra = 0;
   const double b_bytes = (double)s->k * (double)s->n * (s->dtype == TPF_BFLOAT16 ? 2.0 : 4.0); /* packed: fp16 as fp32 */
+  if (b_bytes <= c->cached_b_bytes) extra = 0;
   return -l->hidden * min2(gemm, collective) + (double)extra * b_bytes / g->b_bytes_per_s +
          (double)s->world * s->chunks * l->step_s;
 }
@@ -91,6 +93,8 @@ typedef struct entry {
 static const entry_t entries[] = {
     GEMM_ENTRIES(0, "fp32"),
     GEMM_ENTRIES(1, "bf16"),
+    {"gemm.cached_b", "KiB", "a packed B up to this size is streamed again from cache", offsetof(tpf_costs_t, cached_b_bytes),
+     1.0 / 1024},
     REACH_ENTRIES(TPF_REACH_IN_PLACE, "threads"),
     REACH_ENTRIES(TPF_REACH_SHARED, "host"),
     REACH_ENTRIES(TPF_REACH_MESSAGES, "messages"),

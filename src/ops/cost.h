@@ -7,6 +7,7 @@
  *   unfused = G + R
  *   ring    = G + R - hidden * min(G, R)             (overlap)
  *           + (B streams beyond the unfused GEMM's) * k n es / B bandwidth
+ *                                  (none where the packed B stays in cache)
  *           + W * chunks * step latency              (hand-overs)
  * The ring hides the shorter of the two; it pays for streaming B through
  * the cache once per chunk, where one GEMM over all m rows streams it once
@@ -38,6 +39,8 @@ typedef struct tpf_reach_costs {
 
 typedef struct tpf_costs {
   tpf_gemm_costs_t gemm[2];
+  double cached_b_bytes; /* a packed B up to this size is read again from
+                            cache: its extra streams cost nothing */
   tpf_reach_costs_t reach[TPF_REACH_KINDS];
 } tpf_costs_t;
 

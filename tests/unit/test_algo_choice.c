@@ -55,9 +55,18 @@ static void check_model(void) {
   /* one block per GEMM block and one chunk: no extra pass over B */
   const tpf_mm_rs_shape_t one = shape(512, 512, 512, 2, TPF_FLOAT32, TPF_REACH_SHARED);
   c = tpf_costs;
+  c.cached_b_bytes = 0;
   const double before = tpf_mm_rs_cost(&c, &one, TPF_ALGO_RING);
   c.gemm[0].b_bytes_per_s /= 4;
   CHECK(tpf_mm_rs_cost(&c, &one, TPF_ALGO_RING) == before, "512 rows in two chunks of 256 pass over B once more?");
+  /* the ring's extra passes over a B that stays in cache cost nothing */
+  const tpf_mm_rs_shape_t small = shape(128, 64, 512, 2, TPF_FLOAT32, TPF_REACH_SHARED);
+  const double cached = tpf_mm_rs_cost(&tpf_costs, &small, TPF_ALGO_RING);
+  c = tpf_costs;
+  c.gemm[0].b_bytes_per_s /= 4;
+  CHECK(tpf_mm_rs_cost(&c, &small, TPF_ALGO_RING) == cached, "a B of 128 KiB in cache streamed from memory");
+  c.cached_b_bytes = 64 * 1024;
+  CHECK(tpf_mm_rs_cost(&c, &small, TPF_ALGO_RING) > cached, "a B of 128 KiB out of a 64 KiB cache streamed free");
 }
 
 /* AllGatherMatmul: requests kept (direct is its fused schedule, the
@@ -106,6 +115,9 @@ int main(void) {
   }
   expect(R, A, 512, 512, 512, 2, TPF_BFLOAT16, S);
   expect(R, A, 1024, 1024, 1024, 2, TPF_FLOAT32, S);
+  /* the reference example: its B (128 KiB) is read again from cache */
+  expect(R, A, 128, 64, 512, 2, TPF_FLOAT32, S);
+  expect(R, A, 128, 64, 512, 2, TPF_FLOAT32, P);
   /* 256 rows and a large B: the ring would stream B twice */
   expect(U, A, 256, 1024, 4096, 2, TPF_BFLOAT16, S);
   expect(U, A, 256, 1024, 4096, 2, TPF_FLOAT32, P);

@@ -43,7 +43,12 @@ static void check_scaling(void) {
           "reach %d: latencies and hidden share must be the table's", r);
   }
 
-  const tpf_probes_t failed = {{0, 0}, 0};
+  p = ref;
+  p.l2_bytes = 512 * 1024;
+  c = tpf_costs_scaled(&p);
+  CHECK(c.cached_b_bytes == 256 * 1024, "a 512 KiB L2 keeps %g bytes of B, not half", c.cached_b_bytes);
+
+  const tpf_probes_t failed = {{0, 0}, 0, 0};
   c = tpf_costs_scaled(&failed);
   CHECK(same_costs(&c, &tpf_costs), "failed probes must keep the table");
 }
