@@ -391,7 +391,9 @@ static void a_slices_fetch(a_slices_t *sl) {
  * height, at most mc (512 rows are two of 256 rather than 448 + 64, whose
  * second block would read all of B for a few rows), each a whole number
  * of the smallest tiles, so that only the last one pads (256 rows of 6-row
- * tiles are 84 + 84 + 88 rather than three of 85 or 86, each padded to 90). */
+ * tiles are 84 + 84 + 88 rather than three of 85 or 86, each padded to 90).
+ * Every kernel's mc is a whole number of its smallest tiles, so no block
+ * is taller than mc. */
 static int64_t block_start(const tpf_gemm_kernel_t *k, int64_t m, int64_t blocks, int64_t b) {
   const int64_t unit = k->narrow ? k->narrow->mr : k->mr, units = (m + unit - 1) / unit;
   return min64(m, units * b / blocks * unit);

@@ -15,7 +15,11 @@
  * fp32, amx for bf16), one thread per rank, medians of twelve. */
 const tpf_probes_t tpf_probes_reference = {.gemm_gflops = {170.0, 880.0}, .sum_gbps = 27.7, .l2_bytes = 2 << 20};
 
+/* Each probe runs once to warm up, then PROBE_RUNS times, or fewer (at
+ * least two) once it has taken PROBE_BUDGET_NS: slow kernels (portable C,
+ * under sanitizers) stop early. */
 enum { PROBE_M = 128, PROBE_K = 512, PROBE_N = 512, SUM_FLOATS = 1 << 20, PROBE_RUNS = 7 };
+static const int64_t PROBE_BUDGET_NS = 4000000;
 
 static double seconds_since(int64_t start_ns) { return (double)(tpf_now_ns() - start_ns) * 1e-9; }
 
@@ -30,7 +34,8 @@ static double probe_gemm(tpf_gemm_engine_t *e, tpf_dtype_t t) {
   const tpf_gemm_operand_t ao = {a, t, PROBE_K, 0}, bo = {b, t, PROBE_N, 0};
   if (a && b && c && tpf_gemm_set_b(e, PROBE_K, PROBE_N, &bo, tpf_gemm_reuses_b(e, t, PROBE_M)) == TPF_OK) {
     const tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = c, .out_dtype = TPF_FLOAT32, .out_ld = PROBE_N};
-    for (int run = -1; run < PROBE_RUNS; run++) {
+    const int64_t began = tpf_now_ns();
+    for (int run = -1; run < PROBE_RUNS && (run < 2 || tpf_now_ns() - began < PROBE_BUDGET_NS); run++) {
       int64_t start = tpf_now_ns();
       tpf_gemm_multiply(e, PROBE_M, &ao, &epi);
       double s = seconds_since(start);
@@ -46,7 +51,8 @@ static double probe_sum(const tpf_gemm_engine_t *e) {
   float *acc = calloc(SUM_FLOATS, sizeof(float)), *src = calloc(SUM_FLOATS, sizeof(float));
   double best = 0;
   const tpf_accumulate_fn sum = e->isa->for_dtype[TPF_FLOAT32]->accumulate;
-  for (int run = -1; acc && src && run < PROBE_RUNS; run++) {
+  const int64_t began = tpf_now_ns();
+  for (int run = -1; acc && src && run < PROBE_RUNS && (run < 2 || tpf_now_ns() - began < PROBE_BUDGET_NS); run++) {
     int64_t start = tpf_now_ns();
     sum(acc, src, TPF_FLOAT32, SUM_FLOATS, 0);
     double s = seconds_since(start);
@@ -57,7 +63,11 @@ static double probe_sum(const tpf_gemm_engine_t *e) {
 }
 
 tpf_probes_t tpf_probes_run(tpf_gemm_engine_t *e) {
+#ifdef _SC_LEVEL2_CACHE_SIZE
   const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#else
+  const long l2 = 0;
+#endif
   return (tpf_probes_t){.gemm_gflops = {probe_gemm(e, TPF_FLOAT32), probe_gemm(e, TPF_BFLOAT16)},
                         .sum_gbps = probe_sum(e), .l2_bytes = l2 > 0 ? (double)l2 : 0};
 }

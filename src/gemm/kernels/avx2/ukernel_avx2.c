@@ -1,8 +1,9 @@
 /* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
  * k step two loads of B and six broadcasts of A, each feeding two FMAs;
  * also in a variant that packs the panel of B (fp32, or fp16 or bf16
- * converted) as it reads it. Plus packing with vector loads, the epilogue, the row sums of the
- * reduce-scatter and its hand-over copy, 8 lanes at a time. */
+ * converted) as it reads it. Plus packing with vector loads, the
+ * epilogue, the row sums of the reduce-scatter and its hand-over copy, 8
+ * lanes at a time. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -144,12 +145,6 @@ static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
   }
 }
 
-/* A plain A's rows, 8 k at a time, laid into the panel by transposing
- * 8 x 8 blocks in registers (panel element (p, i) is A[i][p]); the last
- * k that do not fill 8 and a transposed A go through the portable packer.
- * (The portable packer's strided stores ran at a speed that depended on
- * where the buffers fell: a quarter to a third of the reference example's
- * time.) */
 /* The whole 8s of k of the panels of rows [i0, i0 + rows) of a plain A of
  * dtype t; inlined once per dtype (as the AVX-512 packer), so that the
  * loads carry no dtype switch and the 8 x 8 blocks stay in registers. */
@@ -188,6 +183,12 @@ static inline __attribute__((always_inline)) void pack_a_rows(float *out, const 
   }
 }
 
+/* A plain A's rows, 8 k at a time, laid into the panel by transposing
+ * 8 x 8 blocks in registers (panel element (p, i) is A[i][p]); the last
+ * k that do not fill 8 and a transposed A go through the portable packer.
+ * (The portable packer's strided stores ran at a speed that depended on
+ * where the buffers fell: a quarter to a third of the reference example's
+ * time.) */
 static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
                    int64_t kb, int mr) {
   const int64_t full = a->transposed ? 0 : kb / 8 * 8;
