@@ -152,15 +152,10 @@ static inline __attribute__((always_inline)) void pack_a_rows(float *out, const 
                                                               tpf_dtype_t t, int64_t i0, int64_t rows,
                                                               int64_t p0, int64_t kb, int64_t full) {
   const size_t esize = t == TPF_FLOAT32 ? 4 : 2, row_bytes = (size_t)a->ld * esize;
-  const int64_t fetch = tpf_pack_a_fetch_rows(a, rows, 2 * MR); /* the next two panels' */
   for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
     int64_t live = rows - panel < MR ? rows - panel : MR;
     const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
-    const int64_t ahead = rows - panel - MR < fetch ? rows - panel - MR : fetch;
-    const char *later = first + (size_t)MR * row_bytes;
     for (int64_t p = 0; p < full; p += 8) {
-      const char *line = later + (size_t)p * esize;
-      for (int64_t i = 0; i < ahead; i++, line += row_bytes) _mm_prefetch(line, _MM_HINT_T0);
       __m256 r[8];
 #pragma GCC unroll 8
       for (int i = 0; i < 8; i++)

@@ -152,18 +152,13 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
 static inline __attribute__((always_inline)) void pack_a_rows(float *out, const tpf_gemm_operand_t *a,
                                                               tpf_dtype_t t, int64_t i0, int64_t rows,
                                                               int64_t p0, int64_t kb, int mr) {
-  const size_t esize = t == TPF_FLOAT32 ? 4 : 2, row_bytes = (size_t)a->ld * esize;
+  const size_t esize = t == TPF_FLOAT32 ? 4 : 2;
   const __mmask16 lanes = (__mmask16)((1u << mr) - 1);
-  const int64_t fetch = tpf_pack_a_fetch_rows(a, rows, mr); /* the next panel's */
   for (int64_t panel = 0; panel < rows; panel += mr, out += kb * mr) {
     int64_t live = rows - panel < mr ? rows - panel : mr;
     const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
-    const int64_t ahead = rows - panel - mr < fetch ? rows - panel - mr : fetch;
-    const char *later = first + (size_t)mr * row_bytes;
     for (int64_t p = 0; p < kb; p += 16) {
       int n = kb - p < 16 ? (int)(kb - p) : 16;
-      const char *line = later + (size_t)p * esize;
-      for (int64_t i = 0; i < ahead; i++, line += row_bytes) _mm_prefetch(line, _MM_HINT_T0);
       __m512 r[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; i++)
