@@ -2,12 +2,14 @@
  * buffer is simply its pointer and counters are atomics in one shared
  * group. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "regions.h"
@@ -46,8 +48,17 @@ typedef struct thread_endpoint {
 
 static thread_endpoint_t *self(tpf_endpoint_t *ep) { return (thread_endpoint_t *)ep; }
 
+/* The group's failure. A failure another rank has claimed gets its status
+ * right after its words: wait for it a moment (as shm.c does), or two
+ * ranks that time out together could see the loser's claim fail, read
+ * TPF_OK, and go on as if the peer had arrived. */
 static tpf_status_t failure(group_t *g) {
-  return tpf_record((tpf_status_t)atomic_load(&g->failed), "%s", g->fail_why);
+  int status = atomic_load(&g->failed);
+  for (int64_t until = tpf_now_ns() + 100000000; status == TPF_OK && atomic_load(&g->fail_claimed) &&
+                                                 tpf_now_ns() < until;
+       status = atomic_load(&g->failed))
+    sched_yield();
+  return tpf_record(status == TPF_OK ? TPF_ERR_PEER : (tpf_status_t)status, "%s", g->fail_why);
 }
 
 /* Async-signal-safe: the first failure writes its words, then its status
