@@ -37,6 +37,7 @@ typedef struct settings {
   int threads; /* 0: the host's cores divided among the ranks on it */
   int timeout_ms, spin_us;
   tpf_algo_t algo;
+  int measure_costs; /* TPF_COST_MODEL=measured (else the shipped table) */
 } settings_t;
 
 static tpf_status_t parse_algo(const char *text, tpf_algo_t *algo) {
@@ -89,7 +90,8 @@ static tpf_status_t resolve(const tpf_config_t *cfg, settings_t *out) {
   if (out->spin_us == 0 && (s = tpf_env_setting_int(TPF_ENV_SPIN_US, 0, 1 << 30, &out->spin_us)) != TPF_OK)
     return s;
   const char *model = tpf_env_string(TPF_ENV_COST_MODEL);
-  if (strcmp(model, "measured") != 0 && strcmp(model, "table") != 0)
+  out->measure_costs = strcmp(model, "measured") == 0;
+  if (!out->measure_costs && strcmp(model, "table") != 0)
     return tpf_fail(TPF_ERR_INVALID, "TPF_COST_MODEL='%s' must be measured or table", model);
   out->shm_dir = CONFIG_HAS(cfg, shm_dir) && cfg->shm_dir ? cfg->shm_dir : tpf_env_string(TPF_ENV_SHM_DIR);
   const char *isa = CONFIG_HAS(cfg, isa) ? cfg->isa : NULL;
@@ -144,12 +146,17 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   return TPF_OK;
 }
 
-/* Every rank of a communicator whose ranks are processes takes rank 0's
- * cost model (each measured its own: calibrate.h), so that TPF_ALGO_AUTO
- * picks the same algorithm everywhere. */
-static tpf_status_t agree_on_costs(tpf_comm_t *c) {
+/* The cost model rank 0 brings (calibrate.h), which every rank takes, so
+ * that TPF_ALGO_AUTO picks the same algorithm everywhere; the others bring
+ * the table, unused: they do not probe (nor slow rank 0's probes down). */
+static tpf_costs_t brought_costs(tpf_comm_t *c, const settings_t *set) {
+  return set->measure_costs && c->rank == 0 ? tpf_costs_for(&c->gemm) : tpf_costs;
+}
+
+/* A communicator whose ranks are processes: every rank takes rank 0's. */
+static tpf_status_t agree_on_costs(tpf_comm_t *c, const settings_t *set) {
   if (c->size < 2) return TPF_OK;
-  const tpf_costs_t mine = tpf_costs_for(&c->gemm);
+  const tpf_costs_t mine = brought_costs(c, set);
   tpf_costs_t *all = malloc(sizeof mine * (size_t)c->size);
   if (!all) return tpf_fail(TPF_ERR_NOMEM, "could not allocate the ranks' cost models");
   tpf_status_t s = c->ep->transport->exchange(c->ep, &mine, all, sizeof mine);
@@ -186,7 +193,7 @@ tpf_status_t tpf_comm_init_all(tpf_comm_t **comms, int world_size, const tpf_con
     s = comm_make(eps[r], set.isa, &set, name, &made[r]);
   }
   if (s == TPF_OK && world_size > 1) { /* one process: one table for all */
-    const tpf_costs_t costs = tpf_costs_for(&made[0]->gemm);
+    const tpf_costs_t costs = brought_costs(made[0], &set);
     for (int r = 0; r < world_size; r++) made[r]->costs = costs;
   }
   if (s != TPF_OK) {
@@ -270,7 +277,7 @@ tpf_status_t tpf_comm_init_endpoint(tpf_comm_t **comm, const tpf_config_t *cfg, 
     ep->transport->destroy(ep);
     return s;
   }
-  if ((s = agree_on_costs(made)) != TPF_OK) {
+  if ((s = agree_on_costs(made, &set)) != TPF_OK) {
     comm_free(made); /* (with its endpoint) */
     return s;
   }

@@ -3,12 +3,10 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/half.h"
-#include "common/env.h"
 
 /* The probes on the machine the table was fit on (docs/performance.md,
  * "Choosing the algorithm"): an Intel Xeon with AMX (kernels avx512 for
@@ -21,44 +19,63 @@ const tpf_probes_t tpf_probes_reference = {.gemm_gflops = {170.0, 880.0}, .sum_g
 enum { PROBE_M = 128, PROBE_K = 512, PROBE_N = 512, SUM_FLOATS = 1 << 20, PROBE_RUNS = 7 };
 static const int64_t PROBE_BUDGET_NS = 4000000;
 
-static double seconds_since(int64_t start_ns) { return (double)(tpf_now_ns() - start_ns) * 1e-9; }
+/* The shortest of the timed runs of run(arg) after one that warms up;
+ * 0 if none was timed. */
+static double best_seconds(void (*run)(void *), void *arg) {
+  double best = 0;
+  const int64_t began = tpf_now_ns();
+  for (int r = -1; r < PROBE_RUNS && (r < 2 || tpf_now_ns() - began < PROBE_BUDGET_NS); r++) {
+    const int64_t start = tpf_now_ns();
+    run(arg);
+    const double s = (double)(tpf_now_ns() - start) * 1e-9;
+    if (r >= 0 && s > 0 && (best == 0 || s < best)) best = s;
+  }
+  return best;
+}
+
+typedef struct gemm_probe {
+  tpf_gemm_engine_t *e;
+  tpf_gemm_operand_t a;
+  tpf_gemm_epilogue_t epi;
+} gemm_probe_t;
+
+static void run_gemm(void *arg) {
+  gemm_probe_t *p = arg;
+  tpf_gemm_multiply(p->e, PROBE_M, &p->a, &p->epi);
+}
 
 /* GFLOP/s of a PROBE_M x PROBE_K x PROBE_N product in dtype t (zeros: the
- * rate does not depend on the values), the best of a few after one that
- * warms up; 0 when out of memory. */
+ * rate does not depend on the values); 0 when out of memory. */
 static double probe_gemm(tpf_gemm_engine_t *e, tpf_dtype_t t) {
   const size_t es = tpf_dtype_size(t);
   void *a = calloc((size_t)PROBE_M * PROBE_K, es), *b = calloc((size_t)PROBE_K * PROBE_N, es);
   float *c = malloc(sizeof(float) * PROBE_M * PROBE_N);
   double best = 0;
-  const tpf_gemm_operand_t ao = {a, t, PROBE_K, 0}, bo = {b, t, PROBE_N, 0};
+  const tpf_gemm_operand_t bo = {b, t, PROBE_N, 0};
   if (a && b && c && tpf_gemm_set_b(e, PROBE_K, PROBE_N, &bo, tpf_gemm_reuses_b(e, t, PROBE_M)) == TPF_OK) {
-    const tpf_gemm_epilogue_t epi = {.divisor = 1.0f, .out = c, .out_dtype = TPF_FLOAT32, .out_ld = PROBE_N};
-    const int64_t began = tpf_now_ns();
-    for (int run = -1; run < PROBE_RUNS && (run < 2 || tpf_now_ns() - began < PROBE_BUDGET_NS); run++) {
-      int64_t start = tpf_now_ns();
-      tpf_gemm_multiply(e, PROBE_M, &ao, &epi);
-      double s = seconds_since(start);
-      if (run >= 0 && s > 0 && (best == 0 || s < best)) best = s;
-    }
+    gemm_probe_t p = {e, {a, t, PROBE_K, 0}, {.divisor = 1.0f, .out = c, .out_dtype = TPF_FLOAT32, .out_ld = PROBE_N}};
+    best = best_seconds(run_gemm, &p);
   }
   free(a), free(b), free(c);
   return best > 0 ? 2.0 * PROBE_M * PROBE_K * PROBE_N / best * 1e-9 : 0;
 }
 
+typedef struct sum_probe {
+  tpf_accumulate_fn sum;
+  float *acc, *src;
+} sum_probe_t;
+
+static void run_sum(void *arg) {
+  sum_probe_t *p = arg;
+  p->sum(p->acc, p->src, TPF_FLOAT32, SUM_FLOATS, 0);
+}
+
 /* GB/s of the source of a row sum (acc += src) of 4 MiB each. */
 static double probe_sum(const tpf_gemm_engine_t *e) {
-  float *acc = calloc(SUM_FLOATS, sizeof(float)), *src = calloc(SUM_FLOATS, sizeof(float));
-  double best = 0;
-  const tpf_accumulate_fn sum = e->isa->for_dtype[TPF_FLOAT32]->accumulate;
-  const int64_t began = tpf_now_ns();
-  for (int run = -1; acc && src && run < PROBE_RUNS && (run < 2 || tpf_now_ns() - began < PROBE_BUDGET_NS); run++) {
-    int64_t start = tpf_now_ns();
-    sum(acc, src, TPF_FLOAT32, SUM_FLOATS, 0);
-    double s = seconds_since(start);
-    if (run >= 0 && s > 0 && (best == 0 || s < best)) best = s;
-  }
-  free(acc), free(src);
+  sum_probe_t p = {e->isa->for_dtype[TPF_FLOAT32]->accumulate, calloc(SUM_FLOATS, sizeof(float)),
+                   calloc(SUM_FLOATS, sizeof(float))};
+  const double best = p.acc && p.src ? best_seconds(run_sum, &p) : 0;
+  free(p.acc), free(p.src);
   return best > 0 ? sizeof(float) * (double)SUM_FLOATS / best * 1e-9 : 0;
 }
 
@@ -102,7 +119,6 @@ static struct kept {
 static atomic_int kept_claimed;
 
 tpf_costs_t tpf_costs_for(tpf_gemm_engine_t *e) {
-  if (strcmp(tpf_env_string(TPF_ENV_COST_MODEL), "table") == 0) return tpf_costs;
   const int threads = tpf_gemm_engine_threads(e);
   const int claimed = atomic_load(&kept_claimed);
   for (int i = 0; i < claimed && i < KEPT; i++)

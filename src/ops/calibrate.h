@@ -6,7 +6,8 @@
  * ISA and threads) and a row sum through memory (the reduce-scatter's
  * sums, and B streamed again). Latencies, the hidden share and the
  * message rates are kept. The probes take a few milliseconds, once per
- * process for each ISA and thread count. */
+ * process for each ISA and thread count; a communicator runs them on rank
+ * 0 only (api_comm.c). */
 #ifndef TPF_OPS_CALIBRATE_H
 #define TPF_OPS_CALIBRATE_H
 
@@ -34,8 +35,7 @@ tpf_probes_t tpf_probes_run(tpf_gemm_engine_t *e);
 tpf_costs_t tpf_costs_scaled(const tpf_probes_t *here);
 
 /* The parameters for engine e's ISA and thread count: the probes' table,
- * measured on the first request in this process and kept; the shipped
- * table where TPF_COST_MODEL=table. */
+ * measured on the first request in this process and kept. */
 tpf_costs_t tpf_costs_for(tpf_gemm_engine_t *e);
 
 #endif
