@@ -29,7 +29,9 @@ static const struct command {
     {"floor", cmd_floor,
      "what this machine allows, measured: arithmetic peaks, memory bandwidth,\n"
      "a cache line's round trip, the simplest two-rank collectives"},
-    {"info", cmd_info, "version, CPU features, GEMM kernels, environment variables, the cost model (shipped, and scaled to this machine)"},
+    {"info", cmd_info,
+     "version, CPU features, GEMM kernels, environment variables,\n"
+     "the cost model (as shipped, and as scaled to this machine)"},
     {"id", cmd_id, "a fresh unique id, for TPF_UNIQUE_ID (ranks started separately)"},
     {"clean", cmd_clean,
      "removes the shared-memory files of communicators whose ranks were all\n"
