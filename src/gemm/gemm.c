@@ -12,11 +12,13 @@
  * first and kept for the others (a_slices_bytes), so that A is read and
  * transposed once per block rather than once per group.
  *
- * B is packed where it is first used, a kc x nr panel at a time, by the
- * first tile that multiplies it (a kernel that packs as it computes; or
- * just before, by the packer, where no such kernel applies), and the tiles
- * prefetch the next panel's lines while they compute, so that reading B
- * from memory overlaps the arithmetic. When B will be multiplied by more
+ * B is packed where it is first used: a chunk of nc columns at a time,
+ * read along B's rows, where the kernel has such a packer (pack_b_rows:
+ * long runs, which the hardware prefetchers follow); else a kc x nr panel
+ * at a time by the first tile that multiplies it (a kernel that packs as
+ * it computes, or the packer just before), the tiles prefetching the next
+ * panel's lines while they compute, so that reading B from memory overlaps
+ * the arithmetic. When B will be multiplied by more
  * rows later (more row blocks, or the next chunk of a fused schedule), the
  * packed copy is kept, k panel by k panel: packed[P][panel][p][j];
  * otherwise each panel goes through a per-thread buffer (it stays in L1 or
@@ -49,6 +51,7 @@ static size_t a_pack_bytes(const tpf_gemm_kernel_t *k) {
 }
 
 static size_t b_panel_bytes(const tpf_gemm_kernel_t *k);
+static size_t b_strip_bytes(const tpf_gemm_kernel_t *k);
 
 /* Floats between rows of the accumulator beyond its width: rows a multiple
  * of 4 KiB apart would all fall into the same sets of the L1 cache. */
@@ -78,6 +81,7 @@ tpf_status_t tpf_gemm_engine_init(tpf_gemm_engine_t *e, const tpf_gemm_isa_t *is
     const tpf_gemm_kernel_t *k = isa->for_dtype[t];
     if (a_pack_bytes(k) > a_bytes) a_bytes = a_pack_bytes(k);
     if (b_panel_bytes(k) > b_bytes) b_bytes = b_panel_bytes(k);
+    if (b_strip_bytes(k) > b_bytes) b_bytes = b_strip_bytes(k);
     if (c_acc_bytes(k) > c_bytes) c_bytes = c_acc_bytes(k);
   }
   e->spaces = calloc((size_t)threads, sizeof *e->spaces);
@@ -145,6 +149,11 @@ static void *panel_at(const tpf_gemm_engine_t *e, const packed_layout_t *l, int6
  * not kept. */
 static size_t b_panel_bytes(const tpf_gemm_kernel_t *k) {
   return (size_t)(tpf_pack_k(k->format, k->kc) * k->nr * tpf_pack_bytes(k->format));
+}
+
+/* Bytes of one strip (kc x nc), for the kernels that pack B in strips. */
+static size_t b_strip_bytes(const tpf_gemm_kernel_t *k) {
+  return k->pack_b_rows ? (size_t)(k->kc * k->nc) * sizeof(float) : 0;
 }
 
 /* Bytes of a block's slices of A for every k panel, where a thread packs
@@ -306,6 +315,31 @@ static char *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int
   return at;
 }
 
+/* Whether a thread packs B a chunk at a time, along its rows (see
+ * tpf_pack_b_rows_fn), rather than a panel at a time as its first tile
+ * multiplies it: where this block of rows packs B, and B is plain. */
+static int packs_strips(const tpf_gemm_engine_t *e, int first_rows) {
+  return e->kernel->pack_b_rows && packs_b(e, first_rows) && !e->b.transposed;
+}
+
+/* Panels [s0, s1) of k panel P, packed into the kept copy or the thread's
+ * strip (the same layout: panels of kb x nr, one after the other): the
+ * whole panels along B's rows, an edge panel by the packer. Returns where
+ * panel s0 starts. */
+static char *pack_strip(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int64_t P, int64_t s0, int64_t s1) {
+  const tpf_gemm_engine_t *e = job->e;
+  const tpf_gemm_kernel_t *kern = e->kernel;
+  const int64_t nr = kern->nr, p0 = P * kern->kc, kb = min64(kern->kc, e->k - p0);
+  char *strip = e->keep ? panel_at(e, &job->layout, P, s0, kb) : ws->b_pack;
+  const int64_t whole = min64(s1, e->n / nr) - s0;
+  if (whole > 0) kern->pack_b_rows(strip, kb * nr, &e->b, p0, kb, s0 * nr, whole);
+  const int64_t edge = s0 + (whole > 0 ? whole : 0);
+  if (edge < s1)
+    kern->pack_b(strip + (size_t)((edge - s0) * kb * nr) * sizeof(float), &e->b, p0, kb, edge * nr,
+                 e->n - edge * nr, nr);
+  return strip;
+}
+
 /* The lines the thread reads for panel (P, panel): its rows in B when it
  * will be packed from there (a transposed B is left to the hardware
  * prefetchers), else its packed copy. Fetched while the previous panel is
@@ -419,6 +453,7 @@ static void multiply_job(void *arg, int t, int threads) {
     const int64_t step = kern->nc / nr;
     const int64_t padded = tiles.tall * kern->mr + tiles.low * low_kern->mr, group = chunks_per_group(kern, padded);
     const int64_t ldc = group * kern->nc + ACC_ROW_PAD, all_tiles = tiles.tall + tiles.low;
+    const int strips = packs_strips(e, i0 == 0);
     a_slices_t slices = {.kept = first + group * step < last && ws->a_slices &&
                                  ws->a_slices_capacity >= (size_t)job->layout.k_panels * a_pack_bytes(kern)};
     for (int64_t g0 = first; g0 < last; g0 += group * step) {
@@ -434,12 +469,19 @@ static void multiply_job(void *arg, int t, int threads) {
         }
         a_slices_next(&slices, job, ws, P, g0 > first, g1 < last, padded, (g1 - g0) * all_tiles);
         for (int64_t s0 = g0; s0 < g1; s0 += step) { /* chunks of nc columns */
-          for (int64_t panel = s0, s1 = min64(g1, s0 + step); panel < s1; panel++) {
-            const char *src;
-            char *bp = b_panel(job, ws, i0 == 0, tiles.tall ? kern : low_kern, P, panel, kb, &src);
+          const int64_t s1 = min64(g1, s0 + step);
+          char *strip = strips ? pack_strip(job, ws, P, s0, s1) : NULL;
+          for (int64_t panel = s0; panel < s1; panel++) {
+            const char *src = NULL;
             tpf_prefetch_t next = {0}; /* the panel after this one */
-            if (panel + 1 < g1) next = panel_lines(job, i0 == 0, P, panel + 1);
-            else if (P + 1 < job->layout.k_panels) next = panel_lines(job, i0 == 0, P + 1, g0);
+            char *bp;
+            if (strips) {
+              bp = strip + (size_t)((panel - s0) * kb * nr) * sizeof(float);
+            } else {
+              bp = b_panel(job, ws, i0 == 0, tiles.tall ? kern : low_kern, P, panel, kb, &src);
+              if (panel + 1 < g1) next = panel_lines(job, i0 == 0, P, panel + 1);
+              else if (P + 1 < job->layout.k_panels) next = panel_lines(job, i0 == 0, P + 1, g0);
+            }
             float *c = ws->c_acc + (panel - g0) * nr;
             for (int64_t u = 0; u < all_tiles; u++) {
               a_slices_fetch(&slices);

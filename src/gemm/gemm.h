@@ -69,7 +69,7 @@ void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, 
 /* One thread's packing buffers and fp32 accumulator. */
 typedef struct tpf_gemm_thread_space {
   void *a_pack; /* mc x kc of A */
-  void *b_pack; /* one panel of B (kc x nr), when B is not kept */
+  void *b_pack; /* one panel (kc x nr) or chunk (kc x nc) of B, when B is not kept */
   float *c_acc; /* fp32 sums: mc x (nc + pad), or a short block's group */
   void *a_slices; /* a block's mc x kc slices of A for every k panel, packed
                      once for all its groups (see tpf_gemm_set_b) */

@@ -74,6 +74,14 @@ typedef void (*tpf_pack_a_fn)(void *dst, const tpf_gemm_operand_t *a, int64_t i0
 typedef void (*tpf_pack_b_fn)(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb,
                               int64_t j0, int64_t cols, int nr);
 
+/* Rows [p0, p0 + rows) of `panels` whole panels (nr columns each) of a
+ * plain B from column j0, into the F32 format: row p of panel q at
+ * dst + q * panel_elems + (p - p0) * nr floats. Reads B along its rows, in
+ * runs of panels * nr elements, which the hardware prefetchers follow
+ * (a panel at a time reads one short run per row). */
+typedef void (*tpf_pack_b_rows_fn)(void *dst, int64_t panel_elems, const tpf_gemm_operand_t *b, int64_t p0,
+                                   int64_t rows, int64_t j0, int64_t panels);
+
 typedef struct tpf_gemm_kernel {
   const char *name;
   tpf_pack_format_t format;
@@ -98,6 +106,10 @@ typedef struct tpf_gemm_kernel {
    * it (see tpf_ukernel_packing_fn), for a plain B's whole panels (whole
    * pairs of k, for the pairs format) */
   tpf_ukernel_packing_fn ukernel_packing;
+  /* NULL, or (F32 format) the packer of several panels at once, row by
+   * row (tpf_pack_b_rows_fn): a B read once is then packed a chunk of nc
+   * columns at a time into a strip, for short blocks of rows */
+  tpf_pack_b_rows_fn pack_b_rows;
   /* NULL, or what a compute thread runs before its first tile of a
    * product and after its last (AMX: load the tile configuration, then
    * release the tiles): the kernels of a product, narrow ones included,

@@ -1,9 +1,8 @@
 /* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
- * k step two loads of B and six broadcasts of A, each feeding two FMAs;
- * also in a variant that packs the panel of B (fp32, or fp16 or bf16
- * converted) as it reads it. Plus packing with vector loads, the
- * epilogue, the row sums of the reduce-scatter and its hand-over copy, 8
- * lanes at a time. */
+ * k step two loads of B and six broadcasts of A, each feeding two FMAs.
+ * Plus packing with vector loads (B a chunk of panels at a time, along its
+ * rows: fp32, or fp16 or bf16 converted), the epilogue, the row sums of
+ * the reduce-scatter and its hand-over copy, 8 lanes at a time. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -28,12 +27,6 @@ enum { MR = 6, NR = 16 };
   }
 /* Row i of the tile below (the engine's next tile, if any), toward L1. */
 #define PREFETCH_BELOW(i) _mm_prefetch((const char *)(c + (i + MR) * ldc), _MM_HINT_T0);
-/* The tile's sums in registers, from C or zero; the tile below fetched. */
-#define TILE_BEGIN                             \
-  ROWS(DECLARE)                                \
-  ROWS(LOAD)                                   \
-  if (accumulate) { ROWS(PREFETCH_BELOW) }     \
-  const char *at = next.at;
 #define STORE(i)                          \
   _mm256_storeu_ps(c + i * ldc, c##i##a); \
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
@@ -61,7 +54,10 @@ static inline __attribute__((always_inline)) __m256 load8(const void *src, tpf_d
 static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
                     int accumulate, tpf_prefetch_t next) {
   const float *a = pa, *b = pb;
-  TILE_BEGIN
+  ROWS(DECLARE) /* the tile's sums in registers, from C or zero; the tile below fetched */
+  ROWS(LOAD)
+  if (accumulate) { ROWS(PREFETCH_BELOW) }
+  const char *at = next.at;
   for (int64_t p = 0; p < kb; p++) {
     PREFETCH_NEXT
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
@@ -72,55 +68,32 @@ static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, flo
   ROWS(STORE)
 }
 
-/* The kernel that reads B's rows where they are (dtype t, ld elements
- * apart) and leaves their 16 columns, as fp32, in the packed panel for the
- * tiles after this one; the row 4 ahead is brought to L1 as it goes. */
-static inline __attribute__((always_inline)) void ukernel_packing_from(tpf_dtype_t t, int64_t kb, const void *pa,
-                                                                       const void *src, int64_t ld, void *dst,
-                                                                       float *c, int64_t ldc, int accumulate,
-                                                                       tpf_prefetch_t next) {
-  const size_t es = t == TPF_FLOAT32 ? 4 : 2, row = (size_t)ld * es;
-  const float *a = pa;
-  const char *b = src;
-  float *packed = dst;
-  TILE_BEGIN
-  for (int64_t p = 0; p < kb; p++) {
-    PREFETCH_NEXT
-    __m256 b0 = load8(b, t), b1 = load8(b + 8 * es, t);
-    _mm256_storeu_ps(packed, b0);
-    _mm256_storeu_ps(packed + 8, b1);
-    _mm_prefetch(b + 4 * row, _MM_HINT_T0);
-    _mm_prefetch(b + 4 * row + 16 * es - 1, _MM_HINT_T0);
-    ROWS(STEP)
-    a += MR;
-    b += row;
-    packed += NR;
+/* tpf_pack_b_rows_fn for dtype t: each row of B read along its run of
+ * panels * 16 elements; the run FETCH_ROWS rows on fetched toward L2 as it
+ * goes (16 x 4096 x 11008 fp32: 25 -> 40 GFLOP/s against a panel at a
+ * time, docs/performance.md). */
+static inline __attribute__((always_inline)) void pack_b_rows_from(tpf_dtype_t t, float *dst, int64_t panel_elems,
+                                                                   const tpf_gemm_operand_t *b, int64_t p0,
+                                                                   int64_t rows, int64_t j0, int64_t panels) {
+  enum { FETCH_ROWS = 2 };
+  const size_t es = t == TPF_FLOAT32 ? 4 : 2, ldb = (size_t)b->ld * es, bytes = (size_t)(panels * NR) * es;
+  const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * es;
+  for (int64_t p = 0; p < rows; p++, row += ldb, dst += NR) {
+    if (p + FETCH_ROWS < rows)
+      for (size_t q = 0; q < bytes; q += 64) _mm_prefetch(row + FETCH_ROWS * ldb + q, _MM_HINT_T1);
+    float *o = dst;
+    for (int64_t q = 0; q < panels; q++, o += panel_elems) {
+      _mm256_storeu_ps(o, load8(row + (size_t)(q * NR) * es, t));
+      _mm256_storeu_ps(o + 8, load8(row + (size_t)(q * NR + 8) * es, t));
+    }
   }
-  ROWS(STORE)
 }
 
-static void ukernel_packing(int64_t kb, const void *pa, const void *src, int64_t ld, tpf_dtype_t t, void *dst,
-                            float *c, int64_t ldc, int accumulate, tpf_prefetch_t next) {
-  if (t == TPF_FLOAT32) ukernel_packing_from(TPF_FLOAT32, kb, pa, src, ld, dst, c, ldc, accumulate, next);
-  else if (t == TPF_FLOAT16) ukernel_packing_from(TPF_FLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next);
-  else ukernel_packing_from(TPF_BFLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next);
-}
-
-/* One panel (cols <= NR): a full one of a plain B with vector loads; an
- * edge panel and a transposed B go through the portable packer. */
-static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
-                   int64_t cols, int nr) {
-  if (b->transposed || cols < NR) {
-    tpf_pack_b_f32(dst, b, p0, kb, j0, cols, nr);
-    return;
-  }
-  float *out = dst;
-  const size_t esize = b->dtype == TPF_FLOAT32 ? 4 : 2;
-  const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * esize;
-  for (int64_t p = 0; p < kb; p++, row += (size_t)b->ld * esize, out += NR) {
-    _mm256_store_ps(out, load8(row, b->dtype));
-    _mm256_store_ps(out + 8, load8(row + 8 * esize, b->dtype));
-  }
+static void pack_b_rows(void *dst, int64_t panel_elems, const tpf_gemm_operand_t *b, int64_t p0, int64_t rows,
+                        int64_t j0, int64_t panels) {
+  if (b->dtype == TPF_FLOAT32) pack_b_rows_from(TPF_FLOAT32, dst, panel_elems, b, p0, rows, j0, panels);
+  else if (b->dtype == TPF_FLOAT16) pack_b_rows_from(TPF_FLOAT16, dst, panel_elems, b, p0, rows, j0, panels);
+  else pack_b_rows_from(TPF_BFLOAT16, dst, panel_elems, b, p0, rows, j0, panels);
 }
 
 /* r[q] becomes column q of the 8 x 8 block whose row i r[i] was. */
@@ -352,5 +325,5 @@ __attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void 
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
     .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 120, .nc = 512,
-    .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx2,
-    .accumulate = tpf_accumulate_avx2, .ukernel_packing = ukernel_packing};
+    .ukernel = ukernel, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
+    .accumulate = tpf_accumulate_avx2, .pack_b_rows = pack_b_rows};
