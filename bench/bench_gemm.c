@@ -277,17 +277,26 @@ int main(int argc, char **argv) {
       /* Rounds of sgemm then each dtype of ours, so that every figure sees
        * the same spells of the shared machine. Each is timed over a burst
        * of back-to-back calls lasting about 20 ms (sized in the first
-       * round, which warms up), so that a short product does not pay for
-       * the caches and threads the one before left cold. */
+       * round, which warms up, on each one's second call), so that a short
+       * product does not pay for the caches and threads the one before
+       * left cold. After OpenBLAS's pause one call of ours runs untimed:
+       * the first call after it ran up to 25% slow with two threads here
+       * (the cores idle through the pause), and with a fixed order that was
+       * always fp32's; our dtypes also take turns in going first. */
       blas_ctx_t blas = {s, a, b, c_blas};
       double t_blas[64], t_ours[3][64];
       int blas_burst = 1, burst[3] = {1, 1, 1};
       for (int r = -1; r < reps; r++) {
+        if (r < 0) run_blas(&blas); /* the first call wakes threads: size the burst on the second */
         double t = time_burst(run_blas, &blas, blas_burst);
         if (r < 0) blas_burst = burst_for(t);
         else t_blas[r] = t;
         let_blas_threads_sleep(T);
-        for (int di = 0; di < 3; di++) {
+        const int turn = r < 0 ? 0 : r % 3;
+        run_ours(&ours[turn]);
+        for (int j = 0; j < 3; j++) {
+          const int di = (turn + j) % 3;
+          if (r < 0 && j > 0) run_ours(&ours[di]); /* (the first call grows its buffers) */
           t = time_burst(run_ours, &ours[di], burst[di]);
           if (r < 0) burst[di] = burst_for(t);
           else t_ours[di][r] = t;
