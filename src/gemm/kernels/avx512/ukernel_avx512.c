@@ -1,9 +1,10 @@
 /* The AVX-512 fp32 micro-kernels: a 14 x 32 tile of C in 28 zmm registers;
  * per k step two loads of B (32 columns) and fourteen broadcasts of A, each
  * feeding two FMAs; and an 8 x 32 one for the rows that 14-row tiles would
- * pad. Plus packing of A and B (a chunk of panels at a time, along B's
- * rows) with vector loads and conversions, the epilogue and the row sums
- * of the reduce-scatter. */
+ * pad; each also in a variant that packs the panel of B (fp32, or fp16
+ * or bf16 converted) as it reads it. Plus packing of A and B with vector
+ * loads and conversions, the epilogue and the row sums of the
+ * reduce-scatter. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -51,11 +52,48 @@ static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* One k step that reads B's row where it is (in dtype t, `row` bytes
+ * apart) and leaves its 32 columns, as fp32, in the packed panel for the
+ * tiles after this one. */
+#define K_STEP_PACKING(mr, ROWS)                                              \
+  {                                                                           \
+    __m512 b0 = load16(b, t, 16), b1 = load16(b + 16 * es, t, 16);            \
+    _mm512_storeu_ps(packed, b0);                                             \
+    _mm512_storeu_ps(packed + 16, b1);                                        \
+    _mm_prefetch(b + 4 * row, _MM_HINT_T0);                                   \
+    _mm_prefetch(b + 4 * row + 32 * es - 1, _MM_HINT_T0);                     \
+    ROWS(STEP)                                                                \
+    a += mr;                                                                  \
+    b += row;                                                                 \
+    packed += NR;                                                             \
+  }
+/* The kernels that pack as they go, one body per dtype of B. */
+#define DEFINE_UKERNEL_PACKING(name, mr, ROWS)                                                       \
+  static inline __attribute__((always_inline)) void name##_from(                                     \
+      tpf_dtype_t t, int64_t kb, const void *pa, const void *src, int64_t ld, void *dst, float *c,    \
+      int64_t ldc, int accumulate, tpf_prefetch_t next) {                                            \
+    const size_t es = t == TPF_FLOAT32 ? 4 : 2, row = (size_t)ld * es;                               \
+    const float *a = pa;                                                                             \
+    const char *b = src;                                                                             \
+    float *packed = dst;                                                                             \
+    TPF_TILE_RUN(ROWS, mr, kb, K_STEP_PACKING(mr, ROWS))                                                 \
+  }                                                                                                  \
+  static void name(int64_t kb, const void *pa, const void *src, int64_t ld, tpf_dtype_t t, void *dst, \
+                   float *c, int64_t ldc, int accumulate, tpf_prefetch_t next) {                     \
+    if (t == TPF_FLOAT32) name##_from(TPF_FLOAT32, kb, pa, src, ld, dst, c, ldc, accumulate, next);   \
+    else if (t == TPF_FLOAT16) name##_from(TPF_FLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next); \
+    else name##_from(TPF_BFLOAT16, kb, pa, src, ld, dst, c, ldc, accumulate, next);                  \
+  }
+
+DEFINE_UKERNEL_PACKING(ukernel_packing, MR, TPF_ROWS14)
+DEFINE_UKERNEL_PACKING(ukernel_narrow_packing, NARROW_MR, TPF_ROWS8)
+
 /* A plain B's rows are the panel's rows: vector loads and conversions,
- * with the row two ahead prefetched. Whole panels are packed a chunk at a
- * time (pack_b_rows below); this packs the last, narrower one. Inlined
- * once per dtype, as pack_a_rows below. */
-static inline __attribute__((always_inline)) void pack_panel(float *out, const tpf_gemm_operand_t *b,
+ * with the row two ahead prefetched (the engine's kernels have brought the
+ * panel's rows toward L2 already: see tpf_prefetch_t). Whole panels are
+ * packed by the packing kernels; this packs the last, narrower one.
+ * Inlined once per dtype, as pack_a_rows below. */
+static inline __attribute__((always_inline)) void pack_b_rows(float *out, const tpf_gemm_operand_t *b,
                                                               tpf_dtype_t t, int64_t p0, int64_t kb,
                                                               int64_t j0, int64_t cols) {
   const size_t esize = t == TPF_FLOAT32 ? 4 : 2, ld_bytes = (size_t)b->ld * esize;
@@ -73,36 +111,9 @@ static inline __attribute__((always_inline)) void pack_panel(float *out, const t
 static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t kb, int64_t j0,
                    int64_t cols, int nr) {
   if (b->transposed) tpf_pack_b_f32(dst, b, p0, kb, j0, cols, nr);
-  else if (b->dtype == TPF_FLOAT32) pack_panel(dst, b, TPF_FLOAT32, p0, kb, j0, cols);
-  else if (b->dtype == TPF_FLOAT16) pack_panel(dst, b, TPF_FLOAT16, p0, kb, j0, cols);
-  else pack_panel(dst, b, TPF_BFLOAT16, p0, kb, j0, cols);
-}
-
-/* tpf_pack_b_rows_fn for dtype t: each row of B read along its run of
- * panels * 32 elements; the run FETCH_ROWS rows on fetched toward L2 as it
- * goes. */
-static inline __attribute__((always_inline)) void pack_b_rows_from(tpf_dtype_t t, float *dst, int64_t panel_elems,
-                                                                   const tpf_gemm_operand_t *b, int64_t p0,
-                                                                   int64_t rows, int64_t j0, int64_t panels) {
-  enum { FETCH_ROWS = 2 };
-  const size_t es = t == TPF_FLOAT32 ? 4 : 2, ldb = (size_t)b->ld * es, bytes = (size_t)(panels * NR) * es;
-  const char *row = (const char *)b->data + ((size_t)(p0 * b->ld) + (size_t)j0) * es;
-  for (int64_t p = 0; p < rows; p++, row += ldb, dst += NR) {
-    if (p + FETCH_ROWS < rows)
-      for (size_t q = 0; q < bytes; q += 64) _mm_prefetch(row + FETCH_ROWS * ldb + q, _MM_HINT_T1);
-    float *o = dst;
-    for (int64_t q = 0; q < panels; q++, o += panel_elems) {
-      _mm512_storeu_ps(o, load16(row + (size_t)(q * NR) * es, t, 16));
-      _mm512_storeu_ps(o + 16, load16(row + (size_t)(q * NR + 16) * es, t, 16));
-    }
-  }
-}
-
-static void pack_b_rows(void *dst, int64_t panel_elems, const tpf_gemm_operand_t *b, int64_t p0, int64_t rows,
-                        int64_t j0, int64_t panels) {
-  if (b->dtype == TPF_FLOAT32) pack_b_rows_from(TPF_FLOAT32, dst, panel_elems, b, p0, rows, j0, panels);
-  else if (b->dtype == TPF_FLOAT16) pack_b_rows_from(TPF_FLOAT16, dst, panel_elems, b, p0, rows, j0, panels);
-  else pack_b_rows_from(TPF_BFLOAT16, dst, panel_elems, b, p0, rows, j0, panels);
+  else if (b->dtype == TPF_FLOAT32) pack_b_rows(dst, b, TPF_FLOAT32, p0, kb, j0, cols);
+  else if (b->dtype == TPF_FLOAT16) pack_b_rows(dst, b, TPF_FLOAT16, p0, kb, j0, cols);
+  else pack_b_rows(dst, b, TPF_BFLOAT16, p0, kb, j0, cols);
 }
 
 /* r[i] becomes column i of the 16 x 16 block whose row i r[i] was. */
@@ -296,9 +307,9 @@ void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n
 static const tpf_gemm_kernel_t narrow_f32 = {
     .name = "avx512-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
     .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .accumulate = tpf_accumulate_avx512, .pack_b_rows = pack_b_rows};
+    .accumulate = tpf_accumulate_avx512, .ukernel_packing = ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
     .name = "avx512", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .accumulate = tpf_accumulate_avx512, .narrow = &narrow_f32, .pack_b_rows = pack_b_rows};
+    .accumulate = tpf_accumulate_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing};
