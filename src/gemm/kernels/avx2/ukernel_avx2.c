@@ -324,6 +324,6 @@ __attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void 
 }
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
-    .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 120, .nc = 512,
+    .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
     .accumulate = tpf_accumulate_avx2, .pack_b_rows = pack_b_rows};
