@@ -107,8 +107,9 @@ typedef struct tpf_gemm_kernel {
    * pairs of k, for the pairs format) */
   tpf_ukernel_packing_fn ukernel_packing;
   /* NULL, or (F32 format) the packer of several panels at once, row by
-   * row (tpf_pack_b_rows_fn): a B read once is then packed a chunk of nc
-   * columns at a time into a strip, for short blocks of rows */
+   * row (tpf_pack_b_rows_fn): the engine then packs a plain B a chunk of
+   * nc columns at a time (into a strip, or the kept copy) before the
+   * chunk's tiles, instead of a panel at a time */
   tpf_pack_b_rows_fn pack_b_rows;
   /* NULL, or what a compute thread runs before its first tile of a
    * product and after its last (AMX: load the tile configuration, then
