@@ -1,5 +1,6 @@
-/* The AVX2 fp32 micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per
- * k step two loads of B and six broadcasts of A, each feeding two FMAs.
+/* The AVX2 fp32 micro-kernels: a 6 x 16 tile of C in 12 ymm registers; per
+ * k step two loads of B and six broadcasts of A, each feeding two FMAs;
+ * and a 4 x 16 one for the rows that 6-row tiles would pad.
  * Plus packing with vector loads (B a chunk of panels at a time, along its
  * rows: fp32, or fp16 or bf16 converted), the epilogue, the row sums of
  * the reduce-scatter and its hand-over copy, 8 lanes at a time. */
@@ -12,9 +13,10 @@
 #include "gemm/pack.h"
 #include "kernels_avx2.h"
 
-enum { MR = 6, NR = 16 };
+enum { MR = 6, NR = 16, NARROW_MR = 4 };
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define ROWS4(X) X(0) X(1) X(2) X(3)
 #define DECLARE(i) __m256 c##i##a, c##i##b;
 #define LOAD(i)                                                    \
   c##i##a = accumulate ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps(); \
@@ -26,7 +28,7 @@ enum { MR = 6, NR = 16 };
     c##i##b = _mm256_fmadd_ps(ai, b1, c##i##b); \
   }
 /* Row i of the tile below (the engine's next tile, if any), toward L1. */
-#define PREFETCH_BELOW(i) _mm_prefetch((const char *)(c + (i + MR) * ldc), _MM_HINT_T0);
+#define PREFETCH_BELOW(i) _mm_prefetch((const char *)(c + (i + tile_rows) * ldc), _MM_HINT_T0);
 #define STORE(i)                          \
   _mm256_storeu_ps(c + i * ldc, c##i##a); \
   _mm256_storeu_ps(c + i * ldc + 8, c##i##b);
@@ -51,22 +53,29 @@ static inline __attribute__((always_inline)) __m256 load8(const void *src, tpf_d
     at += next.stride;                                   \
   }
 
-static void ukernel(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc,
-                    int accumulate, tpf_prefetch_t next) {
-  const float *a = pa, *b = pb;
-  ROWS(DECLARE) /* the tile's sums in registers, from C or zero; the tile below fetched */
-  ROWS(LOAD)
-  if (accumulate) { ROWS(PREFETCH_BELOW) }
-  const char *at = next.at;
-  for (int64_t p = 0; p < kb; p++) {
-    PREFETCH_NEXT
-    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    ROWS(STEP)
-    a += MR;
-    b += ldb;
+/* One kernel per tile height (6 rows, and 4 for the rows that 6-row tiles
+ * would pad); every element's sum is the same FMA chain. */
+#define DEFINE_UKERNEL(name, mr, ROWS_)                                                           \
+  static void name(int64_t kb, const void *pa, const void *pb, int64_t ldb, float *c, int64_t ldc, \
+                   int accumulate, tpf_prefetch_t next) {                                         \
+    const float *a = pa, *b = pb;                                                                 \
+    const int64_t tile_rows = (mr);                                                               \
+    ROWS_(DECLARE) /* the tile's sums in registers, from C or zero; the tile below fetched */     \
+    ROWS_(LOAD)                                                                                   \
+    if (accumulate) { ROWS_(PREFETCH_BELOW) }                                                     \
+    const char *at = next.at;                                                                     \
+    for (int64_t p = 0; p < kb; p++) {                                                            \
+      PREFETCH_NEXT                                                                               \
+      __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                                \
+      ROWS_(STEP)                                                                                 \
+      a += (mr);                                                                                  \
+      b += ldb;                                                                                   \
+    }                                                                                             \
+    ROWS_(STORE)                                                                                  \
   }
-  ROWS(STORE)
-}
+
+DEFINE_UKERNEL(ukernel, MR, ROWS)
+DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, ROWS4)
 
 /* tpf_pack_b_rows_fn for dtype t: each row of B read along its run of
  * panels * 16 elements; the run FETCH_ROWS rows on fetched toward L2 as it
@@ -118,15 +127,16 @@ static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
   }
 }
 
-/* The whole 8s of k of the panels of rows [i0, i0 + rows) of a plain A of
- * dtype t; inlined once per dtype (as the AVX-512 packer), so that the
- * loads carry no dtype switch and the 8 x 8 blocks stay in registers. */
+/* The whole 8s of k of the panels (mr rows) of rows [i0, i0 + rows) of a
+ * plain A of dtype t; inlined once per dtype and tile height (as the
+ * AVX-512 packer), so that the loads carry no dtype switch and the 8 x 8
+ * blocks stay in registers. */
 static inline __attribute__((always_inline)) void pack_a_rows(float *out, const tpf_gemm_operand_t *a,
-                                                              tpf_dtype_t t, int64_t i0, int64_t rows,
+                                                              tpf_dtype_t t, int mr, int64_t i0, int64_t rows,
                                                               int64_t p0, int64_t kb, int64_t full) {
   const size_t esize = t == TPF_FLOAT32 ? 4 : 2, row_bytes = (size_t)a->ld * esize;
-  for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
-    int64_t live = rows - panel < MR ? rows - panel : MR;
+  for (int64_t panel = 0; panel < rows; panel += mr, out += kb * mr) {
+    int64_t live = rows - panel < mr ? rows - panel : mr;
     const char *first = (const char *)a->data + ((size_t)((i0 + panel) * a->ld) + (size_t)p0) * esize;
     for (int64_t p = 0; p < full; p += 8) {
       __m256 r[8];
@@ -134,21 +144,30 @@ static inline __attribute__((always_inline)) void pack_a_rows(float *out, const 
       for (int i = 0; i < 8; i++)
         r[i] = i < live ? load8(first + (size_t)i * row_bytes + (size_t)p * esize, t) : _mm256_setzero_ps();
       transpose8(r);
-      /* Each column is stored 8 wide, its last 2 lanes overwritten by the
-       * next column (masked stores are slow on AMD); the panel's last
-       * column is stored 6 wide, so nothing is written past the panel. */
+      /* 6-row panels: each column is stored 8 wide, its last 2 lanes
+       * overwritten by the next column (masked stores are slow on AMD);
+       * the panel's last column is stored 6 wide, so nothing is written
+       * past the panel. 4-row panels: 4 wide. */
 #pragma GCC unroll 8
       for (int q = 0; q < 8; q++) {
-        float *to = out + (p + q) * MR;
-        if (p + q + 1 < kb) {
+        float *to = out + (p + q) * mr;
+        if (mr == MR && p + q + 1 < kb) {
           _mm256_storeu_ps(to, r[q]);
         } else {
           _mm_storeu_ps(to, _mm256_castps256_ps128(r[q]));
-          _mm_storel_pi((__m64 *)(to + 4), _mm256_extractf128_ps(r[q], 1));
+          if (mr == MR) _mm_storel_pi((__m64 *)(to + 4), _mm256_extractf128_ps(r[q], 1));
         }
       }
     }
   }
+}
+
+static inline __attribute__((always_inline)) void pack_a_of(float *dst, const tpf_gemm_operand_t *a, int mr,
+                                                            int64_t i0, int64_t rows, int64_t p0, int64_t kb,
+                                                            int64_t full) {
+  if (a->dtype == TPF_FLOAT32) pack_a_rows(dst, a, TPF_FLOAT32, mr, i0, rows, p0, kb, full);
+  else if (a->dtype == TPF_FLOAT16) pack_a_rows(dst, a, TPF_FLOAT16, mr, i0, rows, p0, kb, full);
+  else pack_a_rows(dst, a, TPF_BFLOAT16, mr, i0, rows, p0, kb, full);
 }
 
 /* A plain A's rows, 8 k at a time, laid into the panel by transposing
@@ -160,19 +179,18 @@ static inline __attribute__((always_inline)) void pack_a_rows(float *out, const 
 static void pack_a(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows, int64_t p0,
                    int64_t kb, int mr) {
   const int64_t full = a->transposed ? 0 : kb / 8 * 8;
-  if (full == 0 || mr != MR) {
+  if (full == 0 || (mr != MR && mr != NARROW_MR)) {
     tpf_pack_a_f32(dst, a, i0, rows, p0, kb, mr);
     return;
   }
-  if (a->dtype == TPF_FLOAT32) pack_a_rows(dst, a, TPF_FLOAT32, i0, rows, p0, kb, full);
-  else if (a->dtype == TPF_FLOAT16) pack_a_rows(dst, a, TPF_FLOAT16, i0, rows, p0, kb, full);
-  else pack_a_rows(dst, a, TPF_BFLOAT16, i0, rows, p0, kb, full);
+  if (mr == MR) pack_a_of(dst, a, MR, i0, rows, p0, kb, full);
+  else pack_a_of(dst, a, NARROW_MR, i0, rows, p0, kb, full);
   if (full < kb) { /* the k tail, panel by panel into the same layout */
     float tail[MR * 8], *out = dst;
-    for (int64_t panel = 0; panel < rows; panel += MR, out += kb * MR) {
-      int64_t live = rows - panel < MR ? rows - panel : MR;
-      tpf_pack_a_f32(tail, a, i0 + panel, live, p0 + full, kb - full, MR);
-      memcpy(out + full * MR, tail, sizeof(float) * (size_t)((kb - full) * MR));
+    for (int64_t panel = 0; panel < rows; panel += mr, out += kb * mr) {
+      int64_t live = rows - panel < mr ? rows - panel : mr;
+      tpf_pack_a_f32(tail, a, i0 + panel, live, p0 + full, kb - full, mr);
+      memcpy(out + full * mr, tail, sizeof(float) * (size_t)((kb - full) * mr));
     }
   }
 }
@@ -323,7 +341,12 @@ __attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void 
   }
 }
 
+static const tpf_gemm_kernel_t narrow_f32 = {
+    .name = "avx2-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
+    .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
+    .accumulate = tpf_accumulate_avx2, .pack_b_rows = pack_b_rows};
+
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
     .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
-    .accumulate = tpf_accumulate_avx2, .pack_b_rows = pack_b_rows};
+    .accumulate = tpf_accumulate_avx2, .narrow = &narrow_f32, .pack_b_rows = pack_b_rows};
