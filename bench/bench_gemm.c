@@ -279,10 +279,9 @@ int main(int argc, char **argv) {
        * of back-to-back calls lasting about 20 ms (sized in the first
        * round, which warms up, on each one's second call), so that a short
        * product does not pay for the caches and threads the one before
-       * left cold. After OpenBLAS's pause one call of ours runs untimed:
-       * the first call after it ran up to 25% slow with two threads here
-       * (the cores idle through the pause), and with a fixed order that was
-       * always fp32's; our dtypes also take turns in going first. */
+       * left cold. After OpenBLAS's pause one call of ours runs untimed,
+       * since the first call after it runs slow (the cores idled through
+       * the pause), and our dtypes take turns in going first. */
       blas_ctx_t blas = {s, a, b, c_blas};
       double t_blas[64], t_ours[3][64];
       int blas_burst = 1, burst[3] = {1, 1, 1};

@@ -355,10 +355,9 @@ static tpf_prefetch_t panel_lines(const multiply_job_t *job, int first_rows, int
   }
   if (e->b.transposed) return (tpf_prefetch_t){0};
   /* From the line that holds a row's first column, 3 lines: the nr
-   * columns (64 or 128 bytes) and what follows, so that panels of 64 bytes
-   * or less are fetched two ahead (AVX2, 16 x 4096 x 4096 fp32: 35 -> 43
-   * GFLOP/s). A step reads one row, or two for the pairs format, whose
-   * steps are pairs of k. */
+   * columns (64 or 128 bytes) and what follows, so that narrow panels are
+   * fetched further ahead. A step reads one row, or two for the pairs
+   * format, whose steps are pairs of k. */
   const size_t es = tpf_dtype_size(e->b.dtype), row = (size_t)e->b.ld * es;
   const uintptr_t first = (uintptr_t)e->b.data + ((size_t)(p0 * e->b.ld) + (size_t)j0) * es;
   const char *at = (const char *)(first & ~(uintptr_t)63);
