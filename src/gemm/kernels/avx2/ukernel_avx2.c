@@ -216,7 +216,11 @@ static int64_t to_alignment(const void *dst, size_t es) {
 }
 
 /* One row's whole vectors of 8 (cols a multiple of 8); `streamed`: out_row
- * is aligned for streaming stores. The fields as in tpf_finish_avx2. */
+ * is aligned for streaming stores. The fields as in tpf_finish_avx2.
+ * Inlined with the flags known where it can be, so that the loop is a few
+ * instructions per vector: an owner's sum reads lines its peer wrote, each
+ * a trip to the other core, and a longer loop keeps fewer of those trips
+ * in flight. */
 static inline __attribute__((always_inline)) void finish_vectors(const float *src, const float *add,
                                                                  const float *bias, float divisor, char *out_row,
                                                                  tpf_dtype_t out_dtype, int64_t cols, int streamed) {
@@ -253,6 +257,7 @@ void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t l
   const size_t es = tpf_dtype_size(out_dtype);
   const float divisor = epi->divisor;
   const int stream = epi->stream;
+  const int plain = out_dtype == TPF_FLOAT32 && divisor == 1.0f && !bias; /* (a sum, or a product's copy) */
   char *const out = epi->out;
   for (int64_t i = 0; i < rows; i++) {
     const float *src = acc + i * ldc;
@@ -262,8 +267,11 @@ void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t l
     const int64_t body = (cols - head) / 8 * 8;
     if (head > 0) tpf_gemm_finish_portable(epi, src, ldc, i0 + i, 1, j0, head);
     const float *add = addend ? addend + (i0 + i) * addend_ld + j0 + head : NULL;
-    finish_vectors(src + head, add, bias ? bias + head : NULL, divisor, out_row + (size_t)head * es, out_dtype,
-                   body, stream && head < 8);
+    const int streamed = stream && head < 8;
+    char *o = out_row + (size_t)head * es;
+    if (plain && !streamed && add) finish_vectors(src + head, add, NULL, 1.0f, o, TPF_FLOAT32, body, 0);
+    else if (plain && !streamed) finish_vectors(src + head, NULL, NULL, 1.0f, o, TPF_FLOAT32, body, 0);
+    else finish_vectors(src + head, add, bias ? bias + head : NULL, divisor, o, out_dtype, body, streamed);
     if (head + body < cols) tpf_gemm_finish_portable(epi, src + head + body, ldc, i0 + i, 1, j0 + head + body,
                                                      cols - head - body);
   }

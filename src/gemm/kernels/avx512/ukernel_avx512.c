@@ -230,6 +230,39 @@ static int64_t to_alignment(const void *dst, size_t es) {
   return (int64_t)(((bytes - addr % bytes) % bytes) / es);
 }
 
+/* One vector of the epilogue: out[0, len) (mask m) from src, add and bias
+ * at the same offsets. */
+static inline __attribute__((always_inline)) void finish_vector(const float *src, const float *add,
+                                                                const float *bias, int divide, __m512 divisor,
+                                                                char *out, tpf_dtype_t out_dtype, __mmask16 m,
+                                                                int streamed) {
+  __m512 v = _mm512_maskz_loadu_ps(m, src);
+  if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add), v);
+  if (divide) v = _mm512_div_ps(v, divisor);
+  if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
+  if (out_dtype == TPF_FLOAT32) {
+    if (streamed) _mm512_stream_ps((float *)out, v);
+    else _mm512_mask_storeu_ps((float *)out, m, v);
+    return;
+  }
+  __m256i h = out_dtype == TPF_FLOAT16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) : to_bf16(v);
+  if (streamed) _mm256_stream_si256((__m256i *)out, h);
+  else _mm256_mask_storeu_epi16(out, m, h);
+}
+
+/* Whole vectors of 16 (cols a multiple of 16); inlined with the flags
+ * known where it can be, so that the loop is a few instructions per
+ * vector: an owner's sum reads lines its peer wrote, each a trip to the
+ * other core, and a longer loop keeps fewer of those trips in flight. */
+static inline __attribute__((always_inline)) void finish_vectors(const float *src, const float *add,
+                                                                 const float *bias, int divide, __m512 divisor,
+                                                                 char *out_row, tpf_dtype_t out_dtype, size_t es,
+                                                                 int64_t cols, int streamed) {
+  for (int64_t j = 0; j < cols; j += 16)
+    finish_vector(src + j, add ? add + j : NULL, bias ? bias + j : NULL, divide, divisor, out_row + (size_t)j * es,
+                  out_dtype, (__mmask16)0xffff, streamed);
+}
+
 void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                        int64_t rows, int64_t j0, int64_t cols) {
   /* The fields in locals: the stores to out could alias *epi, and the
@@ -241,6 +274,7 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
   const tpf_dtype_t out_dtype = epi->out_dtype;
   const size_t es = tpf_dtype_size(out_dtype);
   const int divide = epi->divisor != 1.0f, stream = epi->stream;
+  const int plain = out_dtype == TPF_FLOAT32 && !divide && !bias; /* (a sum, or a product's copy) */
   const __m512 divisor = _mm512_set1_ps(epi->divisor);
   char *const out = epi->out;
   for (int64_t i = 0; i < rows; i++) {
@@ -250,28 +284,20 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
     /* Streaming: a short first vector brings the stores to alignment,
      * and every whole vector after it is aligned. */
     int64_t head = stream ? to_alignment(out_row, es) : 0;
-    const int row_streams = stream && head < 16;
-    for (int64_t j = 0, len; j < cols; j += len) {
-      len = cols - j < 16 ? cols - j : 16;
-      if (j == 0 && head > 0 && head < len) len = head;
-      const int streamed = row_streams && len == 16; /* (a whole vector: at j = 0 only when head is 0) */
-      __mmask16 m = (__mmask16)((1u << len) - 1);
-      __m512 v = _mm512_maskz_loadu_ps(m, src + j);
-      if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add + j), v);
-      if (divide) v = _mm512_div_ps(v, divisor);
-      if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
-      if (out_dtype == TPF_FLOAT32) {
-        float *dst = (float *)out_row + j;
-        if (streamed) _mm512_stream_ps(dst, v);
-        else _mm512_mask_storeu_ps(dst, m, v);
-        continue;
-      }
-      __m256i h = out_dtype == TPF_FLOAT16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-                                           : to_bf16(v);
-      uint16_t *dst = (uint16_t *)out_row + j;
-      if (streamed) _mm256_stream_si256((__m256i *)dst, h);
-      else _mm256_mask_storeu_epi16(dst, m, h);
-    }
+    if (head >= cols) head = 0;
+    const int streamed = stream && head < 16;
+    if (head > 0)
+      finish_vector(src, add, bias, divide, divisor, out_row, out_dtype, (__mmask16)((1u << head) - 1), 0);
+    const int64_t body = (cols - head) / 16 * 16, j = head;
+    const float *s = src + j, *a = add ? add + j : NULL, *b = bias ? bias + j : NULL;
+    char *o = out_row + (size_t)j * es;
+    if (plain && !streamed && a) finish_vectors(s, a, NULL, 0, divisor, o, TPF_FLOAT32, 4, body, 0);
+    else if (plain && !streamed) finish_vectors(s, NULL, NULL, 0, divisor, o, TPF_FLOAT32, 4, body, 0);
+    else finish_vectors(s, a, b, divide, divisor, o, out_dtype, es, body, streamed);
+    const int64_t done = head + body;
+    if (done < cols)
+      finish_vector(src + done, add ? add + done : NULL, bias ? bias + done : NULL, divide, divisor,
+                    out_row + (size_t)done * es, out_dtype, (__mmask16)((1u << (cols - done)) - 1), 0);
   }
 }
 
