@@ -110,7 +110,7 @@ static void comm_free(tpf_comm_t *c) {
   free(c->ld_scratch);
   free(c->fingerprints);
   tpf_free(c->bias);
-  tpf_free(c->row_scratch);
+  free(c->row_sources);
   c->magic = 0;
   free(c);
 }
@@ -133,7 +133,8 @@ static tpf_status_t comm_make(tpf_endpoint_t *ep, const tpf_gemm_isa_t *isa,
   c->peer_scratch = calloc((size_t)ep->size, sizeof *c->peer_scratch);
   c->fingerprints = calloc((size_t)ep->size, sizeof *c->fingerprints);
   c->ld_scratch = calloc((size_t)ep->size, sizeof *c->ld_scratch);
-  tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints && c->ld_scratch
+  c->row_sources = calloc((size_t)ep->size, sizeof *c->row_sources);
+  tpf_status_t s = c->row_offsets && c->peer_scratch && c->fingerprints && c->ld_scratch && c->row_sources
                        ? tpf_links_init(&c->links, ep)
                        : tpf_fail(TPF_ERR_NOMEM, "could not allocate a communicator");
   if (s == TPF_OK) s = tpf_gemm_engine_init(&c->gemm, isa, set->threads);

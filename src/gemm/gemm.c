@@ -249,6 +249,23 @@ void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, 
   }
 }
 
+void tpf_sum_row_portable(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                          int64_t i, int64_t j0, int64_t cols) {
+  enum { STRETCH = 64 };
+  const size_t es = tpf_dtype_size(t);
+  const int by_addend = t == TPF_FLOAT32 && sources >= 2; /* the last fp32 source, as finish's addend */
+  float acc[STRETCH];
+  tpf_gemm_epilogue_t last = *epi;
+  last.addend_ld = 0;
+  for (int64_t j = j0; j < j0 + cols; j += STRETCH) {
+    const int64_t n = j0 + cols - j < STRETCH ? j0 + cols - j : STRETCH;
+    for (int q = 0; q < sources - by_addend; q++)
+      tpf_accumulate_portable(acc, (const char *)src[q] + (size_t)j * es, t, n, q == 0);
+    last.addend = by_addend ? (const float *)src[sources - 1] : NULL;
+    tpf_gemm_finish_portable(&last, acc, STRETCH, i, 1, j, n);
+  }
+}
+
 typedef struct multiply_job {
   tpf_gemm_engine_t *e;
   int64_t m;

@@ -59,8 +59,15 @@ static inline void tpf_gemm_stream_fence(void) {
 #endif
 }
 
-/* The portable row sum, the specification of tpf_accumulate_fn. */
+/* acc[j] = src[j] (first) or acc[j] + src[j], for j < n, with src in dtype
+ * t converted exactly to fp32: the specification of the row sums. */
 void tpf_accumulate_portable(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
+
+/* The portable tpf_sum_row_fn, its specification: the sources summed
+ * (tpf_accumulate_portable) and finished (tpf_gemm_finish_portable) a
+ * stretch of columns at a time. */
+void tpf_sum_row_portable(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                          int64_t i, int64_t j0, int64_t cols);
 
 /* The portable epilogue, the specification of tpf_finish_fn. */
 void tpf_gemm_finish_portable(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,

@@ -61,10 +61,15 @@ typedef struct tpf_gemm_epilogue tpf_gemm_epilogue_t;
 typedef void (*tpf_finish_fn)(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc,
                               int64_t i0, int64_t rows, int64_t j0, int64_t cols);
 
-/* acc[j] = src[j] (first) or acc[j] + src[j], for j < n, with src in dtype
- * t converted exactly to fp32: the sums of the reduce-scatter. Every ISA's
- * gives the same bits. */
-typedef void (*tpf_accumulate_fn)(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
+/* The sums of the reduce-scatter, one row: columns [j0, j0 + cols) of row
+ * i of the epilogue's output are the fp32 sum of `sources` rows in dtype t
+ * (src[q] is source q's column 0; values converted exactly), added in the
+ * order q = 0, 1, ..., then finished as `finish` does (epi->addend is not
+ * used): of two or more fp32 sources, the last is added as the addend is,
+ * after the others. Every ISA's gives the same bits: those of summing the
+ * sources into an fp32 row (tpf_accumulate_portable) and finishing it. */
+typedef void (*tpf_sum_row_fn)(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                               int64_t i, int64_t j0, int64_t cols);
 
 /* Packs rows [i0, i0+rows) x k [p0, p0+kb) of A into panels of mr rows. */
 typedef void (*tpf_pack_a_fn)(void *dst, const tpf_gemm_operand_t *a, int64_t i0, int64_t rows,
@@ -96,7 +101,7 @@ typedef struct tpf_gemm_kernel {
   tpf_pack_a_fn pack_a;
   tpf_pack_b_fn pack_b;
   tpf_finish_fn finish;
-  tpf_accumulate_fn accumulate;
+  tpf_sum_row_fn sum_row;
   /* NULL, or a kernel with fewer rows (same format, nr and kc, so the same
    * packed B, and the same sums, so the same bits) for the rows of a block
    * that tall tiles would pad: the engine cuts each block of rows into the
@@ -132,7 +137,7 @@ typedef void (*tpf_hand_over_fn)(void *dst, const void *src, size_t bytes, int s
 /* An instruction set: the kernel it uses for each input dtype, and its
  * hand-over copy. The table also serves the reductions outside the GEMM:
  * the reduce-scatter's copies (hand_over), row sums (a kernel's
- * `accumulate`) and epilogue (`finish`) come from here, so that one choice
+ * `sum_row`) and epilogue (`finish`) come from here, so that one choice
  * per process (TPF_ISA, or the best the CPU runs) picks all per-CPU code. */
 typedef struct tpf_gemm_isa {
   const char *name;

@@ -61,18 +61,20 @@ static double probe_gemm(tpf_gemm_engine_t *e, tpf_dtype_t t) {
 }
 
 typedef struct sum_probe {
-  tpf_accumulate_fn sum;
+  tpf_sum_row_fn sum;
   float *acc, *src;
 } sum_probe_t;
 
 static void run_sum(void *arg) {
   sum_probe_t *p = arg;
-  p->sum(p->acc, p->src, TPF_FLOAT32, SUM_FLOATS, 0);
+  const void *sources[2] = {p->acc, p->src};
+  const tpf_gemm_epilogue_t into_acc = {.divisor = 1.0f, .out = p->acc, .out_dtype = TPF_FLOAT32};
+  p->sum(&into_acc, sources, 2, TPF_FLOAT32, 0, 0, SUM_FLOATS);
 }
 
 /* GB/s of the source of a row sum (acc += src) of 4 MiB each. */
 static double probe_sum(const tpf_gemm_engine_t *e) {
-  sum_probe_t p = {e->isa->for_dtype[TPF_FLOAT32]->accumulate, calloc(SUM_FLOATS, sizeof(float)),
+  sum_probe_t p = {e->isa->for_dtype[TPF_FLOAT32]->sum_row, calloc(SUM_FLOATS, sizeof(float)),
                    calloc(SUM_FLOATS, sizeof(float))};
   const double best = p.acc && p.src ? best_seconds(run_sum, &p) : 0;
   free(p.acc), free(p.src);

@@ -30,8 +30,7 @@ struct tpf_comm {
   int64_t *ld_scratch;        /* size entries, for schedules */
   tpf_fingerprint_t *fingerprints; /* size entries, for the exchange */
   int agreement_pending;    /* peers' fingerprints still travel (agree.h) */
-  float *row_scratch;       /* one row of n fp32 sums (grown per call) */
-  size_t row_scratch_capacity;
+  const void **row_sources;   /* size entries, for the sums (sums.h) */
   float *bias;              /* the call's bias in fp32 */
   size_t bias_capacity;
   void *op_state[TPF_OP_KINDS]; /* what an operator keeps between calls */

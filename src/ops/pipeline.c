@@ -135,7 +135,6 @@ tpf_status_t tpf_pipeline(tpf_comm_t *comm, const tpf_operator_t *op, const tpf_
     s = tpf_fail(TPF_ERR_INVALID, "opt->%s is for tpf_mm_all_reduce only, not %s",
                  o.addend ? "addend" : "bias_per_rank", op->name);
   if (s == TPF_OK) s = op->prepare(comm, call, &o, comm->op_state[op->kind], problem, &plan, &mine);
-  if (s == TPF_OK) s = tpf_reserve_row_scratch(comm, plan.n);
   if (s == TPF_OK && o.bias) {
     s = stage_bias(comm, o.bias, plan.dtype, plan.n);
     *plan.bias = comm->bias;

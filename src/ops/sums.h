@@ -1,7 +1,7 @@
 /* Summing rows of W sources in fp32 in rank order, and finishing them (the
  * GEMM's epilogue: divide, add the bias, round once): the reduction that
  * every schedule shares. A leaf of ops/: it needs only the communicator's
- * GEMM engine (for the ISA's row sums and epilogue) and its row scratch. */
+ * GEMM engine (for the ISA's row sums and epilogue) and its row_sources. */
 #ifndef TPF_OPS_SUMS_H
 #define TPF_OPS_SUMS_H
 
@@ -10,15 +10,15 @@
 /* Sums rows [first, first + rows) of W sources (src[q], leading dimension
  * src_ld[q], in src_dtype) in fp32 in the order q = 0 .. W-1 and finishes
  * them with `final` (divide, add the bias, round once into final->out, of
- * `rows` rows; its addend is not used). Uses comm->row_scratch (n floats,
- * reserved by the caller). */
+ * `rows` rows; its addend is not used), in one pass over each row: the
+ * ISA's sum_row (tpf_sum_row_fn), or for fp32 and W <= 2 its finish with
+ * the second source as the addend (the same bits). */
 void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_ld, tpf_dtype_t src_dtype,
                   int64_t first, int64_t rows, int64_t n, const tpf_gemm_epilogue_t *final);
 
 /* The epilogue that finishes summed rows into out (rows of out_ld in
  * out_dtype); `stream`: its stores bypass the caches (see
- * tpf_sum_streams), where tpf_sum_rows finishes all rows in one go (fp32
- * sources, W <= 2). */
+ * tpf_sum_streams). */
 tpf_gemm_epilogue_t tpf_sum_epilogue(float divisor, const float *bias, void *out, tpf_dtype_t out_dtype,
                                      int64_t out_ld, int stream);
 
@@ -30,8 +30,5 @@ int tpf_sum_streams(int64_t block_bytes);
 
 /* The bytes that `rows` rows of n elements (leading dimension ld) span. */
 size_t tpf_span_bytes(int64_t rows, int64_t n, int64_t ld, size_t es);
-
-/* Reserves comm->row_scratch for rows of n. */
-tpf_status_t tpf_reserve_row_scratch(tpf_comm_t *comm, int64_t n);
 
 #endif

@@ -323,40 +323,110 @@ static void check_epilogue(const tpf_gemm_isa_t *isa) {
   }
 }
 
-/* Every kernel's row sum against the portable one, bit for bit: each
- * source dtype, first and accumulating, every length up to a few vectors
- * (tails), on special values (NaN payloads, signaling NaNs, infinities,
- * subnormals, -0). */
-static void check_accumulate(const tpf_gemm_isa_t *isa) {
-  enum { N = 70 };
+/* Whether value bits b of dtype t are a NaN. */
+static int is_nan_bits(uint32_t b, tpf_dtype_t t) {
+  if (t == TPF_FLOAT32) return (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu);
+  if (t == TPF_FLOAT16) return (b & 0x7c00u) == 0x7c00u && (b & 0x3ffu);
+  return (b & 0x7f80u) == 0x7f80u && (b & 0x7fu);
+}
+
+/* got and want (bytes) are the same, but where a column's output is a NaN
+ * in both and two NaNs met in that column's sources (nans[j] >= 2): which
+ * payload survives an addition of two NaNs is the compiler's choice of
+ * operand order, in C and in intrinsics alike. */
+static int same_sums(const unsigned char *got, const unsigned char *want, size_t bytes, size_t row_at,
+                     tpf_dtype_t t, int64_t j0, int64_t cols, const int *nans) {
+  if (memcmp(got, want, bytes) == 0) return 1;
+  const size_t es = tpf_dtype_size(t);
+  for (size_t o = 0; o < bytes; o++) {
+    if (got[o] == want[o]) continue;
+    const int64_t j = o >= row_at ? (int64_t)((o - row_at) / es) : -1;
+    if (j < j0 || j >= j0 + cols || nans[j] < 2) return 0;
+    const size_t at = row_at + (size_t)j * es;
+    uint32_t g = 0, w = 0;
+    memcpy(&g, got + at, es), memcpy(&w, want + at, es);
+    if (!is_nan_bits(g, t) || !is_nan_bits(w, t)) return 0;
+  }
+  return 1;
+}
+
+/* Every kernel's row sums, and the portable one, against their
+ * specification, bit for bit: the sources summed into an fp32 row in
+ * order (tpf_accumulate_portable; of two or more fp32 sources the last as
+ * the epilogue's addend) and finished (tpf_gemm_finish_portable). Each
+ * source dtype into each output dtype, 1-5 sources, with and without
+ * divisor and bias, stretches of columns starting at 0 and 3 of every
+ * length up to a few vectors (tails, the portable one's stretches), into
+ * row 1 of the output; streamed into outputs that start at every
+ * alignment; on special values (NaN payloads, signaling NaNs, infinities,
+ * subnormals, -0), different in each source; nothing outside written. */
+static void check_sum_row(const tpf_gemm_isa_t *isa) {
+  enum { N = 150, SOURCES = 5, LD = 160, SHIFTS = 16 };
   static const uint16_t specials16[] = {0x7e01, 0xfc00, 0x7c00, 0x0001, 0x8001, 0x03ff, 0x8000, 0x7fc1,
                                         0xff80, 0x7f80, 0x0080, 0x807f, 0x3c00, 0xbc01, 0x7bff, 0x0000,
                                         0x7c01, 0xfd00, 0x7dff, 0x7f81}; /* signaling NaNs last */
   const int NS = (int)(sizeof specials16 / sizeof *specials16);
-  static uint16_t half[N];
-  static float single[N], base[N];
-  for (int j = 0; j < N; j++) {
-    half[j] = j % 2 ? specials16[(j / 2) % NS] : (uint16_t)(rng = rng * 6364136223846793005ull + 1);
-    uint32_t bits = j % 3 ? (uint32_t)(rng = rng * 6364136223846793005ull + 1) : (uint32_t)specials16[j % NS] << 16;
-    memcpy(&single[j], &bits, 4);
-    base[j] = (float)uniform() - 0.5f;
-  }
-  base[3] = -0.0f;
+  static uint16_t half[SOURCES][N];
+  static float single[SOURCES][N], bias[N];
+  for (int q = 0; q < SOURCES; q++)
+    for (int j = 0; j < N; j++) {
+      half[q][j] = (j + q) % 2 ? specials16[(j / 2 + 3 * q) % NS] : (uint16_t)(rng = rng * 6364136223846793005ull + 1);
+      uint32_t bits = (j + q) % 3 ? (uint32_t)(rng = rng * 6364136223846793005ull + 1) >> (q % 2 ? 0 : 8)
+                                  : (uint32_t)specials16[(j + 5 * q) % NS] << 16;
+      memcpy(&single[q][j], &bits, 4);
+    }
+  for (int j = 0; j < N; j++) bias[j] = (float)uniform() - 0.5f;
   const tpf_dtype_t types[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
-  for (int k = 0; k < 3; k++)
+  static const int64_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 147};
+  const int n_lengths = (int)(sizeof lengths / sizeof *lengths);
+  for (int k = -1; k < 3; k++) { /* -1: tpf_sum_row_portable */
+    const tpf_sum_row_fn sum_row = k < 0 ? tpf_sum_row_portable : isa->for_dtype[k]->sum_row;
     for (int ti = 0; ti < 3; ti++)
-      for (int first = 0; first < 2; first++)
-        for (int64_t n = 0; n <= N; n += n < 20 ? 1 : 7) {
-          float got[N + 1], want[N + 1];
-          memcpy(got, base, sizeof base), memcpy(want, base, sizeof base);
-          got[n] = want[n] = 42.0f; /* past the end: left alone */
-          const void *src = types[ti] == TPF_FLOAT32 ? (const void *)single : (const void *)half;
-          isa->for_dtype[k]->accumulate(got, src, types[ti], n, first);
-          tpf_accumulate_portable(want, src, types[ti], n, first);
-          CHECK(memcmp(got, want, sizeof(float) * (size_t)(n + 1)) == 0,
-                "%s (%s kernel): row sum of %lld %s values (first %d) differs from the portable one", isa->name,
-                isa->for_dtype[k]->name, (long long)n, tpf_dtype_name(types[ti]), first);
-        }
+      for (int oi = 0; oi < 3; oi++)
+        for (int sources = 1; sources <= SOURCES; sources += sources < 3 ? 1 : 2)
+          for (int variant = 0; variant < 8; variant++) {
+            const tpf_dtype_t t = types[ti], out_t = types[oi];
+            const int stream = (variant & 4) != 0;
+            const void *src[SOURCES];
+            int nans[N] = {0}; /* NaN sources per column */
+            for (int q = 0; q < sources; q++) {
+              src[q] = t == TPF_FLOAT32 ? (const void *)single[q] : (const void *)half[q];
+              for (int j = 0; j < N; j++) {
+                uint32_t b = 0;
+                memcpy(&b, (const char *)src[q] + (size_t)j * tpf_dtype_size(t), tpf_dtype_size(t));
+                nans[j] += is_nan_bits(b, t);
+              }
+            }
+            for (int j0 = 0; j0 <= 3; j0 += 3)
+              for (int li = 0; li < n_lengths; li++)
+                for (int shift = 0; shift < (stream ? SHIFTS : 1); shift++) {
+                  const int64_t cols = lengths[li];
+                  _Alignas(64) static unsigned char got[(2 * LD + SHIFTS) * 4], want[(2 * LD + SHIFTS) * 4];
+                  memset(got, 0xa5, sizeof got), memset(want, 0xa5, sizeof want);
+                  const size_t at = (size_t)shift * tpf_dtype_size(out_t);
+                  tpf_gemm_epilogue_t epi = {NULL, 0, variant & 1 ? 3.0f : 1.0f, variant & 2 ? bias : NULL, got + at,
+                                             out_t, LD, stream};
+                  sum_row(&epi, src, sources, t, 1, j0, cols);
+                  tpf_gemm_stream_fence();
+                  /* the specification */
+                  const int by_addend = t == TPF_FLOAT32 && sources >= 2;
+                  float acc[N];
+                  for (int q = 0; q < sources - by_addend; q++)
+                    tpf_accumulate_portable(acc, (const char *)src[q] + (size_t)j0 * tpf_dtype_size(t), t, cols, q == 0);
+                  epi.out = want + at;
+                  epi.addend = by_addend ? (const float *)src[sources - 1] - LD : NULL; /* (row 1 of ld LD) */
+                  epi.addend_ld = LD;
+                  epi.stream = 0;
+                  tpf_gemm_finish_portable(&epi, acc, N, 1, 1, j0, cols);
+                  CHECK(same_sums(got, want, sizeof got, at + LD * tpf_dtype_size(out_t), out_t, j0, cols, nans),
+                        "%s (%s): sum of %d %s rows into %s, columns %d + %lld (divisor %d, bias %d, stream %d, "
+                        "shift %d) differs from its specification",
+                        isa->name, k < 0 ? "tpf_sum_row_portable" : isa->for_dtype[k]->name, sources,
+                        tpf_dtype_name(t), tpf_dtype_name(out_t), j0, (long long)cols, (variant & 1) != 0,
+                        (variant & 2) != 0, stream, shift);
+                }
+          }
+  }
 }
 
 /* The hand-over copy against memcpy, cached and streamed: sizes around the
@@ -394,7 +464,7 @@ int main(int argc, char **argv) {
       continue;
     }
     check_epilogue(isa);
-    check_accumulate(isa);
+    check_sum_row(isa);
     check_hand_over(isa);
     check_shapes(isa, portable, full);
     check_ranges(isa);

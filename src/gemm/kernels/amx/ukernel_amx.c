@@ -130,9 +130,9 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
 static const tpf_gemm_kernel_t narrow_amx = {
     .name = "amx_bf16-narrow", .format = TPF_PACK_BF16_TILES, .mr = NARROW_MR, .nr = NR, .kc = 512, .mc = 480,
     .nc = 512, .flushes_subnormals = 1, .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = pack_b,
-    .finish = tpf_finish_avx512, .accumulate = tpf_accumulate_avx512, .enter = enter, .leave = leave};
+    .finish = tpf_finish_avx512, .sum_row = tpf_sum_row_avx512, .enter = enter, .leave = leave};
 
 const tpf_gemm_kernel_t tpf_kernel_amx_bf16 = {
     .name = "amx_bf16", .format = TPF_PACK_BF16_TILES, .mr = MR, .nr = NR, .kc = 512, .mc = 480, .nc = 512,
     .flushes_subnormals = 1, .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .accumulate = tpf_accumulate_avx512, .narrow = &narrow_amx, .enter = enter, .leave = leave};
+    .sum_row = tpf_sum_row_avx512, .narrow = &narrow_amx, .enter = enter, .leave = leave};

@@ -12,9 +12,10 @@ extern const tpf_gemm_kernel_t tpf_kernel_avx2_f32;
 void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                      int64_t rows, int64_t j0, int64_t cols);
 
-/* The row sum with 8-lane vectors: the same bits as
- * tpf_accumulate_portable. */
-void tpf_accumulate_avx2(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
+/* The row sums with 8-lane vectors, summed and finished in one pass: the
+ * same bits as tpf_sum_row_portable. */
+void tpf_sum_row_avx2(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                      int64_t i, int64_t j0, int64_t cols);
 
 /* tpf_hand_over_fn: memcpy, with dst's lines claimed for writing
  * (prefetchw; a no-op on the few AVX2 CPUs without it) 4 KiB ahead of

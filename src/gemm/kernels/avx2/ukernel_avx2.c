@@ -206,47 +206,73 @@ static __m128i to_bf16(__m256 v) {
   return _mm_packus_epi32(_mm256_castsi256_si128(rounded), _mm256_extracti128_si256(rounded, 1));
 }
 
-/* Elements before dst is aligned for streaming stores of 8 es-byte
- * elements, or 8 when it never will be. */
+/* The output goes out in blocks of 32 bytes: 8 fp32 values, or 16 fp16
+ * or bf16 values (two vectors of sums) in one store, so that streamed
+ * stores fill whole lines (16-byte streamed stores, interleaved with the
+ * loads of the sums, measured up to twice as slow). */
+static int64_t block_elements(size_t es) { return (int64_t)(32 / es); }
+
+/* Elements before dst is aligned for streaming stores of blocks, or -1
+ * when it never will be. */
 static int64_t to_alignment(const void *dst, size_t es) {
-  const size_t bytes = 8 * es;
   const uintptr_t addr = (uintptr_t)dst;
-  if (addr % es != 0) return 8;
-  return (int64_t)(((bytes - addr % bytes) % bytes) / es);
+  if (addr % es != 0) return -1;
+  return (int64_t)(((32 - addr % 32) % 32) / es);
 }
 
-/* One row's whole vectors of 8 (cols a multiple of 8); `streamed`: out_row
- * is aligned for streaming stores. The fields as in tpf_finish_avx2.
- * Inlined with the flags known where it can be, so that the loop is a few
- * instructions per vector: an owner's sum reads lines its peer wrote, each
- * a trip to the other core, and a longer loop keeps fewer of those trips
- * in flight. */
+/* Divides by the divisor and adds the bias (8 values at bias). */
+static inline __attribute__((always_inline)) __m256 divide_add_bias(__m256 v, const float *bias, float divisor) {
+  if (divisor != 1.0f) v = _mm256_div_ps(v, _mm256_set1_ps(divisor));
+  if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+  return v;
+}
+
+static inline __attribute__((always_inline)) __m128i round_half(__m256 v, tpf_dtype_t out_dtype) {
+  return out_dtype == TPF_FLOAT16 ? _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) : to_bf16(v);
+}
+
+/* Stores a block: v (fp32), or lo and hi rounded (fp16, bf16);
+ * `streamed`: out is aligned for streaming stores. */
+static inline __attribute__((always_inline)) void store_block(char *out, __m256 lo, __m256 hi, tpf_dtype_t out_dtype,
+                                                              int streamed) {
+  if (out_dtype == TPF_FLOAT32) {
+    if (streamed) _mm256_stream_ps((float *)out, lo);
+    else _mm256_storeu_ps((float *)out, lo);
+    return;
+  }
+  const __m256i h = _mm256_set_m128i(round_half(hi, out_dtype), round_half(lo, out_dtype));
+  if (streamed) _mm256_stream_si256((__m256i *)out, h);
+  else _mm256_storeu_si256((__m256i *)out, h);
+}
+
+/* 8 values of the epilogue before rounding, at src, add and bias. */
+static inline __attribute__((always_inline)) __m256 finish_value(const float *src, const float *add,
+                                                                 const float *bias, float divisor) {
+  __m256 v = _mm256_loadu_ps(src);
+  if (add) v = _mm256_add_ps(_mm256_loadu_ps(add), v);
+  return divide_add_bias(v, bias, divisor);
+}
+
+/* One row's whole blocks (cols a multiple of block_elements). The fields
+ * as in tpf_finish_avx2. Inlined with the flags known where it can be, so
+ * that the loop is a few instructions per vector: an owner's sum reads
+ * lines its peer wrote, each a trip to the other core, and a longer loop
+ * keeps fewer of those trips in flight. */
 static inline __attribute__((always_inline)) void finish_vectors(const float *src, const float *add,
                                                                  const float *bias, float divisor, char *out_row,
                                                                  tpf_dtype_t out_dtype, int64_t cols, int streamed) {
-  const __m256 by = _mm256_set1_ps(divisor);
-  for (int64_t j = 0; j < cols; j += 8) {
-    __m256 v = _mm256_loadu_ps(src + j);
-    if (add) v = _mm256_add_ps(_mm256_loadu_ps(add + j), v);
-    if (divisor != 1.0f) v = _mm256_div_ps(v, by);
-    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
-    if (out_dtype == TPF_FLOAT32) {
-      float *dst = (float *)out_row + j;
-      if (streamed) _mm256_stream_ps(dst, v);
-      else _mm256_storeu_ps(dst, v);
-      continue;
-    }
-    const __m128i h = out_dtype == TPF_FLOAT16 ? _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-                                               : to_bf16(v);
-    __m128i *dst = (__m128i *)((uint16_t *)out_row + j);
-    if (streamed) _mm_stream_si128(dst, h);
-    else _mm_storeu_si128(dst, h);
+  const size_t es = tpf_dtype_size(out_dtype);
+  for (int64_t j = 0; j < cols; j += block_elements(es)) {
+    const __m256 lo = finish_value(src + j, add ? add + j : NULL, bias ? bias + j : NULL, divisor);
+    const __m256 hi = es == 4 ? lo : finish_value(src + j + 8, add ? add + j + 8 : NULL, bias ? bias + j + 8 : NULL,
+                                                  divisor);
+    store_block(out_row + (size_t)j * es, lo, hi, out_dtype, streamed);
   }
 }
 
 /* Each row in up to three parts: the elements before the output is aligned
- * for streaming (if streaming) and the last cols % 8 go through the
- * portable epilogue (the same operations, one element at a time), the
+ * for streaming (if streaming) and those after the last whole block go
+ * through the portable epilogue (the same operations, one element at a time), the
  * whole vectors between them through finish_vectors. */
 void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0, int64_t rows,
                      int64_t j0, int64_t cols) {
@@ -263,11 +289,12 @@ void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t l
     const float *src = acc + i * ldc;
     char *out_row = out + (size_t)((i0 + i) * out_ld + j0) * es;
     int64_t head = stream ? to_alignment(out_row, es) : 0;
+    const int streamed = stream && head >= 0;
+    if (head < 0) head = 0;
     if (head > cols) head = cols;
-    const int64_t body = (cols - head) / 8 * 8;
+    const int64_t body = (cols - head) / block_elements(es) * block_elements(es);
     if (head > 0) tpf_gemm_finish_portable(epi, src, ldc, i0 + i, 1, j0, head);
     const float *add = addend ? addend + (i0 + i) * addend_ld + j0 + head : NULL;
-    const int streamed = stream && head < 8;
     char *o = out_row + (size_t)head * es;
     if (plain && !streamed && add) finish_vectors(src + head, add, NULL, 1.0f, o, TPF_FLOAT32, body, 0);
     else if (plain && !streamed) finish_vectors(src + head, NULL, NULL, 1.0f, o, TPF_FLOAT32, body, 0);
@@ -277,41 +304,100 @@ void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t l
   }
 }
 
-/* fp16 -> fp32, exact; the instruction quiets signaling NaNs, which are
- * widened as they are instead, as tpf_f16_to_f32 does. */
-static __m256 half_to_float(__m128i h) {
+/* The signaling NaNs widened as they are (the instruction quietens them),
+ * as tpf_f16_to_f32 does: lanes `signaling` (all ones) of v from h. */
+static __attribute__((noinline)) __m256 keep_signaling(__m256 v, __m128i h, __m256i signaling) {
   const __m256i wide = _mm256_cvtepu16_epi32(h);
-  const __m256i exp_quiet = _mm256_set1_epi32(0x7e00), payload = _mm256_set1_epi32(0x1ff);
-  const __m256i is_nan_exp = _mm256_cmpeq_epi32(_mm256_and_si256(wide, exp_quiet), _mm256_set1_epi32(0x7c00));
-  const __m256i has_payload = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_and_si256(wide, payload), _mm256_setzero_si256()),
-                                               _mm256_set1_epi32(-1));
-  const __m256i signaling = _mm256_and_si256(is_nan_exp, has_payload);
   const __m256i kept = _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x8000)), 16),
                                        _mm256_or_si256(_mm256_set1_epi32(0x7f800000),
                                                        _mm256_slli_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x3ff)), 13)));
-  return _mm256_blendv_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(kept), _mm256_castsi256_ps(signaling));
+  return _mm256_blendv_ps(v, _mm256_castsi256_ps(kept), _mm256_castsi256_ps(signaling));
 }
 
-/* Whole vectors of 8 with dtype t fixed (inlined once per dtype). */
-static inline __attribute__((always_inline)) void accumulate_vectors(float *acc, const void *src, tpf_dtype_t t,
-                                                                     int64_t n, int first) {
-  for (int64_t j = 0; j < n; j += 8) {
-    __m256 v;
-    if (t == TPF_FLOAT32) v = _mm256_loadu_ps((const float *)src + j);
-    else if (t == TPF_FLOAT16) v = half_to_float(_mm_loadu_si128((const __m128i *)((const uint16_t *)src + j)));
-    else v = load8((const uint16_t *)src + j, TPF_BFLOAT16);
-    if (!first) v = _mm256_add_ps(_mm256_loadu_ps(acc + j), v);
-    _mm256_storeu_ps(acc + j, v);
+/* fp16 -> fp32, exactly. A signaling NaN (exponent all ones, quiet bit
+ * clear, payload not zero: 0x7c01-0x7dff without the sign) is rare, so it
+ * is found by two comparisons and mended out of line. */
+static inline __attribute__((always_inline)) __m256 half_to_float(__m128i h) {
+  const __m256 v = _mm256_cvtph_ps(h);
+  const __m128i magnitude = _mm_and_si128(h, _mm_set1_epi16(0x7fff));
+  const __m128i signaling = _mm_and_si128(_mm_cmpgt_epi16(magnitude, _mm_set1_epi16(0x7c00)),
+                                          _mm_cmplt_epi16(magnitude, _mm_set1_epi16(0x7e00)));
+  if (__builtin_expect(_mm_testz_si128(signaling, signaling), 1)) return v;
+  return keep_signaling(v, h, _mm256_cvtepi16_epi32(signaling));
+}
+
+/* 8 values of a source at p, exactly in fp32. */
+static inline __attribute__((always_inline)) __m256 load_source(const void *p, tpf_dtype_t t) {
+  if (t == TPF_FLOAT32) return _mm256_loadu_ps(p);
+  if (t == TPF_FLOAT16) return half_to_float(_mm_loadu_si128(p));
+  return load8(p, TPF_BFLOAT16);
+}
+
+/* 8 sums of columns [j, j + 8), in tpf_sum_row_fn's order. */
+static inline __attribute__((always_inline)) __m256 sum_value(const void *const *src, int sources, tpf_dtype_t t,
+                                                              int64_t j) {
+  const size_t es = tpf_dtype_size(t);
+  const int by_addend = t == TPF_FLOAT32 && sources >= 2;
+  __m256 v = load_source((const char *)src[0] + (size_t)j * es, t);
+  for (int q = 1; q < sources - by_addend; q++) v = _mm256_add_ps(v, load_source((const char *)src[q] + (size_t)j * es, t));
+  if (by_addend) v = _mm256_add_ps(_mm256_loadu_ps((const float *)src[sources - 1] + j), v);
+  return v;
+}
+
+/* Fetches the sources' bytes 2 KiB past `offset`: the sums read whole rows
+ * from memory or from another core's cache, and a loop of several
+ * instructions per vector keeps too few of those reads in flight on its
+ * own. (Addresses past a row's end are only prefetched, never read.) */
+static inline __attribute__((always_inline)) void prefetch_sources(const void *const *src, int sources,
+                                                                   size_t offset) {
+  for (int q = 0; q < sources; q++) _mm_prefetch((const char *)((uintptr_t)src[q] + offset + 2048), _MM_HINT_T0);
+}
+
+/* Whole blocks of columns [j, end), summed and finished in one pass
+ * (inlined with the dtypes, and two sources, known where they can be). */
+static inline __attribute__((always_inline)) void sum_vectors(const void *const *src, int sources, tpf_dtype_t t,
+                                                              int64_t j, int64_t end, const float *bias,
+                                                              float divisor, char *out_row, tpf_dtype_t out_dtype,
+                                                              int streamed) {
+  const size_t es = tpf_dtype_size(t), out_es = tpf_dtype_size(out_dtype);
+  for (; j < end; j += block_elements(out_es)) {
+    prefetch_sources(src, sources, (size_t)j * es);
+    const __m256 lo = divide_add_bias(sum_value(src, sources, t, j), bias ? bias + j : NULL, divisor);
+    const __m256 hi =
+        out_es == 4 ? lo : divide_add_bias(sum_value(src, sources, t, j + 8), bias ? bias + j + 8 : NULL, divisor);
+    store_block(out_row + (size_t)j * out_es, lo, hi, out_dtype, streamed);
   }
 }
 
-void tpf_accumulate_avx2(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
-  const int64_t body = n / 8 * 8;
-  if (t == TPF_FLOAT32) accumulate_vectors(acc, src, TPF_FLOAT32, body, first);
-  else if (t == TPF_FLOAT16) accumulate_vectors(acc, src, TPF_FLOAT16, body, first);
-  else accumulate_vectors(acc, src, TPF_BFLOAT16, body, first);
-  if (body < n) tpf_accumulate_portable(acc + body, (const char *)src + (size_t)body * tpf_dtype_size(t), t,
-                                        n - body, first);
+/* As tpf_finish_avx2: the elements before the output is aligned for
+ * streaming and those after the last whole block through the portable
+ * sum, the whole blocks between them through sum_vectors. */
+void tpf_sum_row_avx2(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                      int64_t i, int64_t j0, int64_t cols) {
+  const tpf_dtype_t out_dtype = epi->out_dtype;
+  const size_t es = tpf_dtype_size(out_dtype);
+  const float *const bias = epi->bias; /* (column 0, as out_row) */
+  const float divisor = epi->divisor;
+  char *const out_row = (char *)epi->out + (size_t)(i * epi->out_ld) * es;
+  int64_t head = epi->stream ? to_alignment(out_row + (size_t)j0 * es, es) : 0;
+  const int streamed = epi->stream && head >= 0;
+  if (head < 0) head = 0;
+  if (head > cols) head = cols;
+  if (head > 0) tpf_sum_row_portable(epi, src, sources, t, i, j0, head);
+  const int64_t j = j0 + head, end = j + (cols - head) / block_elements(es) * block_elements(es);
+  if (t == TPF_BFLOAT16 && out_dtype == TPF_BFLOAT16 && sources == 2)
+    sum_vectors(src, 2, TPF_BFLOAT16, j, end, bias, divisor, out_row, TPF_BFLOAT16, streamed);
+  else if (t == TPF_BFLOAT16 && out_dtype == TPF_BFLOAT16)
+    sum_vectors(src, sources, TPF_BFLOAT16, j, end, bias, divisor, out_row, TPF_BFLOAT16, streamed);
+  else if (t == TPF_FLOAT16 && out_dtype == TPF_FLOAT16 && sources == 2)
+    sum_vectors(src, 2, TPF_FLOAT16, j, end, bias, divisor, out_row, TPF_FLOAT16, streamed);
+  else if (t == TPF_FLOAT16 && out_dtype == TPF_FLOAT16)
+    sum_vectors(src, sources, TPF_FLOAT16, j, end, bias, divisor, out_row, TPF_FLOAT16, streamed);
+  else if (t == TPF_FLOAT32)
+    sum_vectors(src, sources, TPF_FLOAT32, j, end, bias, divisor, out_row, out_dtype, streamed);
+  else
+    sum_vectors(src, sources, t, j, end, bias, divisor, out_row, out_dtype, streamed);
+  if (end < j0 + cols) tpf_sum_row_portable(epi, src, sources, t, i, end, j0 + cols - end);
 }
 
 /* A slot's lines were last read by the core that reads them next, so each
@@ -351,9 +437,9 @@ __attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void 
 static const tpf_gemm_kernel_t narrow_f32 = {
     .name = "avx2-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
     .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
-    .accumulate = tpf_accumulate_avx2, .pack_b_rows = pack_b_rows};
+    .sum_row = tpf_sum_row_avx2, .pack_b_rows = pack_b_rows};
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
     .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
-    .accumulate = tpf_accumulate_avx2, .narrow = &narrow_f32, .pack_b_rows = pack_b_rows};
+    .sum_row = tpf_sum_row_avx2, .narrow = &narrow_f32, .pack_b_rows = pack_b_rows};

@@ -12,9 +12,10 @@ extern const tpf_gemm_kernel_t tpf_kernel_avx512_f32;
 void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0,
                        int64_t rows, int64_t j0, int64_t cols);
 
-/* The row sum with 16-lane vectors: the same bits as
- * tpf_accumulate_portable. */
-void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first);
+/* The row sums with 16-lane vectors, summed and finished in one pass: the
+ * same bits as tpf_sum_row_portable. */
+void tpf_sum_row_avx512(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                        int64_t i, int64_t j0, int64_t cols);
 
 /* Packing of A into the bf16-pairs format (a plain bf16 A is copied a
  * 32-bit pair at a time; anything else goes to the portable packer). */

@@ -230,14 +230,11 @@ static int64_t to_alignment(const void *dst, size_t es) {
   return (int64_t)(((bytes - addr % bytes) % bytes) / es);
 }
 
-/* One vector of the epilogue: out[0, len) (mask m) from src, add and bias
- * at the same offsets. */
-static inline __attribute__((always_inline)) void finish_vector(const float *src, const float *add,
-                                                                const float *bias, int divide, __m512 divisor,
-                                                                char *out, tpf_dtype_t out_dtype, __mmask16 m,
-                                                                int streamed) {
-  __m512 v = _mm512_maskz_loadu_ps(m, src);
-  if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add), v);
+/* The epilogue of one vector of sums v: divide, add the bias, round into
+ * out (lanes m). */
+static inline __attribute__((always_inline)) void finish_value(__m512 v, const float *bias, int divide,
+                                                               __m512 divisor, char *out, tpf_dtype_t out_dtype,
+                                                               __mmask16 m, int streamed) {
   if (divide) v = _mm512_div_ps(v, divisor);
   if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
   if (out_dtype == TPF_FLOAT32) {
@@ -248,6 +245,17 @@ static inline __attribute__((always_inline)) void finish_vector(const float *src
   __m256i h = out_dtype == TPF_FLOAT16 ? _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC) : to_bf16(v);
   if (streamed) _mm256_stream_si256((__m256i *)out, h);
   else _mm256_mask_storeu_epi16(out, m, h);
+}
+
+/* One vector of the epilogue: out[0, len) (mask m) from src, add and bias
+ * at the same offsets. */
+static inline __attribute__((always_inline)) void finish_vector(const float *src, const float *add,
+                                                                const float *bias, int divide, __m512 divisor,
+                                                                char *out, tpf_dtype_t out_dtype, __mmask16 m,
+                                                                int streamed) {
+  __m512 v = _mm512_maskz_loadu_ps(m, src);
+  if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, add), v);
+  finish_value(v, bias, divide, divisor, out, out_dtype, m, streamed);
 }
 
 /* Whole vectors of 16 (cols a multiple of 16); inlined with the flags
@@ -301,41 +309,113 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
   }
 }
 
-/* fp16 -> fp32, exact; the instruction quiets signaling NaNs, which are
- * widened as they are instead, as tpf_f16_to_f32 does (wide: h's 16-bit
- * values as 32-bit integers). */
-static __m512 half_to_float(__m256i h, __m512i wide) {
-  const __m512i exp_quiet = _mm512_set1_epi32(0x7e00), payload = _mm512_set1_epi32(0x1ff);
-  __mmask16 signaling = _mm512_cmpeq_epi32_mask(_mm512_and_si512(wide, exp_quiet), _mm512_set1_epi32(0x7c00)) &
-                        _mm512_test_epi32_mask(wide, payload);
+/* The signaling NaNs widened as they are (the instruction quietens them),
+ * as tpf_f16_to_f32 does: lanes `signaling` of v from h. */
+static __attribute__((noinline)) __m512 keep_signaling(__m512 v, __m256i h, __mmask16 signaling) {
+  const __m512i wide = _mm512_cvtepu16_epi32(h);
   __m512i kept = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(wide, _mm512_set1_epi32(0x8000)), 16),
                                  _mm512_or_si512(_mm512_set1_epi32(0x7f800000),
                                                  _mm512_slli_epi32(_mm512_and_si512(wide, _mm512_set1_epi32(0x3ff)), 13)));
-  return _mm512_mask_mov_ps(_mm512_cvtph_ps(h), signaling, _mm512_castsi512_ps(kept));
+  return _mm512_mask_mov_ps(v, signaling, _mm512_castsi512_ps(kept));
 }
 
-void tpf_accumulate_avx512(float *acc, const void *src, tpf_dtype_t t, int64_t n, int first) {
-  for (int64_t j = 0; j < n; j += 16) {
-    __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-    __m512 v;
-    if (t == TPF_FLOAT32) {
-      v = _mm512_maskz_loadu_ps(m, (const float *)src + j);
-    } else {
-      __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)src + j);
-      __m512i wide = _mm512_cvtepu16_epi32(h);
-      v = t == TPF_FLOAT16 ? half_to_float(h, wide) : _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-    }
-    if (!first) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + j), v);
-    _mm512_mask_storeu_ps(acc + j, m, v);
+/* fp16 -> fp32, exactly. A signaling NaN (exponent all ones, quiet bit
+ * clear, payload not zero: 0x7c01-0x7dff without the sign) is rare, so it
+ * is found by one comparison and mended out of line. */
+static inline __attribute__((always_inline)) __m512 half_to_float(__m256i h) {
+  const __m512 v = _mm512_cvtph_ps(h);
+  const __m256i magnitude = _mm256_and_si256(h, _mm256_set1_epi16(0x7fff));
+  const __mmask16 signaling =
+      _mm256_cmplt_epu16_mask(_mm256_sub_epi16(magnitude, _mm256_set1_epi16(0x7c01)), _mm256_set1_epi16(0x1ff));
+  return __builtin_expect(signaling == 0, 1) ? v : keep_signaling(v, h, signaling);
+}
+
+/* Lanes m of a source's values at p, exactly in fp32. */
+static inline __attribute__((always_inline)) __m512 load_source(const void *p, tpf_dtype_t t, __mmask16 m) {
+  if (t == TPF_FLOAT32) return _mm512_maskz_loadu_ps(m, p);
+  __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return t == TPF_FLOAT16 ? half_to_float(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* The sum of the sources' columns [j, j + 16) (lanes m), in
+ * tpf_sum_row_fn's order. */
+static inline __attribute__((always_inline)) __m512 sum_vector(const void *const *src, int sources, tpf_dtype_t t,
+                                                               int64_t j, __mmask16 m) {
+  const size_t es = tpf_dtype_size(t);
+  const int by_addend = t == TPF_FLOAT32 && sources >= 2;
+  __m512 v = load_source((const char *)src[0] + (size_t)j * es, t, m);
+  for (int q = 1; q < sources - by_addend; q++)
+    v = _mm512_add_ps(v, load_source((const char *)src[q] + (size_t)j * es, t, m));
+  if (by_addend) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, (const float *)src[sources - 1] + j), v);
+  return v;
+}
+
+/* Fetches the sources' bytes 2 KiB past `offset`: the sums read whole rows
+ * from memory or from another core's cache, and a loop of several
+ * instructions per vector keeps too few of those reads in flight on its
+ * own. (Addresses past a row's end are only prefetched, never read.) */
+static inline __attribute__((always_inline)) void prefetch_sources(const void *const *src, int sources,
+                                                                   size_t offset) {
+  for (int q = 0; q < sources; q++) _mm_prefetch((const char *)((uintptr_t)src[q] + offset + 2048), _MM_HINT_T0);
+}
+
+/* Whole vectors of columns [j, end): summed and finished in one pass
+ * (inlined with the dtypes, and two sources, known where they can be). */
+static inline __attribute__((always_inline)) void sum_vectors(const void *const *src, int sources, tpf_dtype_t t,
+                                                              int64_t j, int64_t end, const float *bias, int divide,
+                                                              __m512 divisor, char *out_row, tpf_dtype_t out_dtype,
+                                                              int streamed) {
+  const size_t es = tpf_dtype_size(t), out_es = tpf_dtype_size(out_dtype);
+  for (; j < end; j += 16) {
+    prefetch_sources(src, sources, (size_t)j * es);
+    finish_value(sum_vector(src, sources, t, j, (__mmask16)0xffff), bias ? bias + j : NULL, divide, divisor,
+                 out_row + (size_t)j * out_es, out_dtype, (__mmask16)0xffff, streamed);
+  }
+}
+
+void tpf_sum_row_avx512(const tpf_gemm_epilogue_t *epi, const void *const *src, int sources, tpf_dtype_t t,
+                        int64_t i, int64_t j0, int64_t cols) {
+  const tpf_dtype_t out_dtype = epi->out_dtype;
+  const size_t es = tpf_dtype_size(out_dtype);
+  const float *const bias = epi->bias; /* (column 0, as out_row) */
+  const int divide = epi->divisor != 1.0f;
+  const __m512 divisor = _mm512_set1_ps(epi->divisor);
+  char *const out_row = (char *)epi->out + (size_t)(i * epi->out_ld) * es;
+  /* Streaming: a short first vector brings the stores to alignment. */
+  int64_t head = epi->stream ? to_alignment(out_row + (size_t)j0 * es, es) : 0;
+  if (head >= cols) head = 0;
+  const int streamed = epi->stream && head < 16;
+  if (head > 0) {
+    const __mmask16 m = (__mmask16)((1u << head) - 1);
+    finish_value(sum_vector(src, sources, t, j0, m), bias ? bias + j0 : NULL, divide, divisor,
+                 out_row + (size_t)j0 * es, out_dtype, m, 0);
+  }
+  const int64_t j = j0 + head, end = j + (cols - head) / 16 * 16;
+  if (t == TPF_BFLOAT16 && out_dtype == TPF_BFLOAT16 && sources == 2)
+    sum_vectors(src, 2, TPF_BFLOAT16, j, end, bias, divide, divisor, out_row, TPF_BFLOAT16, streamed);
+  else if (t == TPF_BFLOAT16 && out_dtype == TPF_BFLOAT16)
+    sum_vectors(src, sources, TPF_BFLOAT16, j, end, bias, divide, divisor, out_row, TPF_BFLOAT16, streamed);
+  else if (t == TPF_FLOAT16 && out_dtype == TPF_FLOAT16 && sources == 2)
+    sum_vectors(src, 2, TPF_FLOAT16, j, end, bias, divide, divisor, out_row, TPF_FLOAT16, streamed);
+  else if (t == TPF_FLOAT16 && out_dtype == TPF_FLOAT16)
+    sum_vectors(src, sources, TPF_FLOAT16, j, end, bias, divide, divisor, out_row, TPF_FLOAT16, streamed);
+  else if (t == TPF_FLOAT32)
+    sum_vectors(src, sources, TPF_FLOAT32, j, end, bias, divide, divisor, out_row, out_dtype, streamed);
+  else
+    sum_vectors(src, sources, t, j, end, bias, divide, divisor, out_row, out_dtype, streamed);
+  if (end < j0 + cols) {
+    const __mmask16 m = (__mmask16)((1u << (j0 + cols - end)) - 1);
+    finish_value(sum_vector(src, sources, t, end, m), bias ? bias + end : NULL, divide, divisor,
+                 out_row + (size_t)end * es, out_dtype, m, 0);
   }
 }
 
 static const tpf_gemm_kernel_t narrow_f32 = {
     .name = "avx512-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
     .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .accumulate = tpf_accumulate_avx512, .ukernel_packing = ukernel_narrow_packing};
+    .sum_row = tpf_sum_row_avx512, .ukernel_packing = ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
     .name = "avx512", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .accumulate = tpf_accumulate_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing};
+    .sum_row = tpf_sum_row_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing};

@@ -131,11 +131,11 @@ void tpf_pack_b_bf16_pairs_avx512(void *dst, const tpf_gemm_operand_t *b, int64_
 static const tpf_gemm_kernel_t narrow_bf16 = {
     .name = "avx512_bf16-narrow", .format = TPF_PACK_BF16_PAIRS, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 480,
     .nc = 512, .flushes_subnormals = 1, .ukernel = ukernel_narrow, .pack_a = tpf_pack_a_bf16_avx512,
-    .pack_b = tpf_pack_b_bf16_pairs_avx512, .finish = tpf_finish_avx512, .accumulate = tpf_accumulate_avx512,
+    .pack_b = tpf_pack_b_bf16_pairs_avx512, .finish = tpf_finish_avx512, .sum_row = tpf_sum_row_avx512,
     .ukernel_packing = ukernel_narrow_packing};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_bf16 = {
     .name = "avx512_bf16", .format = TPF_PACK_BF16_PAIRS, .mr = MR, .nr = NR, .kc = 256, .mc = 480, .nc = 512,
     .flushes_subnormals = 1, .ukernel = ukernel, .pack_a = tpf_pack_a_bf16_avx512,
-    .pack_b = tpf_pack_b_bf16_pairs_avx512, .finish = tpf_finish_avx512, .accumulate = tpf_accumulate_avx512,
+    .pack_b = tpf_pack_b_bf16_pairs_avx512, .finish = tpf_finish_avx512, .sum_row = tpf_sum_row_avx512,
     .narrow = &narrow_bf16, .ukernel_packing = ukernel_packing};

@@ -47,11 +47,11 @@ static void ukernel_bf16(int64_t kb, const void *pa, const void *pb, int64_t ldb
 const tpf_gemm_kernel_t tpf_kernel_portable_f32 = {
     .name = "portable", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 64, .nc = 512,
     .ukernel = ukernel_f32, .pack_a = tpf_pack_a_f32, .pack_b = tpf_pack_b_f32,
-    .finish = tpf_gemm_finish_portable, .accumulate = tpf_accumulate_portable};
+    .finish = tpf_gemm_finish_portable, .sum_row = tpf_sum_row_portable};
 const tpf_gemm_kernel_t tpf_kernel_portable_bf16 = {
     .name = "portable-bf16", .format = TPF_PACK_BF16_PAIRS, .mr = MR, .nr = NR, .kc = 512, .mc = 64, .nc = 512,
     .ukernel = ukernel_bf16, .pack_a = tpf_pack_a_bf16, .pack_b = tpf_pack_b_bf16,
-    .finish = tpf_gemm_finish_portable, .accumulate = tpf_accumulate_portable};
+    .finish = tpf_gemm_finish_portable, .sum_row = tpf_sum_row_portable};
 
 void tpf_hand_over_portable(void *dst, const void *src, size_t bytes, int stream) {
   (void)stream;
