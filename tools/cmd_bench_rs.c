@@ -198,6 +198,13 @@ typedef struct rs_tally {
 /* The floor applies to two ranks on one host (floor.h). */
 static int has_floor(const rs_setup_t *b) { return b->world_size == 2 && b->processes != RS_MPI; }
 
+/* The floor of b's collective: for processes' own inputs, which the other
+ * rank cannot read where they are, the reduce-scatter's copies them. */
+static floor_op_t floor_op(const rs_setup_t *b) {
+  if (b->op == OP_RS && b->processes == RS_SHM && !b->shared) return FLOOR_RS_STAGED;
+  return (floor_op_t)b->op;
+}
+
 /* One round of configuration y: `reps` calls of each kind (and of the
  * floor), their samples and wrong elements added to y. */
 static void run_round(rs_tally_t *y, int reps, rs_results_t *res) {
@@ -208,7 +215,7 @@ static void run_round(rs_tally_t *y, int reps, rs_results_t *res) {
     const size_t bytes = (size_t)(b.rows * b.n) * esize(b.dtype);
     for (int stream = 0; stream < 2; stream++) {
       double *into = &y->samples[F_CACHED + stream][y->count[F_CACHED + stream]];
-      if (floor_rounds((floor_op_t)b.op, bytes, b.dtype, b.processes == RS_SHM, stream, reps, into) != 0)
+      if (floor_rounds(floor_op(&b), bytes, b.dtype, b.processes == RS_SHM, stream, reps, into) != 0)
         y->floor_failed = 1;
       else y->count[F_CACHED + stream] += reps;
     }
@@ -287,8 +294,10 @@ static void help(void) {
          "MPI_Allreduce) on the same inputs (16-bit dtypes summed in fp32, converted\n"
          "and back, as a user would) and prints tpfuse's speedup. With two ranks on\n"
          "one host, each round also times the collective written as plainly as it can\n"
-         "be (see `tpfuse floor`) on the same bytes and transport: floor(us) is its\n"
-         "median and x_floor tpfuse's time over it. One line per size and memory:\n"
+         "be (see `tpfuse floor`) on the same bytes and transport (a reduce-scatter of\n"
+         "processes' private inputs: rs-staged, which copies them into shared memory\n"
+         "first, as any program must): floor(us) is its median and x_floor tpfuse's\n"
+         "time over it. One line per size and memory:\n"
          "  bytes count dtype W memory | time(us) min(us) max(us) algbw busbw #wrong |\n"
          "  [mpi(us) algbw busbw #wrong | speedup |] floor(us) x_floor\n"
          "bytes and count are one rank's block: its output (rs), its input (ag), the\n"

@@ -28,6 +28,10 @@ static void help(void) {
          "              ar, each sums its half, then copies the other's (the faster\n"
          "              of cached and streamed stores; bytes and algbw as bench-rs\n"
          "              counts them)\n"
+         "  rs-staged   the rs of inputs the other rank cannot read where they are\n"
+         "              (a process's own memory): each rank copies the other's\n"
+         "              block of its input into shared memory, then sums its own\n"
+         "              block and the other's copy\n"
          "\n"
          "  --bytes LIST         the collectives' sizes (default 64K,2M,16M)\n"
          "  --dtype LIST         their dtypes (default fp32)\n"
@@ -110,14 +114,14 @@ int cmd_floor(int argc, char **argv) {
   printf("cache-line round trip (ns)  threads %.0f  processes %.0f\n", trip[0] * 1e9, trip[1] * 1e9);
   if (json) fprintf(json, "{\"floor\":\"round_trip\",\"threads_ns\":%.1f,\"processes_ns\":%.1f}\n", trip[0] * 1e9, trip[1] * 1e9);
 
-  printf("two ranks, plainly: %2s %10s %5s | %10s %7s %6s | %10s %7s %6s\n", "op", "bytes", "dtype", "threads(us)",
+  printf("two ranks, plainly: %11s %10s %5s | %10s %7s %6s | %10s %7s %6s\n", "op", "bytes", "dtype", "threads(us)",
          "algbw", "stores", "procs(us)", "algbw", "stores");
   int failed = 0;
-  static const char *const OPS[] = {"rs", "ag", "ar"};
-  for (int op = FLOOR_RS; op <= FLOOR_AR; op++)
+  static const char *const OPS[] = {"rs", "ag", "ar", "rs-staged"};
+  for (int op = FLOOR_RS; op <= FLOOR_RS_STAGED; op++)
     for (int ti = 0; ti < ntypes; ti++)
       for (int si = 0; si < nsizes; si++) {
-        printf("%19s %2s %10lld %5s |", "", OPS[op], (long long)sizes[si], dtype_text(types[ti]));
+        printf("%10s %11s %10lld %5s |", "", OPS[op], (long long)sizes[si], dtype_text(types[ti]));
         for (int p = 0; p < 2; p++) {
           int streamed = 0;
           double t = floor_seconds(op, (size_t)sizes[si], types[ti], p, reps, &streamed);

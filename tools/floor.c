@@ -143,12 +143,27 @@ static void sum_scalar(void *out, const void *x, const void *y, size_t from, siz
   }
 }
 
+/* x[0, 8) + y[0, 8) in fp32, rounded to fp16 or bf16 (nearest even). */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m128i sum8_half(const uint16_t *x, const uint16_t *y,
+                                                                 tpf_dtype_t t) {
+  __m128i hx = _mm_loadu_si128((const __m128i *)x), hy = _mm_loadu_si128((const __m128i *)y);
+  if (t == TPF_FLOAT16)
+    return _mm256_cvtps_ph(_mm256_add_ps(_mm256_cvtph_ps(hx), _mm256_cvtph_ps(hy)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 v = _mm256_add_ps(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hx), 16)),
+                           _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hy), 16)));
+  __m256i bits = _mm256_castps_si256(v);
+  __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  bits = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+  return _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1));
+}
+
 /* out[j] = x[j] + y[j] for j < n in dtype t (fp32 sums, rounded to nearest
- * even), 8 at a time with AVX2; with `stream`, the vectors' stores are
- * streamed (from the first element at which they are aligned). */
+ * even), 8 (fp32) or 16 at a time with AVX2; with `stream`, the vectors'
+ * stores are streamed (from the first element at which they are aligned). */
 __attribute__((target("avx2,fma,f16c"))) static void sum_avx2(void *out, const void *x, const void *y, size_t n,
                                                               tpf_dtype_t t, int stream) {
-  const size_t es = t == TPF_FLOAT32 ? 4 : 2, vector = 8 * es;
+  const size_t es = t == TPF_FLOAT32 ? 4 : 2, vector = 32;
   size_t j = stream ? (vector - (uintptr_t)out % vector) % vector / es : 0;
   if (j > n) j = n;
   sum_scalar(out, x, y, 0, j, t);
@@ -160,24 +175,13 @@ __attribute__((target("avx2,fma,f16c"))) static void sum_avx2(void *out, const v
       if (stream) _mm256_stream_ps(o + j, v);
       else _mm256_storeu_ps(o + j, v);
     }
-  } else {
+  } else { /* 16 at a time: one 32-byte store, so that streamed stores fill whole lines */
     uint16_t *o = out;
     const uint16_t *a = x, *b = y;
-    for (; j + 8 <= n; j += 8) {
-      __m128i ha = _mm_loadu_si128((const __m128i *)(a + j)), hb = _mm_loadu_si128((const __m128i *)(b + j)), h;
-      if (t == TPF_FLOAT16) {
-        __m256 v = _mm256_add_ps(_mm256_cvtph_ps(ha), _mm256_cvtph_ps(hb));
-        h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      } else {
-        __m256 v = _mm256_add_ps(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(ha), 16)),
-                                 _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hb), 16)));
-        __m256i bits = _mm256_castps_si256(v);
-        __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-        bits = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
-        h = _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1));
-      }
-      if (stream) _mm_stream_si128((__m128i *)(o + j), h);
-      else _mm_storeu_si128((__m128i *)(o + j), h);
+    for (; j + 16 <= n; j += 16) {
+      __m256i h = _mm256_set_m128i(sum8_half(a + j + 8, b + j + 8, t), sum8_half(a + j, b + j, t));
+      if (stream) _mm256_stream_si256((__m256i *)(o + j), h);
+      else _mm256_storeu_si256((__m256i *)(o + j), h);
     }
   }
   if (stream) _mm_sfence();
@@ -303,7 +307,7 @@ typedef struct pair_work {
   size_t bytes;
   tpf_dtype_t t;
   int stream;
-  char *in[2], *out[2];
+  char *in[2], *out[2], *staged[2];
   double *seconds;
 } pair_work_t;
 
@@ -315,8 +319,11 @@ static void bind_to(int cpu) {
   sched_setaffinity(0, sizeof set, &set); /* the calling thread */
 }
 
+enum { STAGED_PIECE = 256 << 10 };
+
 /* Rank r's part of one call, as plainly as it can be written (see
- * floor.h); the all-reduce's halves meet at a barrier. */
+ * floor.h); the all-reduce's halves meet at a barrier, the staged
+ * reduce-scatter's pieces each at one. */
 static void collective(pair_words_t *p, int r, const pair_work_t *w, long *round) {
   const size_t es = w->t == TPF_FLOAT32 ? 4 : 2, bytes = w->bytes;
   switch (w->op) {
@@ -326,6 +333,14 @@ static void collective(pair_words_t *p, int r, const pair_work_t *w, long *round
   case FLOOR_AG:
     copy(w->out[r], w->in[0], bytes, w->stream);
     copy(w->out[r] + bytes, w->in[1], bytes, w->stream);
+    return;
+  case FLOOR_RS_STAGED: /* in pieces of 256 KiB, which stay in the caches between the copy and the sum */
+    for (size_t at = 0; at < bytes; at += STAGED_PIECE) {
+      const size_t len = bytes - at < STAGED_PIECE ? bytes - at : STAGED_PIECE;
+      copy(w->staged[r] + at, w->in[r] + (size_t)(1 - r) * bytes + at, len, w->stream);
+      pair_barrier(p, r, ++*round);
+      sum(w->out[r] + at, w->in[r] + (size_t)r * bytes + at, w->staged[1 - r] + at, len / es, w->t, w->stream);
+    }
     return;
   case FLOOR_AR: {
     const size_t half = bytes / es / 2 * es, from = r ? half : 0, len = r ? bytes - half : half;
@@ -430,7 +445,7 @@ static int outputs_right(const pair_work_t *w) {
       float want, got;
       if (w->op == FLOOR_AG) want = input_value((int)(i / n), i % n);
       else {
-        const size_t at = w->op == FLOOR_RS ? (size_t)r * n + i : i;
+        const size_t at = w->op == FLOOR_AR ? i : (size_t)r * n + i;
         want = input_value(0, at) + input_value(1, at);
       }
       tpf_convert(w->out[r] + i * es, w->t, &got, TPF_FLOAT32, 1);
@@ -443,13 +458,15 @@ static int outputs_right(const pair_work_t *w) {
 int floor_rounds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int stream, int reps, double *seconds) {
   const size_t es = t == TPF_FLOAT32 ? 4 : 2;
   bytes = bytes / es * es;
-  /* per rank: two blocks of input and two of output, on page boundaries */
-  const size_t block = (bytes + 4095) / 4096 * 4096, total = 8 * block;
+  /* per rank: two blocks of input, two of output and one staged, on page
+   * boundaries */
+  const size_t block = (bytes + 4095) / 4096 * 4096, total = 10 * block;
   char *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return -1;
   pair_work_t w = {.kind = 1, .reps = reps, .op = op, .bytes = bytes, .t = t, .stream = stream, .seconds = seconds};
   for (int q = 0; q < 2; q++) {
     w.in[q] = mem + (size_t)q * 2 * block, w.out[q] = mem + (size_t)(4 + 2 * q) * block;
+    w.staged[q] = mem + (size_t)(8 + q) * block;
     for (size_t i = 0; i < 2 * block / es; i++) {
       float v = input_value(q, i);
       tpf_convert(&v, TPF_FLOAT32, w.in[q] + i * es, t, 1);

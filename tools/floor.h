@@ -51,9 +51,14 @@ double floor_round_trip(int processes, int count, int reps);
  *   FLOOR_RS  writes in0[block r] + in1[block r] (fp32 sums, rounded to t);
  *   FLOOR_AG  copies both ranks' inputs into its output;
  *   FLOOR_AR  sums its half of the buffer into its output, then (after a
- *             barrier) copies the other half from the other rank's output.
+ *             barrier) copies the other half from the other rank's output;
+ *   FLOOR_RS_STAGED  the reduce-scatter of inputs that the other rank
+ *             cannot read where they are (a process's own memory): copies
+ *             a piece of the other rank's block of its input into a buffer
+ *             both share, then (after a barrier) writes that piece of its
+ *             own block plus the other rank's copy; pieces of 256 KiB.
  */
-typedef enum floor_op { FLOOR_RS, FLOOR_AG, FLOOR_AR } floor_op_t;
+typedef enum floor_op { FLOOR_RS, FLOOR_AG, FLOOR_AR, FLOOR_RS_STAGED } floor_op_t;
 
 /* Runs op on two ranks, threads or (`processes`) two processes over
  * shared memory, bound to a core each where there are two, with a barrier
