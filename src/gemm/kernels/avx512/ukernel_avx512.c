@@ -292,8 +292,8 @@ void tpf_finish_avx512(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t
     /* Streaming: a short first vector brings the stores to alignment,
      * and every whole vector after it is aligned. */
     int64_t head = stream ? to_alignment(out_row, es) : 0;
-    if (head >= cols) head = 0;
-    const int streamed = stream && head < 16;
+    const int streamed = stream && head < 16; /* (16: never aligned) */
+    if (!streamed || head >= cols) head = 0;
     if (head > 0)
       finish_vector(src, add, bias, divide, divisor, out_row, out_dtype, (__mmask16)((1u << head) - 1), 0);
     const int64_t body = (cols - head) / 16 * 16, j = head;
@@ -383,8 +383,8 @@ void tpf_sum_row_avx512(const tpf_gemm_epilogue_t *epi, const void *const *src, 
   char *const out_row = (char *)epi->out + (size_t)(i * epi->out_ld) * es;
   /* Streaming: a short first vector brings the stores to alignment. */
   int64_t head = epi->stream ? to_alignment(out_row + (size_t)j0 * es, es) : 0;
-  if (head >= cols) head = 0;
-  const int streamed = epi->stream && head < 16;
+  const int streamed = epi->stream && head < 16; /* (16: never aligned) */
+  if (!streamed || head >= cols) head = 0;
   if (head > 0) {
     const __mmask16 m = (__mmask16)((1u << head) - 1);
     finish_value(sum_vector(src, sources, t, j0, m), bias ? bias + j0 : NULL, divide, divisor,
