@@ -112,21 +112,30 @@ static char *received_at(tpf_comm_t *comm, const tpf_gather_t *g, int q, int c) 
   return (char *)tpf_links_mine(&comm->links) + g->base + own_bytes(comm, g) + at;
 }
 
+int tpf_gather_streams(int64_t out_bytes) {
+  /* Streamed copies skip reading each line of out before writing it; below
+   * this size the cached copies measured faster (docs/performance.md,
+   * "The all-gather's copies"). */
+  return out_bytes >= (int64_t)16 << 20;
+}
+
 /* Copies rows of `cols` from src (ld src_ld) to dst (ld dst_ld), in one
- * piece when both are dense; by hand-over where a peer reads dst next. */
+ * piece when both are dense: by hand-over where a peer reads dst next,
+ * else into out, streamed where g says so. */
 static void copy_rows(tpf_comm_t *comm, const tpf_gather_t *g, void *dst, int64_t dst_ld, const void *src,
                       int64_t src_ld, int64_t rows, int hand_over) {
   const size_t es = elem(g), rb = row_bytes(g);
+  const tpf_hand_over_fn copy = comm->gemm.isa->hand_over;
   if (rows == 0) return; /* (an empty block may have no memory at all) */
   if (dst_ld == g->cols && src_ld == g->cols) {
-    if (hand_over) comm->gemm.isa->hand_over(dst, src, (size_t)rows * rb, 0);
+    if (hand_over || g->stream_out) copy(dst, src, (size_t)rows * rb, !hand_over);
     else memcpy(dst, src, (size_t)rows * rb);
     return;
   }
   for (int64_t i = 0; i < rows; i++) {
     char *d = (char *)dst + (size_t)(i * dst_ld) * es;
     const char *s = (const char *)src + (size_t)(i * src_ld) * es;
-    if (hand_over) comm->gemm.isa->hand_over(d, s, rb, 0);
+    if (hand_over || g->stream_out) copy(d, s, rb, !hand_over);
     else memcpy(d, s, rb);
   }
 }
@@ -300,6 +309,7 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
                       .cols = out->cols, .dtype = out->dtype, .offsets = comm->row_offsets,
                       .chunks = tpf_gather_chunks(o->comm_turn, tpf_largest_block(comm->row_offsets, comm->size),
                                                   out->cols, out->dtype, comm->reach == TPF_REACH_SHARED),
+                      .stream_out = tpf_gather_streams(out->rows * out->cols * (int64_t)tpf_dtype_size(out->dtype)),
                       .slots = TPF_GATHER_SLOTS, .trace = o->trace};
   *plan = (tpf_plan_t){.n = g->cols, .dtype = g->dtype};
   mine->m = out->rows, mine->n = out->cols;

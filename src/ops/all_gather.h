@@ -24,6 +24,7 @@ typedef struct tpf_gather {
   const int64_t *offsets;
   int chunks;
   int from_out;
+  int stream_out; /* copies into out bypass the caches (tpf_gather_streams) */
   int slots;  /* 0: this rank's block is staged whole; S: in a ring of S chunk
                  places, reused once every peer has read the chunk before
                  (tpf_gather_run only) */
@@ -35,6 +36,10 @@ typedef struct tpf_gather {
 /* Chunks per block for comm_turn (0 = automatic: about 256 KiB each, at
  * most 16; `staged`, through a ring of places: as many as that takes). */
 int tpf_gather_chunks(int comm_turn, int64_t largest_block, int64_t cols, tpf_dtype_t dtype, int staged);
+
+/* Whether copies into an out of `out_bytes` per rank should bypass the
+ * caches: an out that leaves them before anyone reads it. */
+int tpf_gather_streams(int64_t out_bytes);
 
 /* The places of a staging ring (tpf_gather_t.slots). */
 enum { TPF_GATHER_SLOTS = 4 };

@@ -73,7 +73,8 @@ static tpf_status_t prepare(tpf_comm_t *comm, const tpf_call_t *call, const tpf_
                              .dtype = out->dtype, .offsets = comm->row_offsets,
                              .chunks = tpf_gather_chunks(o->comm_turn, largest, out->cols, out->dtype,
                                                          comm->reach == TPF_REACH_SHARED),
-                             .from_out = 1, .slots = TPF_GATHER_SLOTS, .trace = o->trace};
+                             .from_out = 1, .stream_out = tpf_gather_streams(out->rows * out_ld * (int64_t)es),
+                             .slots = TPF_GATHER_SLOTS, .trace = o->trace};
   *plan = (tpf_plan_t){.n = in->cols, .dtype = in->dtype, .bias = &p->reduce.bias};
   mine->m = in->rows, mine->n = in->cols;
   mine->in_addr = (uint64_t)(uintptr_t)in->data, mine->in_ld = p->reduce.in_ld;
