@@ -262,7 +262,8 @@ static inline __attribute__((always_inline)) void finish_vectors(const float *sr
                                                                  const float *bias, float divisor, char *out_row,
                                                                  tpf_dtype_t out_dtype, int64_t cols, int streamed) {
   const size_t es = tpf_dtype_size(out_dtype);
-  for (int64_t j = 0; j < cols; j += block_elements(es)) {
+  const int64_t step = block_elements(es); /* (out of the loop: a division) */
+  for (int64_t j = 0; j < cols; j += step) {
     const __m256 lo = finish_value(src + j, add ? add + j : NULL, bias ? bias + j : NULL, divisor);
     const __m256 hi = es == 4 ? lo : finish_value(src + j + 8, add ? add + j + 8 : NULL, bias ? bias + j + 8 : NULL,
                                                   divisor);
@@ -360,7 +361,8 @@ static inline __attribute__((always_inline)) void sum_vectors(const void *const 
                                                               float divisor, char *out_row, tpf_dtype_t out_dtype,
                                                               int streamed) {
   const size_t es = tpf_dtype_size(t), out_es = tpf_dtype_size(out_dtype);
-  for (; j < end; j += block_elements(out_es)) {
+  const int64_t step = block_elements(out_es); /* (out of the loop: a division) */
+  for (; j < end; j += step) {
     prefetch_sources(src, sources, (size_t)j * es);
     const __m256 lo = divide_add_bias(sum_value(src, sources, t, j), bias ? bias + j : NULL, divisor);
     const __m256 hi =
