@@ -199,9 +199,9 @@ typedef struct rs_tally {
 static int has_floor(const rs_setup_t *b) { return b->world_size == 2 && b->processes != RS_MPI; }
 
 /* The floor of b's collective: for processes' own inputs, which the other
- * rank cannot read where they are, the reduce-scatter's copies them. */
+ * rank cannot read where they are, the staged one, which copies them. */
 static floor_op_t floor_op(const rs_setup_t *b) {
-  if (b->op == OP_RS && b->processes == RS_SHM && !b->shared) return FLOOR_RS_STAGED;
+  if (b->processes == RS_SHM && !b->shared) return floor_staged((floor_op_t)b->op);
   return (floor_op_t)b->op;
 }
 
@@ -294,10 +294,10 @@ static void help(void) {
          "MPI_Allreduce) on the same inputs (16-bit dtypes summed in fp32, converted\n"
          "and back, as a user would) and prints tpfuse's speedup. With two ranks on\n"
          "one host, each round also times the collective written as plainly as it can\n"
-         "be (see `tpfuse floor`) on the same bytes and transport (a reduce-scatter of\n"
-         "processes' private inputs: rs-staged, which copies them into shared memory\n"
-         "first, as any program must): floor(us) is its median and x_floor tpfuse's\n"
-         "time over it. One line per size and memory:\n"
+         "be (see `tpfuse floor`) on the same bytes and transport (for processes'\n"
+         "private inputs the staged one, which copies them into shared memory first,\n"
+         "as any program must): floor(us) is its median and x_floor tpfuse's time\n"
+         "over it. One line per size and memory:\n"
          "  bytes count dtype W memory | time(us) min(us) max(us) algbw busbw #wrong |\n"
          "  [mpi(us) algbw busbw #wrong | speedup |] floor(us) x_floor\n"
          "bytes and count are one rank's block: its output (rs), its input (ag), the\n"

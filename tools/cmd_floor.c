@@ -28,10 +28,12 @@ static void help(void) {
          "              ar, each sums its half, then copies the other's (the faster\n"
          "              of cached and streamed stores; bytes and algbw as bench-rs\n"
          "              counts them)\n"
-         "  rs-staged   the rs of inputs the other rank cannot read where they are\n"
-         "              (a process's own memory): each rank copies the other's\n"
-         "              block of its input into shared memory, then sums its own\n"
-         "              block and the other's copy\n"
+         "  rs-staged, ag-staged, ar-staged\n"
+         "              the same for inputs and outputs the other rank cannot\n"
+         "              read where they are (a process's own memory): through\n"
+         "              shared memory, 256 KiB at a time (rs: each rank copies the\n"
+         "              other's block of its input in, then sums its own block and\n"
+         "              the other's copy)\n"
          "\n"
          "  --bytes LIST         the collectives' sizes (default 64K,2M,16M)\n"
          "  --dtype LIST         their dtypes (default fp32)\n"
@@ -117,8 +119,8 @@ int cmd_floor(int argc, char **argv) {
   printf("two ranks, plainly: %11s %10s %5s | %10s %7s %6s | %10s %7s %6s\n", "op", "bytes", "dtype", "threads(us)",
          "algbw", "stores", "procs(us)", "algbw", "stores");
   int failed = 0;
-  static const char *const OPS[] = {"rs", "ag", "ar", "rs-staged"};
-  for (int op = FLOOR_RS; op <= FLOOR_RS_STAGED; op++)
+  static const char *const OPS[] = {"rs", "ag", "ar", "rs-staged", "ag-staged", "ar-staged"};
+  for (int op = FLOOR_RS; op <= FLOOR_AR_STAGED; op++)
     for (int ti = 0; ti < ntypes; ti++)
       for (int si = 0; si < nsizes; si++) {
         printf("%10s %11s %10lld %5s |", "", OPS[op], (long long)sizes[si], dtype_text(types[ti]));
@@ -128,7 +130,7 @@ int cmd_floor(int argc, char **argv) {
           failed |= t <= 0;
           /* algbw as bench-rs counts it: the whole buffer (rs: a rank's
            * input, ag: its output, ar: either) over the time */
-          const double whole = (op == FLOOR_AR ? 1.0 : 2.0) * (double)sizes[si];
+          const double whole = (op == FLOOR_AR || op == FLOOR_AR_STAGED ? 1.0 : 2.0) * (double)sizes[si];
           printf(" %10.1f %7.2f %6s |", t * 1e6, whole / t / 1e9, streamed ? "stream" : "cached");
           if (json)
             fprintf(json, "{\"floor\":\"%s\",\"bytes\":%lld,\"dtype\":\"%s\",\"transport\":\"%s\",\"time_us\":%.2f,\"streamed\":%d}\n",

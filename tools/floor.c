@@ -321,6 +321,12 @@ static void bind_to(int cpu) {
 
 enum { STAGED_PIECE = 256 << 10 };
 
+/* The length of the piece at `at` of `bytes`: 0 past the end. */
+static size_t piece(size_t at, size_t bytes) {
+  if (at >= bytes) return 0;
+  return bytes - at < STAGED_PIECE ? bytes - at : STAGED_PIECE;
+}
+
 /* Rank r's part of one call, as plainly as it can be written (see
  * floor.h); the all-reduce's halves meet at a barrier, the staged
  * reduce-scatter's pieces each at one. */
@@ -334,14 +340,38 @@ static void collective(pair_words_t *p, int r, const pair_work_t *w, long *round
     copy(w->out[r], w->in[0], bytes, w->stream);
     copy(w->out[r] + bytes, w->in[1], bytes, w->stream);
     return;
-  case FLOOR_RS_STAGED: /* in pieces of 256 KiB, which stay in the caches between the copy and the sum */
+  case FLOOR_RS_STAGED:
     for (size_t at = 0; at < bytes; at += STAGED_PIECE) {
-      const size_t len = bytes - at < STAGED_PIECE ? bytes - at : STAGED_PIECE;
-      copy(w->staged[r] + at, w->in[r] + (size_t)(1 - r) * bytes + at, len, w->stream);
+      copy(w->staged[r] + at, w->in[r] + (size_t)(1 - r) * bytes + at, piece(at, bytes), w->stream);
       pair_barrier(p, r, ++*round);
-      sum(w->out[r] + at, w->in[r] + (size_t)r * bytes + at, w->staged[1 - r] + at, len / es, w->t, w->stream);
+      sum(w->out[r] + at, w->in[r] + (size_t)r * bytes + at, w->staged[1 - r] + at, piece(at, bytes) / es, w->t,
+          w->stream);
     }
     return;
+  case FLOOR_AG_STAGED:
+    copy(w->out[r] + (size_t)r * bytes, w->in[r], bytes, w->stream);
+    for (size_t at = 0; at < bytes; at += STAGED_PIECE) {
+      copy(w->staged[r] + at, w->in[r] + at, piece(at, bytes), w->stream);
+      pair_barrier(p, r, ++*round);
+      copy(w->out[r] + (size_t)(1 - r) * bytes + at, w->staged[1 - r] + at, piece(at, bytes), w->stream);
+    }
+    return;
+  case FLOOR_AR_STAGED: { /* the halves as FLOOR_AR's: summed from the staged inputs, gathered from the staged outputs */
+    const size_t half = bytes / es / 2 * es, mine = r ? half : 0, len = r ? bytes - half : half;
+    const size_t theirs = r ? 0 : half, their_len = r ? half : bytes - half, most = len > their_len ? len : their_len;
+    for (size_t at = 0; at < most; at += STAGED_PIECE) {
+      copy(w->staged[r] + theirs + at, w->in[r] + theirs + at, piece(at, their_len), w->stream);
+      pair_barrier(p, r, ++*round);
+      sum(w->out[r] + mine + at, w->in[r] + mine + at, w->staged[1 - r] + mine + at, piece(at, len) / es, w->t,
+          w->stream);
+    }
+    for (size_t at = 0; at < most; at += STAGED_PIECE) {
+      copy(w->staged[r] + mine + at, w->out[r] + mine + at, piece(at, len), w->stream);
+      pair_barrier(p, r, ++*round);
+      copy(w->out[r] + theirs + at, w->staged[1 - r] + theirs + at, piece(at, their_len), w->stream);
+    }
+    return;
+  }
   case FLOOR_AR: {
     const size_t half = bytes / es / 2 * es, from = r ? half : 0, len = r ? bytes - half : half;
     sum(w->out[r] + from, w->in[0] + from, w->in[1] + from, len / es, w->t, w->stream);
@@ -439,13 +469,14 @@ static float input_value(int q, size_t i) { return (float)((i + 3 * (size_t)q) %
 /* 1 if every output of w is what the collective makes of the inputs. */
 static int outputs_right(const pair_work_t *w) {
   const size_t es = w->t == TPF_FLOAT32 ? 4 : 2, n = w->bytes / es;
+  const int gathers = w->op == FLOOR_AG || w->op == FLOOR_AG_STAGED;
   for (int r = 0; r < 2; r++) {
-    const size_t count = w->op == FLOOR_AG ? 2 * n : n;
+    const size_t count = gathers ? 2 * n : n;
     for (size_t i = 0; i < count; i++) {
       float want, got;
-      if (w->op == FLOOR_AG) want = input_value((int)(i / n), i % n);
+      if (gathers) want = input_value((int)(i / n), i % n);
       else {
-        const size_t at = w->op == FLOOR_AR ? i : (size_t)r * n + i;
+        const size_t at = w->op == FLOOR_AR || w->op == FLOOR_AR_STAGED ? i : (size_t)r * n + i;
         want = input_value(0, at) + input_value(1, at);
       }
       tpf_convert(w->out[r] + i * es, w->t, &got, TPF_FLOAT32, 1);
@@ -476,6 +507,10 @@ int floor_rounds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int 
   if (rc == 0 && !outputs_right(&w)) rc = -1;
   munmap(mem, total);
   return rc;
+}
+
+floor_op_t floor_staged(floor_op_t op) {
+  return op == FLOOR_AG ? FLOOR_AG_STAGED : op == FLOOR_AR ? FLOOR_AR_STAGED : FLOOR_RS_STAGED;
 }
 
 double floor_seconds(floor_op_t op, size_t bytes, tpf_dtype_t t, int processes, int reps, int *streamed) {

@@ -52,13 +52,28 @@ double floor_round_trip(int processes, int count, int reps);
  *   FLOOR_AG  copies both ranks' inputs into its output;
  *   FLOOR_AR  sums its half of the buffer into its output, then (after a
  *             barrier) copies the other half from the other rank's output;
- *   FLOOR_RS_STAGED  the reduce-scatter of inputs that the other rank
- *             cannot read where they are (a process's own memory): copies
- *             a piece of the other rank's block of its input into a buffer
- *             both share, then (after a barrier) writes that piece of its
- *             own block plus the other rank's copy; pieces of 256 KiB.
+ * and the same three for inputs and outputs that the other rank cannot
+ * read where they are (a process's own memory), which pass through a
+ * buffer both ranks share, in pieces of 256 KiB, a barrier between a
+ * piece's copy in and its use:
+ *   FLOOR_RS_STAGED  copies the other rank's block of its input in, then
+ *             writes its own block plus the other rank's copy;
+ *   FLOOR_AG_STAGED  copies its input in (and to its output), then copies
+ *             the other rank's copy to its output;
+ *   FLOOR_AR_STAGED  the all-reduce's halves the same ways: the reduce-
+ *             scatter's, then the gather of the summed halves.
  */
-typedef enum floor_op { FLOOR_RS, FLOOR_AG, FLOOR_AR, FLOOR_RS_STAGED } floor_op_t;
+typedef enum floor_op {
+  FLOOR_RS,
+  FLOOR_AG,
+  FLOOR_AR,
+  FLOOR_RS_STAGED,
+  FLOOR_AG_STAGED,
+  FLOOR_AR_STAGED
+} floor_op_t;
+
+/* The staged variant of FLOOR_RS, FLOOR_AG or FLOOR_AR. */
+floor_op_t floor_staged(floor_op_t op);
 
 /* Runs op on two ranks, threads or (`processes`) two processes over
  * shared memory, bound to a core each where there are two, with a barrier
