@@ -72,7 +72,8 @@ static void run_sum(void *arg) {
   p->sum(&into_acc, sources, 2, TPF_FLOAT32, 0, 0, SUM_FLOATS);
 }
 
-/* GB/s of the source of a row sum (acc += src) of 4 MiB each. */
+/* GB/s of the source of a row sum (acc += src, the sum written over its
+ * first source: each vector is read before it is written) of 4 MiB each. */
 static double probe_sum(const tpf_gemm_engine_t *e) {
   sum_probe_t p = {e->isa->for_dtype[TPF_FLOAT32]->sum_row, calloc(SUM_FLOATS, sizeof(float)),
                    calloc(SUM_FLOATS, sizeof(float))};

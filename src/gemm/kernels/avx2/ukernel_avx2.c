@@ -208,8 +208,8 @@ static __m128i to_bf16(__m256 v) {
 
 /* The output goes out in blocks of 32 bytes: 8 fp32 values, or 16 fp16
  * or bf16 values (two vectors of sums) in one store, so that streamed
- * stores fill whole lines (16-byte streamed stores, interleaved with the
- * loads of the sums, measured up to twice as slow). */
+ * stores fill whole lines (16-byte ones, between the loads of the sums,
+ * measured slower: docs/performance.md, "Sums in one pass"). */
 static int64_t block_elements(size_t es) { return (int64_t)(32 / es); }
 
 /* Elements before dst is aligned for streaming stores of blocks, or -1
@@ -273,8 +273,8 @@ static inline __attribute__((always_inline)) void finish_vectors(const float *sr
 
 /* Each row in up to three parts: the elements before the output is aligned
  * for streaming (if streaming) and those after the last whole block go
- * through the portable epilogue (the same operations, one element at a time), the
- * whole vectors between them through finish_vectors. */
+ * through the portable epilogue (the same operations, one element at a
+ * time), the whole blocks between them through finish_vectors. */
 void tpf_finish_avx2(const tpf_gemm_epilogue_t *epi, const float *acc, int64_t ldc, int64_t i0, int64_t rows,
                      int64_t j0, int64_t cols) {
   /* The fields in locals: stores to out could alias *epi (see tpf_finish_avx512). */
