@@ -315,34 +315,52 @@ static __attribute__((noinline)) __m256 keep_signaling(__m256 v, __m128i h, __m2
   return _mm256_blendv_ps(v, _mm256_castsi256_ps(kept), _mm256_castsi256_ps(signaling));
 }
 
-/* fp16 -> fp32, exactly. A signaling NaN (exponent all ones, quiet bit
- * clear, payload not zero: 0x7c01-0x7dff without the sign) is rare, so it
- * is found by two comparisons and mended out of line. */
-static inline __attribute__((always_inline)) __m256 half_to_float(__m128i h) {
-  const __m256 v = _mm256_cvtph_ps(h);
-  const __m128i magnitude = _mm_and_si128(h, _mm_set1_epi16(0x7fff));
-  const __m128i signaling = _mm_and_si128(_mm_cmpgt_epi16(magnitude, _mm_set1_epi16(0x7c00)),
-                                          _mm_cmplt_epi16(magnitude, _mm_set1_epi16(0x7e00)));
-  if (__builtin_expect(_mm_testz_si128(signaling, signaling), 1)) return v;
-  return keep_signaling(v, h, _mm256_cvtepi16_epi32(signaling));
+/* fp16 -> fp32, exactly, 16 values: lo from the first 8, hi from the
+ * last. A signaling NaN (exponent all ones, quiet bit clear, payload not
+ * zero: 0x7c01-0x7dff without the sign) is rare, so it is found by two
+ * comparisons per 16 and mended out of line. */
+static inline __attribute__((always_inline)) void halves_to_float(__m256i h, __m256 *lo, __m256 *hi) {
+  const __m128i h_lo = _mm256_castsi256_si128(h), h_hi = _mm256_extracti128_si256(h, 1);
+  *lo = _mm256_cvtph_ps(h_lo), *hi = _mm256_cvtph_ps(h_hi);
+  const __m256i magnitude = _mm256_and_si256(h, _mm256_set1_epi16(0x7fff));
+  const __m256i signaling = _mm256_and_si256(_mm256_cmpgt_epi16(magnitude, _mm256_set1_epi16(0x7c00)),
+                                             _mm256_cmpgt_epi16(_mm256_set1_epi16(0x7e00), magnitude));
+  if (__builtin_expect(_mm256_testz_si256(signaling, signaling), 1)) return;
+  *lo = keep_signaling(*lo, h_lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(signaling)));
+  *hi = keep_signaling(*hi, h_hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(signaling, 1)));
 }
 
-/* 8 values of a source at p, exactly in fp32. */
-static inline __attribute__((always_inline)) __m256 load_source(const void *p, tpf_dtype_t t) {
-  if (t == TPF_FLOAT32) return _mm256_loadu_ps(p);
-  if (t == TPF_FLOAT16) return half_to_float(_mm_loadu_si128(p));
-  return load8(p, TPF_BFLOAT16);
+/* 16 values of a source at p, exactly in fp32: lo the first 8, hi the
+ * last. */
+static inline __attribute__((always_inline)) void load_source(const void *p, tpf_dtype_t t, __m256 *lo, __m256 *hi) {
+  if (t == TPF_FLOAT32) {
+    *lo = _mm256_loadu_ps(p), *hi = _mm256_loadu_ps((const float *)p + 8);
+    return;
+  }
+  const __m256i h = _mm256_loadu_si256(p);
+  if (t == TPF_FLOAT16) {
+    halves_to_float(h, lo, hi);
+    return;
+  }
+  *lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), 16));
+  *hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)), 16));
 }
 
-/* 8 sums of columns [j, j + 8), in tpf_sum_row_fn's order. */
-static inline __attribute__((always_inline)) __m256 sum_value(const void *const *src, int sources, tpf_dtype_t t,
-                                                              int64_t j) {
+/* 16 sums of columns [j, j + 16), in tpf_sum_row_fn's order: lo the first
+ * 8, hi the last. */
+static inline __attribute__((always_inline)) void sum_values(const void *const *src, int sources, tpf_dtype_t t,
+                                                             int64_t j, __m256 *lo, __m256 *hi) {
   const size_t es = tpf_dtype_size(t);
   const int by_addend = t == TPF_FLOAT32 && sources >= 2;
-  __m256 v = load_source((const char *)src[0] + (size_t)j * es, t);
-  for (int q = 1; q < sources - by_addend; q++) v = _mm256_add_ps(v, load_source((const char *)src[q] + (size_t)j * es, t));
-  if (by_addend) v = _mm256_add_ps(_mm256_loadu_ps((const float *)src[sources - 1] + j), v);
-  return v;
+  load_source((const char *)src[0] + (size_t)j * es, t, lo, hi);
+  for (int q = 1; q < sources - by_addend; q++) {
+    __m256 l, h;
+    load_source((const char *)src[q] + (size_t)j * es, t, &l, &h);
+    *lo = _mm256_add_ps(*lo, l), *hi = _mm256_add_ps(*hi, h);
+  }
+  if (!by_addend) return;
+  const float *last = (const float *)src[sources - 1] + j;
+  *lo = _mm256_add_ps(_mm256_loadu_ps(last), *lo), *hi = _mm256_add_ps(_mm256_loadu_ps(last + 8), *hi);
 }
 
 /* Fetches the sources' bytes 2 KiB past `offset`: the sums read whole rows
@@ -354,20 +372,25 @@ static inline __attribute__((always_inline)) void prefetch_sources(const void *c
   for (int q = 0; q < sources; q++) _mm_prefetch((const char *)((uintptr_t)src[q] + offset + 2048), _MM_HINT_T0);
 }
 
-/* Whole blocks of columns [j, end), summed and finished in one pass
+/* Columns [j, end), 16 at a time, summed and finished in one pass
  * (inlined with the dtypes, and two sources, known where they can be). */
 static inline __attribute__((always_inline)) void sum_vectors(const void *const *src, int sources, tpf_dtype_t t,
                                                               int64_t j, int64_t end, const float *bias,
                                                               float divisor, char *out_row, tpf_dtype_t out_dtype,
                                                               int streamed) {
   const size_t es = tpf_dtype_size(t), out_es = tpf_dtype_size(out_dtype);
-  const int64_t step = block_elements(out_es); /* (out of the loop: a division) */
-  for (; j < end; j += step) {
+  for (; j < end; j += 16) { /* (two blocks of fp32 output, one of fp16 or bf16) */
     prefetch_sources(src, sources, (size_t)j * es);
-    const __m256 lo = divide_add_bias(sum_value(src, sources, t, j), bias ? bias + j : NULL, divisor);
-    const __m256 hi =
-        out_es == 4 ? lo : divide_add_bias(sum_value(src, sources, t, j + 8), bias ? bias + j + 8 : NULL, divisor);
-    store_block(out_row + (size_t)j * out_es, lo, hi, out_dtype, streamed);
+    __m256 lo, hi;
+    sum_values(src, sources, t, j, &lo, &hi);
+    lo = divide_add_bias(lo, bias ? bias + j : NULL, divisor);
+    hi = divide_add_bias(hi, bias ? bias + j + 8 : NULL, divisor);
+    if (out_es == 2) {
+      store_block(out_row + (size_t)j * out_es, lo, hi, out_dtype, streamed);
+      continue;
+    }
+    store_block(out_row + (size_t)j * out_es, lo, lo, out_dtype, streamed);
+    store_block(out_row + (size_t)(j + 8) * out_es, hi, hi, out_dtype, streamed);
   }
 }
 
@@ -386,7 +409,7 @@ void tpf_sum_row_avx2(const tpf_gemm_epilogue_t *epi, const void *const *src, in
   if (head < 0) head = 0;
   if (head > cols) head = cols;
   if (head > 0) tpf_sum_row_portable(epi, src, sources, t, i, j0, head);
-  const int64_t j = j0 + head, end = j + (cols - head) / block_elements(es) * block_elements(es);
+  const int64_t j = j0 + head, end = j + (cols - head) / 16 * 16;
   if (t == TPF_BFLOAT16 && out_dtype == TPF_BFLOAT16 && sources == 2)
     sum_vectors(src, 2, TPF_BFLOAT16, j, end, bias, divisor, out_row, TPF_BFLOAT16, streamed);
   else if (t == TPF_BFLOAT16 && out_dtype == TPF_BFLOAT16)
