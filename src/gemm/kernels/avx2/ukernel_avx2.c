@@ -333,17 +333,11 @@ static inline __attribute__((always_inline)) void halves_to_float(__m256i h, __m
 /* 16 values of a source at p, exactly in fp32: lo the first 8, hi the
  * last. */
 static inline __attribute__((always_inline)) void load_source(const void *p, tpf_dtype_t t, __m256 *lo, __m256 *hi) {
-  if (t == TPF_FLOAT32) {
-    *lo = _mm256_loadu_ps(p), *hi = _mm256_loadu_ps((const float *)p + 8);
-    return;
-  }
-  const __m256i h = _mm256_loadu_si256(p);
   if (t == TPF_FLOAT16) {
-    halves_to_float(h, lo, hi);
+    halves_to_float(_mm256_loadu_si256(p), lo, hi);
     return;
   }
-  *lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), 16));
-  *hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)), 16));
+  *lo = load8(p, t), *hi = load8((const char *)p + 8 * tpf_dtype_size(t), t);
 }
 
 /* 16 sums of columns [j, j + 16), in tpf_sum_row_fn's order: lo the first

@@ -43,13 +43,18 @@ enum { MR = 14, NR = 32, NARROW_MR = 8 };
 DEFINE_UKERNEL(ukernel, MR, TPF_ROWS14)
 DEFINE_UKERNEL(ukernel_narrow, NARROW_MR, TPF_ROWS8)
 
-/* 16 elements of a row as fp32, `live` of them real, the rest zero. */
-static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_dtype_t t, int live) {
-  __mmask16 mask = live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1);
+/* Lanes `mask` of 16 elements of a row as fp32, the rest zero (fp16 as
+ * the instruction converts it: signaling NaNs quietened). */
+static inline __attribute__((always_inline)) __m512 load16_lanes(const void *src, tpf_dtype_t t, __mmask16 mask) {
   if (t == TPF_FLOAT32) return _mm512_maskz_loadu_ps(mask, src);
   const __m256i h = _mm256_maskz_loadu_epi16(mask, src);
   if (t == TPF_FLOAT16) return _mm512_cvtph_ps(h);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* 16 elements of a row as fp32, `live` of them real, the rest zero. */
+static inline __attribute__((always_inline)) __m512 load16(const void *src, tpf_dtype_t t, int live) {
+  return load16_lanes(src, t, live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1));
 }
 
 /* One k step that reads B's row where it is (in dtype t, `row` bytes
@@ -332,9 +337,7 @@ static inline __attribute__((always_inline)) __m512 half_to_float(__m256i h) {
 
 /* Lanes m of a source's values at p, exactly in fp32. */
 static inline __attribute__((always_inline)) __m512 load_source(const void *p, tpf_dtype_t t, __mmask16 m) {
-  if (t == TPF_FLOAT32) return _mm512_maskz_loadu_ps(m, p);
-  __m256i h = _mm256_maskz_loadu_epi16(m, p);
-  return t == TPF_FLOAT16 ? half_to_float(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  return t == TPF_FLOAT16 ? half_to_float(_mm256_maskz_loadu_epi16(m, p)) : load16_lanes(p, t, m);
 }
 
 /* The sum of the sources' columns [j, j + 16) (lanes m), in
