@@ -327,11 +327,14 @@ typedef struct tpf_mm_options {
  * dtype (fp16, bf16 or fp32); out on rank r receives its rows of
  *     sum over ranks of a_i @ b_i       (divided by W for TPF_AVG)
  * plus bias, accumulated in fp32 and rounded once to out's dtype, which must
- * be a's dtype. out is (rows owned by r) x n and must not overlap a, b or the
- * bias. a and b may be transposed views; out may not. m x n and k x n are at
- * most 2^45 elements (their fp32 copies must fit the address space). Results
- * are bitwise identical from run to run for the same inputs, world size,
- * algorithm and comm_turn. */
+ * be a's dtype. The rows rank j owns are summed over ranks in the ring's
+ * order, j+1, j+2, ..., W-1, 0, ..., j, whatever the algorithm: every
+ * algorithm gives the same bits, so results are bitwise identical from run
+ * to run for the same inputs, world size, comm_turn and kernels (TPF_ISA),
+ * whatever TPF_ALGO_AUTO picks. out is (rows owned by r) x n and must not
+ * overlap a, b or the bias. a and b may be transposed views; out may not.
+ * m x n and k x n are at most 2^45 elements (their fp32 copies must fit the
+ * address space). */
 TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t *a,
                                            const tpf_matrix_t *b, tpf_matrix_t *out,
                                            const tpf_mm_options_t *opt);
@@ -339,7 +342,8 @@ TPF_API tpf_status_t tpf_mm_reduce_scatter(tpf_comm_t *comm, const tpf_matrix_t 
 /* ReduceScatter, the communication half of MatmulReduceScatter on its own:
  * every rank holds `in` (m x n, fp16, bf16 or fp32, row-major); out on rank
  * r receives its rows of the sum over ranks of in (divided by W for
- * TPF_AVG) plus opt->bias, accumulated in fp32 in rank order 0, 1, ..., W-1
+ * TPF_AVG) plus opt->bias, accumulated in fp32 in the order of
+ * tpf_mm_reduce_scatter (rank j's rows over ranks j+1, ..., W-1, 0, ..., j)
  * and rounded once to in's dtype. Rows split as in tpf_mm_reduce_scatter
  * (opt->row_counts); opt->comm_turn sets the chunks per block; algo is
  * ignored. Collective, with the same checks, fingerprints and faults. */
@@ -367,8 +371,9 @@ TPF_API tpf_status_t tpf_all_gather_mm(tpf_comm_t *comm, const tpf_matrix_t *a, 
 /* MatmulAllReduce: every rank r holds a_r (m x k) and b_r (k x n); out on
  * every rank (m x n) receives
  *     sum over ranks of a_i @ b_i       (divided by W for TPF_AVG)
- * plus bias, accumulated in fp32 in a fixed order and rounded once to a's
- * dtype: identical bits on every rank. Any m (m need not divide by W; the
+ * plus bias, accumulated in fp32 in tpf_mm_reduce_scatter's order (the
+ * rows' owner last) and rounded once to a's dtype: identical bits on every
+ * rank, whatever the algorithm. Any m (m need not divide by W; the
  * rows are reduced by their owners as in tpf_mm_reduce_scatter, split
  * evenly or by opt->row_counts, then gathered). The torch_npu form: with
  * opt->addend (x3) and opt->bias_per_rank, each rank's partial is
@@ -390,9 +395,9 @@ TPF_API tpf_status_t tpf_all_gather(tpf_comm_t *comm, const tpf_matrix_t *in, tp
 
 /* AllReduce: every rank holds `in` (m x n, any m, row-major); out on every
  * rank receives the sum over ranks of in (divided by W for TPF_AVG) plus
- * opt->bias, accumulated in fp32 in rank order 0, 1, ..., W-1 and rounded
- * once to in's dtype: identical bits on every rank, the same as
- * tpf_reduce_scatter's rows. out must not overlap in. */
+ * opt->bias, accumulated in fp32 in tpf_reduce_scatter's order (the rows'
+ * owner last) and rounded once to in's dtype: identical bits on every rank,
+ * the same as tpf_reduce_scatter's rows. out must not overlap in. */
 TPF_API tpf_status_t tpf_all_reduce(tpf_comm_t *comm, const tpf_matrix_t *in, tpf_matrix_t *out,
                                     const tpf_mm_options_t *opt);
 

@@ -148,8 +148,9 @@ def mm_reduce_scatter(a, b, comm, *, reduce_op="sum", bias=None, comm_turn=0, al
     name. row_counts: None (m divides by the size; rank r owns rows
     [r*m/size, (r+1)*m/size)) or one count per rank summing to m (zeros
     allowed). algo: 'auto' (tpfuse chooses), 'ring', 'direct' (fused) or
-    'unfused' (GEMM, then reduce-scatter); every choice gives results within
-    the same bound, and ring/direct/unfused are each bitwise reproducible.
+    'unfused' (GEMM, then reduce-scatter); every choice gives the same bits
+    (rank j's rows summed over ranks j+1, ..., size-1, 0, ..., j in fp32),
+    so results are bitwise reproducible whatever 'auto' picks.
     out: a row-major (rows owned x n) tensor/array of a's dtype to write,
     else a new one is returned. Collective over comm.
     """
@@ -159,7 +160,8 @@ def mm_reduce_scatter(a, b, comm, *, reduce_op="sum", bias=None, comm_turn=0, al
 def reduce_scatter(x, comm, *, reduce_op="sum", bias=None, row_counts=None, comm_turn=0, out=None):
     """ReduceScatter, the communication half of mm_reduce_scatter: this
     rank's rows of the sum over ranks of x (m, n) (/ size for 'avg') plus
-    bias, summed in fp32 in rank order and rounded once to x's dtype. x must
+    bias, summed in fp32 in a fixed order (a block's owner last, as in
+    mm_reduce_scatter) and rounded once to x's dtype. x must
     be row-major (a transposed view is copied). Rows split as in
     mm_reduce_scatter. Collective over comm.
     """
@@ -402,7 +404,8 @@ def all_gather(x, comm, *, row_counts=None, comm_turn=0, out=None):
 
 def all_reduce(x, comm, *, reduce_op="sum", bias=None, comm_turn=0, row_counts=None, out=None):
     """AllReduce: the sum over ranks of x (m, n) (/ size for 'avg') plus
-    bias, summed in fp32 in rank order and rounded once to x's dtype:
+    bias, summed in fp32 in a fixed order (a block's owner last) and
+    rounded once to x's dtype:
     identical bits on every rank. Any m; x row-major (a transposed view is
     copied). Collective over comm.
     """

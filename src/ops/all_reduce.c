@@ -1,5 +1,5 @@
 /* AllReduce: a reduce-scatter of the inputs into every rank's own rows of
- * out (reduce_scatter.h: sums in fp32 in rank order, rounded once), then
+ * out (reduce_scatter.h: sums in fp32 in the ring's order, rounded once), then
  * an all-gather of those rows from every rank's out (all_gather.h). Each
  * row is summed by one rank only, so every rank holds the same bits. Rows
  * are split as evenly as m allows (or by opt->row_counts). The buffer

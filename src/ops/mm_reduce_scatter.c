@@ -20,7 +20,7 @@
  *
  * Unfused (the baseline): every rank computes its whole m x n partial in
  * fp32 and puts every chunk; then each owner sums its rows. Direct and
- * unfused sum over ranks 0..W-1 in that order: the same bits.
+ * unfused sum in the ring's order (sums.h): every algorithm, the same bits.
  *
  * Buffer layouts (fp32):
  *  - ring: send slots [2][chunks][place] (step s in slot s % 2; a place

@@ -14,8 +14,8 @@
  * its input and what came from its peers. The slots are reused
  * round-robin, so the copies and the sums stay in cache and memory sees
  * each input byte once, as in place. Either way an owner sums its W inputs
- * in fp32 in the fixed order 0, 1, ..., W-1, divides (avg), adds the bias
- * and rounds once: the result does not depend on timing.
+ * in fp32 in the fixed order of sums.h (its own last), divides (avg), adds
+ * the bias and rounds once: the result does not depend on timing.
  *
  * The buffer (input dtype): the slots [W - 1][STAGE_SLOTS][slot] when any
  * peer is reached through memory; when any is reached by messages,
@@ -154,7 +154,7 @@ static int sources_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
 /* In place (ranks that share an address space, or processes whose inputs
  * lie in shared memory; sources_in_place has pointed at them): the owner
  * reads its rows of every peer's input where it is, chunk by chunk, and
- * sums them in rank order with the same arithmetic as below; nothing is
+ * sums them in the same order and arithmetic as below; nothing is
  * copied. Each rank returns once every peer is done reading its input. */
 static tpf_status_t run_in_place(tpf_comm_t *comm, const tpf_rsc_problem_t *p) {
   tpf_links_t *l = &comm->links;

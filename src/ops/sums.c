@@ -24,15 +24,17 @@ void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_l
   const int W = comm->size;
   const size_t es = tpf_dtype_size(src_dtype);
   const tpf_gemm_kernel_t *kernel = comm->gemm.isa->for_dtype[TPF_FLOAT32];
+  const int after = (comm->rank + 1) % W; /* the first rank summed; the owner, comm->rank, is the last */
   if (src_dtype == TPF_FLOAT32 && W <= 2) { /* all rows in one go, read where they are (the same bits) */
     tpf_gemm_epilogue_t epi = *final;
-    epi.addend = W == 2 ? (const float *)src[1] + first * src_ld[1] : NULL;
-    epi.addend_ld = W == 2 ? src_ld[1] : 0;
-    kernel->finish(&epi, (const float *)src[0] + first * src_ld[0], src_ld[0], 0, rows, 0, n);
+    epi.addend = W == 2 ? (const float *)src[comm->rank] + first * src_ld[comm->rank] : NULL;
+    epi.addend_ld = W == 2 ? src_ld[comm->rank] : 0;
+    kernel->finish(&epi, (const float *)src[after] + first * src_ld[after], src_ld[after], 0, rows, 0, n);
     return;
   }
   for (int64_t i = 0; i < rows; i++) {
-    for (int q = 0; q < W; q++) comm->row_sources[q] = (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es;
+    for (int t = 0, q = after; t < W; t++, q = q + 1 < W ? q + 1 : 0)
+      comm->row_sources[t] = (const char *)src[q] + (size_t)((first + i) * src_ld[q]) * es;
     kernel->sum_row(final, comm->row_sources, W, src_dtype, i, 0, n);
   }
 }

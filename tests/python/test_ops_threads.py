@@ -64,9 +64,11 @@ def test_uneven_row_counts(comms):
     run_case(comms, m=sum(counts), k=33, n=7, dtype="fp16", row_counts=counts, form="pythonic", bias=True)
 
 
+@pytest.mark.parametrize("integers", [True, False], ids=["integers", "random"])
 @pytest.mark.parametrize("dtype", list(DTYPES))
-def test_every_algorithm_bit_for_bit_against_unfused(comms, dtype):
-    shape = dict(m=12 * len(comms), k=96, n=40, dtype=dtype, integers=True, bias=True, form="pythonic",
+def test_every_algorithm_bit_for_bit_against_unfused(comms, dtype, integers):
+    """Every algorithm sums in one order: the same bits on any input."""
+    shape = dict(m=12 * len(comms), k=96, n=40, dtype=dtype, integers=integers, bias=True, form="pythonic",
                  comm_turn=2)
     unfused = run_case(comms, algo="unfused", **shape)
     for algo in ("ring", "direct", "auto"):
