@@ -334,9 +334,14 @@ static char *b_panel(const multiply_job_t *job, tpf_gemm_thread_space_t *ws, int
 
 /* Whether a thread packs B a chunk at a time, along its rows (see
  * tpf_pack_b_rows_fn), rather than a panel at a time as its first tile
- * multiplies it: where this block of rows packs B, and B is plain. */
+ * multiplies it: where this block of rows packs B, and B is plain. Where
+ * the kernel can also pack as it multiplies, only an fp32 B that is read
+ * once (not kept): a 16-bit B converted on the way, and a kept B, packed
+ * once for many blocks, measured faster packed in the kernel
+ * (docs/performance.md, "AVX-512: strips for B read once"). */
 static int packs_strips(const tpf_gemm_engine_t *e, int first_rows) {
-  return e->kernel->pack_b_rows && packs_b(e, first_rows) && !e->b.transposed;
+  if (!e->kernel->pack_b_rows || !packs_b(e, first_rows) || e->b.transposed) return 0;
+  return !e->kernel->ukernel_packing || (!e->keep && e->b.dtype == TPF_FLOAT32);
 }
 
 /* Panels [s0, s1) of k panel P, packed into the kept copy or the thread's

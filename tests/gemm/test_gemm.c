@@ -451,6 +451,29 @@ static void check_hand_over(const tpf_gemm_isa_t *isa) {
         }
 }
 
+/* A kernel's strip packer (pack_b_rows) lays out the same panels as its
+ * panel packer, for every dtype of a plain B: panels one after another,
+ * kb x nr each. */
+static void check_pack_strips(const tpf_gemm_isa_t *isa) {
+  enum { KB = 37, PANELS = 3, PAD = 5 };
+  for (int ti = 0; ti < 3; ti++) {
+    const tpf_dtype_t types[] = {TPF_FLOAT32, TPF_FLOAT16, TPF_BFLOAT16};
+    const tpf_gemm_kernel_t *kern = isa->for_dtype[types[ti]];
+    if (!kern->pack_b_rows) continue;
+    const int64_t nr = kern->nr, panel = KB * nr;
+    operand_store_t b;
+    make_operand(&b, KB + 2, (PANELS + 1) * nr, types[ti], 0, PAD, 1.0);
+    const size_t bytes = sizeof(float) * (size_t)(PANELS * panel); /* a multiple of 64 (nr is) */
+    float *got = aligned_alloc(64, bytes), *want = aligned_alloc(64, bytes); /* packers store whole lines */
+    kern->pack_b_rows(got, panel, &b.op, 1, KB, nr / 2, PANELS);
+    for (int64_t q = 0; q < PANELS; q++) kern->pack_b(want + q * panel, &b.op, 1, KB, nr / 2 + q * nr, nr, (int)nr);
+    CHECK(memcmp(got, want, bytes) == 0,
+          "%s %s: strips of B differ from its panels", isa->name, tpf_dtype_name(types[ti]));
+    free(got), free(want);
+    free_operand(&b);
+  }
+}
+
 int main(int argc, char **argv) {
   int full = argc > 1 && strcmp(argv[1], "full") == 0;
   const tpf_gemm_isa_t *portable = NULL;
@@ -466,6 +489,7 @@ int main(int argc, char **argv) {
     check_epilogue(isa);
     check_sum_row(isa);
     check_hand_over(isa);
+    check_pack_strips(isa);
     check_shapes(isa, portable, full);
     check_ranges(isa);
     check_nan_inf(isa);

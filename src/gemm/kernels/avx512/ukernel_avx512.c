@@ -121,6 +121,31 @@ static void pack_b(void *dst, const tpf_gemm_operand_t *b, int64_t p0, int64_t k
   else pack_b_rows(dst, b, TPF_BFLOAT16, p0, kb, j0, cols);
 }
 
+/* tpf_pack_b_rows_fn: each row of an fp32 B read along its run of panels *
+ * 32 elements, the run FETCH_ROWS rows on fetched toward L2. The engine
+ * packs strips only of an fp32 B (gemm.c, packs_strips); a 16-bit one
+ * would go a panel at a time. */
+static void pack_strip(void *dst, int64_t panel_elems, const tpf_gemm_operand_t *b, int64_t p0, int64_t rows,
+                       int64_t j0, int64_t panels) {
+  enum { FETCH_ROWS = 2 };
+  float *out = dst;
+  if (b->dtype != TPF_FLOAT32) {
+    for (int64_t q = 0; q < panels; q++) pack_b(out + q * panel_elems, b, p0, rows, j0 + q * NR, NR, NR);
+    return;
+  }
+  const size_t ldb = (size_t)b->ld, floats = (size_t)(panels * NR);
+  const float *row = (const float *)b->data + (size_t)p0 * ldb + (size_t)j0;
+  for (int64_t p = 0; p < rows; p++, row += ldb, out += NR) {
+    if (p + FETCH_ROWS < rows)
+      for (size_t q = 0; q < floats; q += 16) _mm_prefetch((const char *)(row + FETCH_ROWS * ldb + q), _MM_HINT_T1);
+    float *o = out;
+    for (int64_t q = 0; q < panels; q++, o += panel_elems) {
+      _mm512_storeu_ps(o, _mm512_loadu_ps(row + q * NR));
+      _mm512_storeu_ps(o + 16, _mm512_loadu_ps(row + q * NR + 16));
+    }
+  }
+}
+
 /* r[i] becomes column i of the 16 x 16 block whose row i r[i] was. */
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -416,9 +441,9 @@ void tpf_sum_row_avx512(const tpf_gemm_epilogue_t *epi, const void *const *src, 
 static const tpf_gemm_kernel_t narrow_f32 = {
     .name = "avx512-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
     .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .sum_row = tpf_sum_row_avx512, .ukernel_packing = ukernel_narrow_packing};
+    .sum_row = tpf_sum_row_avx512, .ukernel_packing = ukernel_narrow_packing, .pack_b_rows = pack_strip};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
     .name = "avx512", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 448, .nc = 512,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
-    .sum_row = tpf_sum_row_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing};
+    .sum_row = tpf_sum_row_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing, .pack_b_rows = pack_strip};
