@@ -47,7 +47,7 @@
     TPF_PREFETCH_STEP(at, next.second)                                                         \
     STEP                                                                                       \
   }                                                                                            \
-  for (; step_ < (count); step_++) STEP                                                        \
+  _Pragma("GCC unroll 2") for (; step_ < (count); step_++) STEP                               \
   ROWS(TPF_TILE_STORE)
 
 #endif
