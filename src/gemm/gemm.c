@@ -444,10 +444,11 @@ static void a_slices_fetch(a_slices_t *sl) {
 }
 
 /* Where block b of `blocks` starts among m rows: blocks of about equal
- * height, at most mc (512 rows are two of 256 rather than 448 + 64, whose
- * second block would read all of B for a few rows), each a whole number
- * of the smallest tiles, so that only the last one pads (256 rows of 6-row
- * tiles are 84 + 84 + 88 rather than three of 85 or 86, each padded to 90).
+ * height, at most mc (512 rows under an mc of 480 are two of 256 rather
+ * than 480 + 32, whose second block would read all of B for a few rows),
+ * each a whole number of the smallest tiles, so that only the last one
+ * pads (256 rows of 6-row tiles are 84 + 84 + 88 rather than three of 85
+ * or 86, each padded to 90).
  * Every kernel's mc is a whole number of its smallest tiles, so no block
  * is taller than mc. */
 static int64_t block_start(const tpf_gemm_kernel_t *k, int64_t m, int64_t blocks, int64_t b) {
