@@ -439,11 +439,11 @@ void tpf_sum_row_avx512(const tpf_gemm_epilogue_t *epi, const void *const *src, 
 }
 
 static const tpf_gemm_kernel_t narrow_f32 = {
-    .name = "avx512-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 336, .nc = 512,
+    .name = "avx512-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 336, .nc = 256,
     .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
     .sum_row = tpf_sum_row_avx512, .ukernel_packing = ukernel_narrow_packing, .pack_b_rows = pack_strip};
 
 const tpf_gemm_kernel_t tpf_kernel_avx512_f32 = {
-    .name = "avx512", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 336, .nc = 512,
+    .name = "avx512", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 336, .nc = 256,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = pack_b, .finish = tpf_finish_avx512,
     .sum_row = tpf_sum_row_avx512, .narrow = &narrow_f32, .ukernel_packing = ukernel_packing, .pack_b_rows = pack_strip};
