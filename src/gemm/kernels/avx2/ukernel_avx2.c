@@ -454,11 +454,11 @@ __attribute__((target("prfchw"))) void tpf_hand_over_avx2(void *dst, const void 
 }
 
 static const tpf_gemm_kernel_t narrow_f32 = {
-    .name = "avx2-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
+    .name = "avx2-narrow", .format = TPF_PACK_F32, .mr = NARROW_MR, .nr = NR, .kc = 256, .mc = 324, .nc = 256,
     .ukernel = ukernel_narrow, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
     .sum_row = tpf_sum_row_avx2, .pack_b_rows = pack_b_rows};
 
 const tpf_gemm_kernel_t tpf_kernel_avx2_f32 = {
-    .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 324, .nc = 512,
+    .name = "avx2", .format = TPF_PACK_F32, .mr = MR, .nr = NR, .kc = 256, .mc = 324, .nc = 256,
     .ukernel = ukernel, .pack_a = pack_a, .pack_b = tpf_pack_b_f32, .finish = tpf_finish_avx2,
     .sum_row = tpf_sum_row_avx2, .narrow = &narrow_f32, .pack_b_rows = pack_b_rows};
