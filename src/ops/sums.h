@@ -1,7 +1,8 @@
 /* Summing rows of W sources in fp32 in the ring's order, and finishing them
  * (the GEMM's epilogue: divide, add the bias, round once): the reduction
- * that every schedule shares. A leaf of ops/: it needs only the communicator's
- * GEMM engine (for the ISA's row sums and epilogue) and its row_sources. */
+ * that every schedule shares. A leaf of ops/: it needs only the
+ * communicator's GEMM engine (for the ISA's row sums and epilogue) and its
+ * row_sources. */
 #ifndef TPF_OPS_SUMS_H
 #define TPF_OPS_SUMS_H
 
@@ -12,11 +13,11 @@
  * in the ring's order: q = r + 1, r + 2, ..., W - 1, 0, ..., r (r =
  * comm->rank, the owner, last), the order in which the ring schedule of
  * MatmulReduceScatter adds the block on its way round, so that every
- * algorithm gives the same bits on any input. It finishes
- * them with `final` (divide, add the bias, round once into final->out, of
- * `rows` rows; its addend is not used), in one pass over each row: the
- * ISA's sum_row (tpf_sum_row_fn), or for fp32 and W <= 2 its finish with
- * the owner's source as the addend (the same bits). */
+ * algorithm gives the same bits on any input. It finishes them with
+ * `final` (divide, add the bias, round once into final->out, of `rows`
+ * rows; its addend is not used), in one pass over each row: the ISA's
+ * sum_row (tpf_sum_row_fn), or for fp32 and W <= 2 its finish with the
+ * owner's source as the addend (the same bits). */
 void tpf_sum_rows(tpf_comm_t *comm, const void *const *src, const int64_t *src_ld, tpf_dtype_t src_dtype,
                   int64_t first, int64_t rows, int64_t n, const tpf_gemm_epilogue_t *final);
 

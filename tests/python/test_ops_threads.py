@@ -1,6 +1,7 @@
 """The operators on thread ranks: every dtype, world sizes 1-8, transposed
 x2, bias, avg, comm_turn, uneven splits, numpy inputs, out=; against
-float64, and bit for bit against the unfused path on integer inputs."""
+float64, and every algorithm bit for bit against the unfused path on
+integer and random inputs."""
 import numpy as np
 import pytest
 import torch
