@@ -15,10 +15,10 @@
  * B is packed where it is first used: a chunk of nc columns at a time,
  * read along B's rows, where the kernel has such a packer and packs_strips
  * says so (pack_b_rows: long runs, which the hardware prefetchers follow);
- * else a kc x nr panel at a time by the first tile that multiplies it (a kernel that packs as
- * it computes, or the packer just before), the tiles prefetching the next
- * panel's lines while they compute, so that reading B from memory overlaps
- * the arithmetic. When B will be multiplied by more
+ * else a kc x nr panel at a time by the first tile that multiplies it (a
+ * kernel that packs as it computes, or the packer just before), the tiles
+ * prefetching the next panel's lines while they compute, so that reading B
+ * from memory overlaps the arithmetic. When B will be multiplied by more
  * rows later (more row blocks, or the next chunk of a fused schedule), the
  * packed copy is kept, k panel by k panel: packed[P][panel][p][j];
  * otherwise each panel goes through a per-thread buffer (it stays in L1 or
